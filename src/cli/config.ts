@@ -1,0 +1,97 @@
+import { resolve } from 'node:path'
+
+/** Everything segflow reads from the environment, parsed once. README lists each variable. */
+export interface Config {
+  /** SEGFLOW_PORT, default 8787. */
+  readonly port: number
+  /** SEGFLOW_HOST, default 127.0.0.1. */
+  readonly host: string
+  /** SEGFLOW_DATA_DIR, default ./.segflow: the SQLite file lives here. */
+  readonly dataDir: string
+  /** SEGFLOW_DATABASE_URL: use PostgreSQL instead of SQLite when set. */
+  readonly databaseUrl: string | null
+  /** SEGFLOW_DATABASE_SCHEMA: PostgreSQL schema for segflow's tables, default the search_path. */
+  readonly databaseSchema: string | null
+  /** SEGFLOW_SQLITE_SYNCHRONOUS: full (default) or normal. */
+  readonly sqliteSynchronous: 'full' | 'normal'
+  /** SEGFLOW_WRITE_KEY / SEGFLOW_ADMIN_KEY: the default workspace's keys at first start. */
+  readonly writeKey: string | null
+  readonly adminKey: string | null
+  /** SEGFLOW_LOG_LEVEL, default info. */
+  readonly logLevel: string
+  /** SEGFLOW_INGEST_QUEUE_LIMIT: messages waiting for commit before 429, default 50000. */
+  readonly ingestQueueLimit: number
+  /** SEGFLOW_COMMIT_BATCH: most messages per commit, default 5000. */
+  readonly commitBatch: number
+  /** SEGFLOW_TRUST_PROXY: trust X-Forwarded-* headers, default false. */
+  readonly trustProxy: boolean
+  /** SEGFLOW_SHUTDOWN_TIMEOUT_MS: longest wait for requests in flight at shutdown, default 10000. */
+  readonly shutdownTimeoutMs: number
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+function int(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} must be a whole number from ${min} to ${max}`,
+    )
+  }
+  return n
+}
+
+function oneOf<T extends string>(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  options: readonly T[],
+  fallback: T,
+): T {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const v = raw.toLowerCase() as T
+  if (!options.includes(v))
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} must be one of ${options.join(', ')}`)
+  return v
+}
+
+function str(env: NodeJS.ProcessEnv, name: string): string | null {
+  const raw = env[name]
+  return raw === undefined || raw === '' ? null : raw
+}
+
+/** Reads the configuration; throws ConfigError naming the variable that is wrong. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    port: int(env, 'SEGFLOW_PORT', 8787, 0, 65535),
+    host: str(env, 'SEGFLOW_HOST') ?? '127.0.0.1',
+    dataDir: resolve(str(env, 'SEGFLOW_DATA_DIR') ?? '.segflow'),
+    databaseUrl: str(env, 'SEGFLOW_DATABASE_URL'),
+    databaseSchema: str(env, 'SEGFLOW_DATABASE_SCHEMA'),
+    sqliteSynchronous: oneOf(
+      env,
+      'SEGFLOW_SQLITE_SYNCHRONOUS',
+      ['full', 'normal'] as const,
+      'full',
+    ),
+    writeKey: str(env, 'SEGFLOW_WRITE_KEY'),
+    adminKey: str(env, 'SEGFLOW_ADMIN_KEY'),
+    logLevel: oneOf(env, 'SEGFLOW_LOG_LEVEL', LOG_LEVELS, 'info'),
+    ingestQueueLimit: int(env, 'SEGFLOW_INGEST_QUEUE_LIMIT', 50_000, 1, 10_000_000),
+    commitBatch: int(env, 'SEGFLOW_COMMIT_BATCH', 5_000, 1, 100_000),
+    trustProxy: oneOf(env, 'SEGFLOW_TRUST_PROXY', ['true', 'false'] as const, 'false') === 'true',
+    shutdownTimeoutMs: int(env, 'SEGFLOW_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+  }
+}

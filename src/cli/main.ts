@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander'
+import { SegflowError } from '../shared/errors.js'
+import {
+  DEFAULT_WORKSPACE,
+  importCommand,
+  keysCreate,
+  keysList,
+  keysRevoke,
+  processOutput,
+  workspacesCreate,
+  workspacesList,
+} from './commands.js'
+import type { Output } from './commands.js'
+import { ConfigError, loadConfig } from './config.js'
+import { serve } from './serve.js'
+
+/** The `segflow` command line. `output` and `env` are injectable so tests can run commands in-process. */
+export function buildProgram(
+  output: Output = processOutput,
+  env: NodeJS.ProcessEnv = process.env,
+): Command {
+  const program = new Command('segflow')
+    .description('Real-time dynamic segmentation for email marketing')
+    .showHelpAfterError()
+  const config = () => loadConfig(env)
+
+  program
+    .command('serve')
+    .description('run the HTTP server (tracking API, admin API) until SIGTERM')
+    .action(() => serve(config()))
+
+  const keys = program.command('keys').description('manage write and admin keys')
+  keys
+    .command('create')
+    .description('create a key and print it (once)')
+    .addOption(
+      new Option('--type <type>', 'write (ingest only) or admin (one workspace)')
+        .choices(['write', 'admin'])
+        .makeOptionMandatory(),
+    )
+    .option('--workspace <id>', 'workspace the key belongs to', DEFAULT_WORKSPACE)
+    .option('--name <name>', 'a label to tell keys apart')
+    .option('--json', 'print JSON')
+    .action((opts: { type: string; workspace: string; name?: string; json?: boolean }) =>
+      keysCreate(config(), output, opts),
+    )
+  keys
+    .command('list')
+    .description('list keys (never the keys themselves)')
+    .option('--workspace <id>', 'only this workspace')
+    .option('--json', 'print JSON')
+    .action((opts: { workspace?: string; json?: boolean }) => keysList(config(), output, opts))
+  keys
+    .command('revoke')
+    .argument('<id>', 'key id, as shown by keys list')
+    .description('revoke a key; it stops working at once here and within 5 s in running servers')
+    .action((id: string) => keysRevoke(config(), output, id))
+
+  const workspaces = program.command('workspaces').description('manage workspaces')
+  workspaces
+    .command('create')
+    .argument('<id>', 'workspace id: lower-case letters, digits, - and _')
+    .option('--name <name>', 'display name')
+    .action((id: string, opts: { name?: string }) => workspacesCreate(config(), output, id, opts))
+  workspaces.command('list').action(() => workspacesList(config(), output))
+
+  program
+    .command('import')
+    .argument('<file>', 'NDJSON of Segment messages (.ndjson, .jsonl) or CSV of profiles (.csv)')
+    .description('import a file; safe to run again (rows already stored are skipped)')
+    .option('--workspace <id>', 'workspace to import into', DEFAULT_WORKSPACE)
+    .addOption(
+      new Option('--format <format>', 'file format, when the name does not tell').choices([
+        'ndjson',
+        'csv',
+      ]),
+    )
+    .option('--id-column <name>', 'CSV: column holding the userId (default: userId, user_id or id)')
+    .option('--email-column <name>', 'CSV: column holding the email (default: email)')
+    .option('--no-infer-types', 'CSV: keep every value a string')
+    .option('--batch-size <n>', 'rows per transaction', '1000')
+    .option('--json', 'print the summary as JSON')
+    .action(async (file: string, opts: Parameters<typeof importCommand>[3]) => {
+      await importCommand(config(), output, file, opts)
+    })
+
+  return program
+}
+
+/** Runs the CLI; user errors print one clear line and exit 1. */
+export async function main(argv: string[] = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv)
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof SegflowError) {
+      process.stderr.write(`segflow: ${e.message}\n`)
+      process.exitCode = 1
+      return
+    }
+    throw e
+  }
+}

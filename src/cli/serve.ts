@@ -1,0 +1,94 @@
+import type { FastifyInstance } from 'fastify'
+import pino from 'pino'
+import type { Logger } from 'pino'
+import { buildApp } from '../http/app.js'
+import type { CreatedKey } from '../keys/key-service.js'
+import type { Config } from './config.js'
+import { openRuntime } from './runtime.js'
+import type { Runtime } from './runtime.js'
+
+export interface Server {
+  readonly runtime: Runtime
+  readonly app: FastifyInstance
+  /** The address it listens on, e.g. `http://127.0.0.1:8787`. */
+  readonly url: string
+  /** Graceful stop: refuse new requests, answer those in flight, commit, close. */
+  stop(): Promise<void>
+}
+
+function printKeys(created: readonly CreatedKey[], out: (line: string) => void): void {
+  if (created.length === 0) return
+  out('')
+  out('segflow created keys for the default workspace. They are shown this once; keep them:')
+  for (const { record, key } of created) out(`  ${record.kind.padEnd(5)} key: ${key}`)
+  out('Send events with the write key; call /api with the admin key as a Bearer token.')
+  out('')
+}
+
+/** Opens the runtime, bootstraps keys, listens. */
+export async function startServer(
+  config: Config,
+  options: { logger?: Logger; print?: (line: string) => void } = {},
+): Promise<Server> {
+  const logger = options.logger ?? pino({ level: config.logLevel })
+  const runtime = await openRuntime(config)
+  runtime.metrics.collectProcessMetrics()
+  let app: FastifyInstance
+  try {
+    const created = await runtime.keys.bootstrap({
+      ...(config.writeKey ? { writeKey: config.writeKey } : {}),
+      ...(config.adminKey ? { adminKey: config.adminKey } : {}),
+    })
+    printKeys(created, options.print ?? ((line) => process.stdout.write(`${line}\n`)))
+    app = await buildApp({ ...runtime, logger, trustProxy: config.trustProxy })
+    await app.listen({ port: config.port, host: config.host })
+  } catch (e) {
+    await runtime.close().catch(() => undefined)
+    throw e
+  }
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : config.port
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+  logger.info({ url, store: runtime.store.kind }, 'segflow is listening')
+
+  let stopping: Promise<void> | null = null
+  const stop = () => {
+    stopping ??= (async () => {
+      logger.info('shutting down: finishing requests in flight')
+      const timer = setTimeout(() => {
+        logger.warn(
+          { timeoutMs: config.shutdownTimeoutMs },
+          'requests still open at the shutdown timeout; closing them',
+        )
+        app.server.closeAllConnections()
+      }, config.shutdownTimeoutMs)
+      try {
+        await app.close()
+      } finally {
+        clearTimeout(timer)
+      }
+      await runtime.close()
+      logger.info('stopped')
+    })()
+    return stopping
+  }
+  return { runtime, app, url, stop }
+}
+
+/** `segflow serve`: runs until SIGTERM or SIGINT, then stops gracefully. */
+export async function serve(config: Config): Promise<void> {
+  const logger = pino({ level: config.logLevel })
+  const server = await startServer(config, { logger })
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'signal received')
+    server.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.once('SIGTERM', onSignal)
+  process.once('SIGINT', onSignal)
+}

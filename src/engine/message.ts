@@ -1,0 +1,38 @@
+import type { JsonObject } from '../shared/json.js'
+import type { MessageType } from '../store/store.js'
+
+/**
+ * A validated, normalised Segment message, ready for the writer. Produced by ingest/
+ * (HTTP, import) and by the profile API; everything here has already been checked.
+ */
+export interface Message {
+  readonly workspaceId: string
+  readonly type: MessageType
+  readonly messageId: string
+  readonly userId: string | null
+  readonly anonymousId: string | null
+  /** track: the event name; page/screen: the page or screen name; otherwise null. */
+  readonly name: string | null
+  readonly properties: JsonObject | null
+  /** identify: the person's traits; group: the group's traits. */
+  readonly traits: JsonObject | null
+  readonly groupId: string | null
+  readonly previousId: string | null
+  /** When it happened, corrected for client clock skew; ms since epoch. */
+  readonly timestamp: number
+  readonly receivedAt: number
+  /** The rest of the message as sent (context, integrations, sentAt, …), kept verbatim. */
+  readonly payload: JsonObject
+  /**
+   * Set by the profile API and CSV import, never by the tracking API: resolve to this
+   * internal profile id, or (import) by email when the row has no id.
+   */
+  readonly target?: { readonly profileId?: string; readonly email?: string }
+  /**
+   * False for changes an operator makes (the profile API, CSV import) rather than something
+   * the person did: they do not move first/last seen. Default true.
+   */
+  readonly activity?: boolean
+  /** identify from `PUT /api/profiles/:id`: traits not named are removed. */
+  readonly replaceTraits?: boolean
+}

@@ -1,0 +1,192 @@
+import type { Clock } from '../shared/clock.js'
+import { SegflowError } from '../shared/errors.js'
+import type { Issue } from '../shared/errors.js'
+import { newId } from '../shared/ids.js'
+import { isPlainObject } from '../shared/json.js'
+import type { JsonObject } from '../shared/json.js'
+import type { IdentityKind, Store, StoredEvent } from '../store/store.js'
+import type { Message } from './message.js'
+import type { WriteOutcome } from './writer.js'
+
+export interface ProfileView {
+  readonly id: string
+  readonly userId: string | null
+  readonly anonymousIds: string[]
+  readonly emails: string[]
+  readonly identities: { type: IdentityKind; value: string; firstSeen: string }[]
+  readonly traits: JsonObject
+  readonly firstSeen: string | null
+  readonly lastSeen: string | null
+  readonly createdAt: string
+  readonly updatedAt: string
+  readonly merges: { from: string; reason: string; messageId: string; at: string }[]
+}
+
+export interface EventView {
+  readonly messageId: string
+  readonly type: string
+  readonly name: string | null
+  readonly timestamp: string
+  readonly receivedAt: string
+  readonly userId: string | null
+  readonly anonymousId: string | null
+  readonly properties: JsonObject | null
+  readonly traits: JsonObject | null
+  readonly context: JsonObject | null
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+/** Commits messages durably (the group-commit queue). */
+export type Submit = (messages: readonly Message[]) => Promise<WriteOutcome[]>
+
+/**
+ * Reading profiles and updating their traits from the admin API. Updates are identify
+ * messages through the same durable, serialised path as ingestion, so they are kept as
+ * events (history, replays) and ordered with everything else.
+ */
+export class ProfileService {
+  constructor(
+    private readonly store: Store,
+    private readonly submit: Submit,
+    private readonly clock: Clock,
+  ) {}
+
+  async get(workspaceId: string, ref: string): Promise<ProfileView> {
+    const id = await this.store.resolveProfileId(workspaceId, ref)
+    const view = id === null ? null : await this.view(workspaceId, id)
+    if (!view) throw notFound(ref)
+    return view
+  }
+
+  async events(workspaceId: string, ref: string, limit: number, cursor: string | null) {
+    const id = await this.store.resolveProfileId(workspaceId, ref)
+    if (id === null) throw notFound(ref)
+    const page = await this.store.listEvents(workspaceId, { profileId: id, limit, cursor })
+    return { items: page.items.map(eventView), nextCursor: page.nextCursor }
+  }
+
+  /**
+   * Sets traits (`mode: 'merge'`, POST: others kept; null removes one) or replaces them all
+   * (`mode: 'replace'`, PUT). An unknown `ref` creates a profile with it as userId.
+   */
+  async updateTraits(
+    workspaceId: string,
+    ref: string,
+    body: unknown,
+    mode: 'merge' | 'replace',
+  ): Promise<{ profile: ProfileView; created: boolean }> {
+    const traits = parseTraitsBody(body)
+    const existing = await this.store.resolveProfileId(workspaceId, ref)
+    if (existing === null && ref.startsWith('prf_')) throw notFound(ref)
+    const now = this.clock.now()
+    const message: Message = {
+      workspaceId,
+      type: 'identify',
+      messageId: newId('api', now),
+      userId: existing === null ? ref : null,
+      anonymousId: null,
+      name: null,
+      properties: null,
+      traits,
+      groupId: null,
+      previousId: null,
+      timestamp: now,
+      receivedAt: now,
+      payload: { context: { library: { name: 'segflow-admin-api' } } },
+      ...(existing === null ? {} : { target: { profileId: existing } }),
+      replaceTraits: mode === 'replace',
+      activity: false,
+    }
+    const [outcome] = await this.submit([message])
+    const id = outcome?.profileId
+    const profile = id === undefined ? null : await this.view(workspaceId, id)
+    if (!profile)
+      throw new SegflowError('internal', `profile ${ref} was updated but could not be read back`)
+    return { profile, created: existing === null }
+  }
+
+  private async view(workspaceId: string, id: string): Promise<ProfileView | null> {
+    const p = await this.store.getProfile(workspaceId, id)
+    if (!p || p.mergedInto !== null) return null
+    const [identities, merges] = await Promise.all([
+      this.store.listIdentities(workspaceId, id),
+      this.store.listMerges(workspaceId, id),
+    ])
+    return {
+      id: p.id,
+      userId: p.userId,
+      anonymousIds: identities.filter((i) => i.kind === 'anonymous').map((i) => i.value),
+      emails: identities.filter((i) => i.kind === 'email').map((i) => i.value),
+      identities: identities.map((i) => ({
+        type: i.kind,
+        value: i.value,
+        firstSeen: iso(i.createdAt),
+      })),
+      traits: p.traits,
+      firstSeen: p.firstSeen === null ? null : iso(p.firstSeen),
+      lastSeen: p.lastSeen === null ? null : iso(p.lastSeen),
+      createdAt: iso(p.createdAt),
+      updatedAt: iso(p.updatedAt),
+      merges: merges.map((m) => ({
+        from: m.fromProfileId,
+        reason: m.reason,
+        messageId: m.messageId,
+        at: iso(m.at),
+      })),
+    }
+  }
+}
+
+function notFound(ref: string): SegflowError {
+  return new SegflowError(
+    'profile_not_found',
+    `no profile has the id, userId, anonymousId or email ${JSON.stringify(ref)}`,
+  )
+}
+
+function parseTraitsBody(body: unknown): JsonObject {
+  const issues: Issue[] = []
+  if (!isPlainObject(body)) {
+    issues.push({
+      path: '',
+      message: 'body must be a JSON object like {"traits": {"plan": "pro"}}',
+    })
+  } else {
+    for (const k of Object.keys(body)) {
+      if (k !== 'traits')
+        issues.push({
+          path: k,
+          message: `unknown field ${JSON.stringify(k)}; expected only "traits"`,
+        })
+    }
+    if (!isPlainObject(body.traits))
+      issues.push({ path: 'traits', message: 'traits must be an object' })
+    else
+      for (const k of Object.keys(body.traits)) {
+        if (k.trim() === '')
+          issues.push({ path: 'traits', message: 'a trait name must not be empty' })
+      }
+  }
+  if (issues.length > 0) {
+    throw new SegflowError('invalid_body', issues.map((i) => i.message).join('; '), {
+      details: { issues: issues.map((i) => ({ field: i.path, reason: i.message })) },
+    })
+  }
+  return (body as { traits: JsonObject }).traits
+}
+
+function eventView(e: StoredEvent): EventView {
+  return {
+    messageId: e.messageId,
+    type: e.type,
+    name: e.name,
+    timestamp: iso(e.timestamp),
+    receivedAt: iso(e.receivedAt),
+    userId: e.userId,
+    anonymousId: e.anonymousId,
+    properties: e.properties,
+    traits: e.traits,
+    context: isPlainObject(e.payload.context) ? (e.payload.context as JsonObject) : null,
+  }
+}

@@ -1,0 +1,35 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { KeyService } from '../keys/key-service.js'
+import { SegflowError } from '../shared/errors.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The workspace of the admin key that authenticated this request. */
+    workspaceId: string
+  }
+}
+
+/**
+ * Every route registered in `app` (an encapsulated context) needs an admin key as a Bearer
+ * token and acts only on that key's workspace.
+ */
+export function requireAdminKey(app: FastifyInstance, keys: KeyService): void {
+  app.decorateRequest('workspaceId', '')
+  app.addHook('onRequest', async (req: FastifyRequest) => {
+    const auth = req.headers.authorization
+    const match = auth ? /^bearer\s+(\S+)\s*$/i.exec(auth) : null
+    if (!match) {
+      throw new SegflowError('missing_key', 'send an admin key as "Authorization: Bearer <key>"')
+    }
+    const record = await keys.authenticate(match[1]!)
+    if (!record)
+      throw new SegflowError('invalid_key', 'the admin key is not valid (unknown or revoked)')
+    if (record.kind !== 'admin') {
+      throw new SegflowError(
+        'forbidden',
+        'write keys can only ingest; the admin API needs an admin key',
+      )
+    }
+    req.workspaceId = record.workspaceId
+  })
+}

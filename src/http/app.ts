@@ -1,0 +1,54 @@
+import Fastify from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { ProfileService } from '../engine/profiles.js'
+import type { Ingestor } from '../ingest/ingestor.js'
+import type { KeyService } from '../keys/key-service.js'
+import type { Metrics } from '../shared/metrics.js'
+import type { Store } from '../store/store.js'
+import { requireAdminKey } from './admin-auth.js'
+import { installErrorHandling } from './errors.js'
+import { ingestRoutes } from './ingest-routes.js'
+import { profileRoutes } from './profile-routes.js'
+import { systemRoutes } from './system-routes.js'
+
+export interface AppDeps {
+  readonly store: Store
+  readonly keys: KeyService
+  readonly ingestor: Ingestor
+  readonly profiles: ProfileService
+  readonly metrics: Metrics
+  /** Request logging; none when omitted (tests). */
+  readonly logger?: FastifyBaseLogger
+  /** Trust X-Forwarded-* from a proxy in front. Default false. */
+  readonly trustProxy?: boolean
+}
+
+/**
+ * The HTTP app: the Segment tracking API under /v1, the admin API under /api, health and
+ * metrics. It opens no port: `cli/` listens, tests call `app.inject`.
+ * @example
+ * const app = await buildApp(deps)
+ * const res = await app.inject({ method: 'POST', url: '/v1/track', payload })
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    trustProxy: deps.trustProxy ?? false,
+    // Requests that arrive while closing are answered 503 rather than left hanging.
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    bodyLimit: 1024 * 1024,
+  })
+  installErrorHandling(app)
+  await app.register(systemRoutes, deps)
+  await app.register((v1, _opts) => ingestRoutes(v1, deps), { prefix: '/v1' })
+  await app.register(
+    async (api) => {
+      requireAdminKey(api, deps.keys)
+      await profileRoutes(api, deps.profiles)
+    },
+    { prefix: '/api' },
+  )
+  await app.ready()
+  return app
+}

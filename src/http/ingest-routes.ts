@@ -1,0 +1,187 @@
+import cors from '@fastify/cors'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import secureJson from 'secure-json-parse'
+import { Transform } from 'node:stream'
+import type { Readable } from 'node:stream'
+import { createGunzip, createInflate } from 'node:zlib'
+import { LIMITS } from '../ingest/message.js'
+import type { Ingestor } from '../ingest/ingestor.js'
+import type { KeyService } from '../keys/key-service.js'
+import { SegflowError } from '../shared/errors.js'
+import { isPlainObject } from '../shared/json.js'
+import type { MessageType } from '../store/store.js'
+
+export interface IngestRouteDeps {
+  readonly ingestor: Ingestor
+  readonly keys: KeyService
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Decoded (decompressed) size of the request body in bytes. */
+    bodyBytes: number
+  }
+}
+
+const SINGLE: ReadonlyArray<readonly [MessageType, string]> = [
+  ['track', 't'],
+  ['identify', 'i'],
+  ['page', 'p'],
+  ['screen', 's'],
+  ['group', 'g'],
+  ['alias', 'a'],
+]
+
+/** The write key: HTTP Basic username (Segment's server SDKs) or `writeKey` in the body (analytics.js). */
+function writeKeyOf(req: FastifyRequest, body: unknown): string | null {
+  const auth = req.headers.authorization
+  if (auth && /^basic /i.test(auth)) {
+    const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8')
+    const user = decoded.split(':')[0] ?? ''
+    if (user !== '') return user
+  }
+  if (isPlainObject(body) && typeof body.writeKey === 'string' && body.writeKey !== '')
+    return body.writeKey
+  return null
+}
+
+/** Counts the compressed bytes read so fastify can check Content-Length against them. */
+function decompress(payload: Readable, encoding: string): Readable {
+  const inflater = encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : createInflate()
+  const counted = Object.assign(inflater, { receivedEncodedLength: 0 })
+  payload
+    .pipe(
+      new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          counted.receivedEncodedLength += chunk.length
+          done(null, chunk)
+        },
+      }),
+    )
+    .pipe(inflater)
+  payload.on('error', (e) => inflater.destroy(e))
+  return counted
+}
+
+/**
+ * The Segment HTTP Tracking API under /v1: the six message endpoints, their analytics.js
+ * short forms, batch, and the settings analytics.js loads at start. Bodies are JSON whatever
+ * the content type (analytics.js sends text/plain to avoid a CORS preflight), optionally gzip.
+ */
+export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps): Promise<void> {
+  await app.register(cors, {
+    origin: true,
+    methods: ['GET', 'POST', 'OPTIONS'],
+    maxAge: 86_400,
+  })
+
+  app.decorateRequest('bodyBytes', 0)
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
+    const text = body as string
+    req.bodyBytes = Buffer.byteLength(text)
+    if (text.trim() === '') {
+      done(
+        new SegflowError('invalid_json', 'request body is empty; expected a JSON object'),
+        undefined,
+      )
+      return
+    }
+    try {
+      done(
+        null,
+        secureJson.parse(text, undefined, { protoAction: 'remove', constructorAction: 'remove' }),
+      )
+    } catch (e) {
+      done(
+        new SegflowError('invalid_json', `request body is not valid JSON: ${(e as Error).message}`),
+        undefined,
+      )
+    }
+  })
+
+  app.addHook('preParsing', async (req, _reply, payload) => {
+    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim()
+    if (encoding === 'identity' || encoding === '') return payload
+    if (['gzip', 'x-gzip', 'deflate'].includes(encoding)) return decompress(payload, encoding)
+    throw new SegflowError(
+      'unsupported_encoding',
+      `Content-Encoding ${JSON.stringify(encoding)} is not supported; use gzip`,
+    )
+  })
+
+  const authenticate = async (req: FastifyRequest): Promise<string> => {
+    const key = writeKeyOf(req, req.body)
+    if (key === null) {
+      throw new SegflowError(
+        'missing_key',
+        'no write key: send it as the HTTP Basic username or as writeKey in the body',
+      )
+    }
+    const record = await deps.keys.authenticate(key)
+    if (!record)
+      throw new SegflowError('invalid_key', 'the write key is not valid (unknown or revoked)')
+    if (record.kind !== 'write') {
+      throw new SegflowError(
+        'forbidden',
+        'this is an admin key; the tracking API takes a write key',
+      )
+    }
+    return record.workspaceId
+  }
+
+  for (const [type, short] of SINGLE) {
+    for (const path of [`/${type}`, `/${short}`]) {
+      app.post(path, { bodyLimit: LIMITS.messageBytes }, async (req) => {
+        const workspaceId = await authenticate(req)
+        await deps.ingestor.single(workspaceId, type, req.body)
+        return { success: true }
+      })
+    }
+  }
+
+  for (const path of ['/batch', '/b', '/import']) {
+    app.post(path, { bodyLimit: LIMITS.batchBytes }, async (req) => {
+      const workspaceId = await authenticate(req)
+      const r = await deps.ingestor.batch(workspaceId, req.body, req.bodyBytes)
+      return { success: true, accepted: r.accepted, duplicates: r.duplicates, rejected: r.rejected }
+    })
+  }
+
+  // analytics.js (analytics-next) loads its settings from here before it sends anything.
+  app.get<{ Params: { writeKey: string } }>('/projects/:writeKey/settings', async (req) => {
+    const record = await deps.keys.authenticate(req.params.writeKey)
+    if (!record || record.kind !== 'write') {
+      throw new SegflowError(
+        'invalid_key',
+        'the write key in the path is not valid (unknown or revoked)',
+      )
+    }
+    const host = req.headers['x-forwarded-host'] ?? req.headers.host ?? `${req.hostname}`
+    return {
+      integrations: {
+        'Segment.io': {
+          apiKey: req.params.writeKey,
+          apiHost: `${String(host)}/v1`,
+          protocol: req.protocol,
+          unbundledIntegrations: [],
+          addBundledMetadata: true,
+          maybeBundledConfigIds: {},
+        },
+      },
+      plan: {
+        track: { __default: { enabled: true, integrations: {} } },
+        identify: { __default: { enabled: true } },
+        group: { __default: { enabled: true } },
+      },
+      edgeFunction: {},
+      analyticsNextEnabled: true,
+      middlewareSettings: {},
+      enabledMiddleware: {},
+      // analytics.js would otherwise report its own metrics to Segment's servers.
+      metrics: { sampleRate: 0 },
+      legacyVideoPluginsEnabled: false,
+      remotePlugins: [],
+    }
+  })
+}

@@ -1,0 +1,174 @@
+import type { Message } from '../engine/message.js'
+import type { WriteOutcome } from '../engine/writer.js'
+import type { Clock } from '../shared/clock.js'
+import { SegflowError } from '../shared/errors.js'
+import type { Issue } from '../shared/errors.js'
+import { newId } from '../shared/ids.js'
+import { isPlainObject } from '../shared/json.js'
+import type { JsonObject } from '../shared/json.js'
+import type { Metrics } from '../shared/metrics.js'
+import type { MessageType } from '../store/store.js'
+import type { GroupCommit } from './group-commit.js'
+import { LIMITS, parseInstant, parseMessage } from './message.js'
+
+/** One problem with one message of a batch. */
+export interface Rejection {
+  readonly index: number
+  readonly field: string
+  readonly reason: string
+}
+
+export interface IngestResult {
+  /** Messages newly stored. */
+  readonly accepted: number
+  /** Messages whose messageId was already stored (not stored again; not an error). */
+  readonly duplicates: number
+  readonly rejected: readonly Rejection[]
+  /** Per accepted or duplicate message, in input order (rejected ones are absent). */
+  readonly outcomes: readonly WriteOutcome[]
+}
+
+/**
+ * Validates Segment messages and hands the good ones to group commit. Shared by the
+ * tracking API and by `segflow import`; answers only once the messages are durable.
+ */
+export class Ingestor {
+  constructor(
+    private readonly queue: GroupCommit,
+    private readonly clock: Clock,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  /** One message from `/v1/track` and friends. Throws `invalid_message` naming every problem. */
+  async single(workspaceId: string, type: MessageType, body: unknown): Promise<IngestResult> {
+    const receivedAt = this.clock.now()
+    const r = parseMessage(body, {
+      workspaceId,
+      type,
+      receivedAt,
+      newMessageId: () => newId('msg', receivedAt),
+    })
+    if (!r.ok) {
+      this.metrics?.rejected.inc({ reason: 'invalid_message' })
+      throw new SegflowError(
+        'invalid_message',
+        `${type} message is not valid: ${summarise(r.issues)}`,
+        {
+          details: { issues: r.issues.map((i) => ({ field: i.path, reason: i.message })) },
+        },
+      )
+    }
+    return this.commit([r.message], [])
+  }
+
+  /**
+   * A `/v1/batch` body. Good messages are stored even when others are bad; the bad ones are
+   * reported by index. `bodyBytes` (decoded size) lets small batches skip per-message sizing.
+   */
+  async batch(workspaceId: string, body: unknown, bodyBytes: number): Promise<IngestResult> {
+    if (!isPlainObject(body))
+      throw new SegflowError('invalid_body', 'request body must be a JSON object')
+    const batch = body.batch
+    if (!Array.isArray(batch)) {
+      this.metrics?.rejected.inc({ reason: 'invalid_body' })
+      throw new SegflowError('invalid_body', 'batch must be an array of messages')
+    }
+    if (batch.length === 0)
+      throw new SegflowError('invalid_body', 'batch is empty; send at least one message')
+    if (batch.length > LIMITS.batchMessages) {
+      this.metrics?.rejected.inc({ reason: 'batch_too_large' }, batch.length)
+      throw new SegflowError(
+        'batch_too_large',
+        `batch holds ${batch.length} messages; at most ${LIMITS.batchMessages} are allowed per request`,
+      )
+    }
+    const receivedAt = this.clock.now()
+    const issues: Issue[] = []
+    const batchSentAt = body.sentAt === undefined ? null : parseInstant(body.sentAt)
+    if (body.sentAt !== undefined && body.sentAt !== null && batchSentAt === null) {
+      issues.push({
+        path: 'sentAt',
+        message: `sentAt ${JSON.stringify(body.sentAt)} is not an ISO-8601 date-time`,
+      })
+    }
+    for (const field of ['context', 'integrations'] as const) {
+      if (body[field] !== undefined && body[field] !== null && !isPlainObject(body[field])) {
+        issues.push({ path: field, message: `${field} must be an object` })
+      }
+    }
+    if (issues.length > 0) {
+      throw new SegflowError('invalid_body', `batch is not valid: ${summarise(issues)}`, {
+        details: { issues: issues.map((i) => ({ field: i.path, reason: i.message })) },
+      })
+    }
+    const ctx = {
+      workspaceId,
+      receivedAt,
+      batchSentAt,
+      batchContext: isPlainObject(body.context) ? (body.context as JsonObject) : null,
+      batchIntegrations: isPlainObject(body.integrations)
+        ? (body.integrations as JsonObject)
+        : null,
+      newMessageId: () => newId('msg', receivedAt),
+    }
+    const messages: Message[] = []
+    const rejected: Rejection[] = []
+    const checkSize = bodyBytes > LIMITS.messageBytes
+    batch.forEach((raw: unknown, index) => {
+      if (checkSize) {
+        const size = Buffer.byteLength(JSON.stringify(raw) ?? '')
+        if (size > LIMITS.messageBytes) {
+          rejected.push({
+            index,
+            field: '',
+            reason: `message is ${size} bytes; at most ${LIMITS.messageBytes} bytes (32 KB)`,
+          })
+          return
+        }
+      }
+      const r = parseMessage(raw, ctx)
+      if (r.ok) messages.push(r.message)
+      else for (const i of r.issues) rejected.push({ index, field: i.path, reason: i.message })
+    })
+    const badMessages = new Set(rejected.map((r) => r.index)).size
+    if (badMessages > 0) this.metrics?.rejected.inc({ reason: 'invalid_message' }, badMessages)
+    if (messages.length === 0) {
+      throw new SegflowError(
+        'invalid_message',
+        `no message in the batch is valid (${badMessages} rejected)`,
+        {
+          details: { rejected },
+        },
+      )
+    }
+    return this.commit(messages, rejected)
+  }
+
+  /** Already-validated messages (import, the profile API): commit and count. */
+  async commit(
+    messages: readonly Message[],
+    rejected: readonly Rejection[],
+  ): Promise<IngestResult> {
+    let outcomes: WriteOutcome[]
+    try {
+      outcomes = await this.queue.submit(messages)
+    } catch (e) {
+      if (e instanceof SegflowError) this.metrics?.rejected.inc({ reason: e.code }, messages.length)
+      throw e
+    }
+    let accepted = 0
+    outcomes.forEach((o, i) => {
+      if (o.status === 'stored') {
+        accepted++
+        this.metrics?.ingested.inc({ type: messages[i]!.type })
+      }
+    })
+    const duplicates = outcomes.length - accepted
+    if (duplicates > 0) this.metrics?.duplicates.inc(duplicates)
+    return { accepted, duplicates, rejected, outcomes }
+  }
+}
+
+function summarise(issues: readonly Issue[]): string {
+  return issues.map((i) => i.message).join('; ')
+}

@@ -1,0 +1,83 @@
+/**
+ * The one error type that crosses component boundaries. `code` is stable: clients and
+ * tests match on it, so a code is never renamed, only added.
+ */
+export type ErrorCode =
+  | 'invalid_json'
+  | 'invalid_encoding'
+  | 'unsupported_encoding'
+  | 'unsupported_media_type'
+  | 'invalid_body'
+  | 'invalid_message'
+  | 'invalid_request'
+  | 'payload_too_large'
+  | 'batch_too_large'
+  | 'missing_key'
+  | 'invalid_key'
+  | 'forbidden'
+  | 'not_found'
+  | 'profile_not_found'
+  | 'key_not_found'
+  | 'workspace_not_found'
+  | 'overloaded'
+  | 'shutting_down'
+  | 'unavailable'
+  | 'internal'
+
+/** An HTTP status for each code, so that the one error handler needs no table of its own. */
+const STATUS: Record<ErrorCode, number> = {
+  invalid_json: 400,
+  invalid_encoding: 400,
+  unsupported_encoding: 415,
+  unsupported_media_type: 415,
+  invalid_body: 400,
+  invalid_message: 400,
+  invalid_request: 400,
+  payload_too_large: 413,
+  batch_too_large: 413,
+  missing_key: 401,
+  invalid_key: 401,
+  forbidden: 403,
+  not_found: 404,
+  profile_not_found: 404,
+  key_not_found: 404,
+  workspace_not_found: 404,
+  overloaded: 429,
+  shutting_down: 503,
+  unavailable: 503,
+  internal: 500,
+}
+
+/** A problem with one field of user input: where (`path`) and what was expected. */
+export interface Issue {
+  readonly path: string
+  readonly message: string
+}
+
+export class SegflowError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly details: Record<string, unknown> | undefined
+  /** Seconds a client should wait before retrying (429 and 503). */
+  readonly retryAfter: number | undefined
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { details?: Record<string, unknown>; retryAfter?: number; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'SegflowError'
+    this.code = code
+    this.status = STATUS[code]
+    this.details = options.details
+    this.retryAfter = options.retryAfter
+  }
+}
+
+export function isSegflowError(e: unknown): e is SegflowError {
+  return e instanceof SegflowError
+}
+
+/** The result of parsing user input: a value, or every issue found. */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; issues: Issue[] }

@@ -1,0 +1,5 @@
+export * from './errors.js'
+export * from './clock.js'
+export * from './ids.js'
+export * from './json.js'
+export * from './metrics.js'

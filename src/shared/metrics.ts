@@ -1,0 +1,67 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/**
+ * The Prometheus metrics segflow exposes at /metrics. One registry per instance, so that
+ * tests (and several apps in one process) never share counters.
+ */
+export class Metrics {
+  readonly registry = new Registry()
+  readonly ingested = new Counter({
+    name: 'segflow_ingested_messages_total',
+    help: 'Messages stored, by type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  })
+  readonly duplicates = new Counter({
+    name: 'segflow_duplicate_messages_total',
+    help: 'Messages not stored again because their messageId was already stored',
+    registers: [this.registry],
+  })
+  readonly rejected = new Counter({
+    name: 'segflow_rejected_messages_total',
+    help: 'Messages (or whole requests, when no message could be read) refused, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  })
+  private depthSource: () => number = () => 0
+  readonly queueDepth: Gauge = new Gauge({
+    name: 'segflow_ingest_queue_depth',
+    help: 'Messages accepted and waiting for, or in, a commit',
+    registers: [this.registry],
+    collect: (): void => this.queueDepth.set(this.depthSource()),
+  })
+  readonly commitSeconds = new Histogram({
+    name: 'segflow_commit_duration_seconds',
+    help: 'Time to commit one group of messages durably',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  })
+  readonly commitMessages = new Histogram({
+    name: 'segflow_commit_messages',
+    help: 'Messages per commit (group commit batch size)',
+    buckets: [1, 2, 5, 10, 50, 100, 500, 1000, 2500, 5000],
+    registers: [this.registry],
+  })
+  readonly commitFailures = new Counter({
+    name: 'segflow_commit_failures_total',
+    help: 'Commits that failed; their requests were answered 503',
+    registers: [this.registry],
+  })
+
+  /** Adds Node's process metrics (CPU, memory, event loop lag); the server does, tests don't. */
+  collectProcessMetrics(): void {
+    collectDefaultMetrics({ register: this.registry })
+  }
+
+  /** Where the queue depth is read at scrape time. */
+  trackQueueDepth(read: () => number): void {
+    this.depthSource = read
+  }
+
+  onCommit(info: { messages: number; seconds: number; ok: boolean }): void {
+    if (info.ok) {
+      this.commitSeconds.observe(info.seconds)
+      this.commitMessages.observe(info.messages)
+    } else this.commitFailures.inc()
+  }
+}

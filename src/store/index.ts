@@ -1,0 +1,6 @@
+export type * from './store.js'
+export { SqliteStore } from './sqlite/sqlite-store.js'
+export type { SqliteStoreOptions } from './sqlite/sqlite-store.js'
+export { PostgresStore } from './postgres/postgres-store.js'
+export type { PostgresStoreOptions } from './postgres/postgres-store.js'
+export { MIGRATIONS } from './migrations.js'

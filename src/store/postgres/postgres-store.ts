@@ -1,0 +1,154 @@
+import pg from 'pg'
+import { SqlStore } from '../sql-store.js'
+import type { DialectHooks, Row, SqlConnection } from '../sql-store.js'
+
+export interface PostgresStoreOptions {
+  /** A libpq connection string, e.g. `postgres://user@127.0.0.1:5432/segflow`. */
+  readonly connectionString: string
+  /**
+   * Schema holding segflow's tables; created when missing. Default: the connection's own
+   * search_path (normally `public`).
+   */
+  readonly schema?: string
+  /** Connections in the pool. Default 10. */
+  readonly poolSize?: number
+}
+
+const hooks: DialectHooks = {
+  inArray: (p) => `= ANY(${p}::text[])`,
+  arrayParam: (values) => values,
+  decodeJson: (v) => v, // pg parses json and jsonb itself
+}
+
+// BIGINT (int8) and COUNT(*) come back as strings by default; every value segflow stores
+// in them is a millisecond time or a counter well inside 2^53.
+const INT8_OID = 20
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID) return (v: string) => Number(v)
+    return pg.types.getTypeParser(oid, format)
+  },
+}
+
+const placeholderCache = new Map<string, string>()
+
+/** `?` placeholders to `$1, $2, …`. segflow's SQL never has a `?` inside a literal. */
+function toNumbered(sql: string): string {
+  let out = placeholderCache.get(sql)
+  if (out === undefined) {
+    let n = 0
+    out = sql.replace(/\?/g, () => `$${++n}`)
+    if (placeholderCache.size > 2000) placeholderCache.clear()
+    placeholderCache.set(sql, out)
+  }
+  return out
+}
+
+const MAX_PARAMS = 65_535
+const MAX_ROWS_PER_STATEMENT = 1000
+
+class PostgresConnection implements SqlConnection {
+  constructor(private readonly q: pg.Pool | pg.PoolClient) {}
+
+  async all(sql: string, params: readonly unknown[] = []): Promise<Row[]> {
+    return (await this.q.query(toNumbered(sql), params as unknown[])).rows as Row[]
+  }
+
+  async run(sql: string, params: readonly unknown[] = []): Promise<number> {
+    return (await this.q.query(toNumbered(sql), params as unknown[])).rowCount ?? 0
+  }
+
+  async insertMany(
+    head: string,
+    rows: readonly (readonly unknown[])[],
+    tail: string,
+  ): Promise<number> {
+    const width = rows[0]?.length ?? 0
+    if (width === 0) return 0
+    const chunk = Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(MAX_PARAMS / width))
+    let changes = 0
+    for (let start = 0; start < rows.length; start += chunk) {
+      const part = rows.slice(start, start + chunk)
+      const params: unknown[] = []
+      const tuples: string[] = []
+      for (const row of part) {
+        const marks: string[] = []
+        for (const v of row) {
+          params.push(v)
+          marks.push(`$${params.length}`)
+        }
+        tuples.push(`(${marks.join(', ')})`)
+      }
+      const res = await this.q.query(`${head} VALUES ${tuples.join(', ')} ${tail}`, params)
+      changes += res.rowCount ?? 0
+    }
+    return changes
+  }
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+
+/**
+ * PostgreSQL, for when one file is not enough. Reads use the pool; each write transaction
+ * takes one pooled client for its duration.
+ */
+export class PostgresStore extends SqlStore {
+  readonly kind = 'postgres' as const
+  protected readonly hooks = hooks
+  private readonly pool: pg.Pool
+  private readonly poolConn: PostgresConnection
+  private readonly schema: string | undefined
+
+  constructor(options: PostgresStoreOptions) {
+    super()
+    if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+      throw new TypeError(
+        `schema ${JSON.stringify(options.schema)} must be lower-case letters, digits and underscores`,
+      )
+    }
+    this.schema = options.schema
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.poolSize ?? 10,
+      types,
+      ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+    })
+    // An idle client losing its connection must not crash the process; the next query reconnects.
+    this.pool.on('error', () => undefined)
+    this.poolConn = new PostgresConnection(this.pool)
+  }
+
+  protected reader(): SqlConnection {
+    return this.poolConn
+  }
+
+  protected async transaction<T>(fn: (conn: SqlConnection) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect()
+    let broken: Error | undefined
+    try {
+      await client.query('BEGIN')
+      const result = await fn(new PostgresConnection(client))
+      await client.query('COMMIT')
+      return result
+    } catch (e) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError
+      })
+      throw e
+    } finally {
+      client.release(broken)
+    }
+  }
+
+  protected async prepareMigration(conn: SqlConnection): Promise<void> {
+    // Several processes may start at once; the lock is per schema and ends with the transaction.
+    await conn.all(`SELECT pg_advisory_xact_lock(hashtext(?))`, [
+      `segflow-migrate:${this.schema ?? ''}`,
+    ])
+    if (this.schema) await conn.run(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`)
+  }
+
+  protected async closeConnections(): Promise<void> {
+    await this.pool.end()
+  }
+}
