@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander'
+import { Command, CommanderError, Option } from 'commander'
 import { SegflowError } from '../shared/errors.js'
 import {
   DEFAULT_WORKSPACE,
@@ -23,6 +23,11 @@ export function buildProgram(
   const program = new Command('segflow')
     .description('Real-time dynamic segmentation for email marketing')
     .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => output.out(text.trimEnd()),
+      writeErr: (text) => output.err(text.trimEnd()),
+    })
   const config = () => loadConfig(env)
 
   program
@@ -93,6 +98,11 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   try {
     await buildProgram().parseAsync(argv)
   } catch (e) {
+    if (e instanceof CommanderError) {
+      // Commander has already printed the problem (or the help).
+      process.exitCode = e.exitCode
+      return
+    }
     if (e instanceof ConfigError || e instanceof SegflowError) {
       process.stderr.write(`segflow: ${e.message}\n`)
       process.exitCode = 1

@@ -16,6 +16,9 @@ export interface Server {
   stop(): Promise<void>
 }
 
+/** How long idle keep-alive connections are kept open once shutdown begins. */
+const DRAIN_GRACE_MS = 500
+
 function printKeys(created: readonly CreatedKey[], out: (line: string) => void): void {
   if (created.length === 0) return
   out('')
@@ -32,6 +35,7 @@ export async function startServer(
 ): Promise<Server> {
   const logger = options.logger ?? pino({ level: config.logLevel })
   const runtime = await openRuntime(config)
+  let draining = false
   runtime.metrics.collectProcessMetrics()
   let app: FastifyInstance
   try {
@@ -40,7 +44,12 @@ export async function startServer(
       ...(config.adminKey ? { adminKey: config.adminKey } : {}),
     })
     printKeys(created, options.print ?? ((line) => process.stdout.write(`${line}\n`)))
-    app = await buildApp({ ...runtime, logger, trustProxy: config.trustProxy })
+    app = await buildApp({
+      ...runtime,
+      logger,
+      trustProxy: config.trustProxy,
+      draining: () => draining,
+    })
     await app.listen({ port: config.port, host: config.host })
   } catch (e) {
     await runtime.close().catch(() => undefined)
@@ -51,22 +60,43 @@ export async function startServer(
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
   logger.info({ url, store: runtime.store.kind }, 'segflow is listening')
 
+  // Requests being handled (not yet fully answered), counted on the raw server so that
+  // aborted requests are counted out too.
+  let inFlight = 0
+  app.server.on('request', (_req, res) => {
+    inFlight++
+    res.once('close', () => inFlight--)
+  })
+  let connections = 0
+  app.server.on('connection', (socket) => {
+    connections++
+    socket.once('close', () => connections--)
+  })
+
   let stopping: Promise<void> | null = null
   const stop = () => {
     stopping ??= (async () => {
-      logger.info('shutting down: finishing requests in flight')
-      const timer = setTimeout(() => {
+      // 1. Drain: requests already accepted finish and are answered; new ones get 503; every
+      //    response carries Connection: close, so keep-alive clients leave on their own.
+      // 2. Only then stop listening and close idle connections: closing a connection while a
+      //    request is being handled would lose its answer.
+      draining = true
+      logger.info({ inFlight }, 'shutting down: finishing requests in flight')
+      // Open keep-alive connections get a short grace in which a request already on its way
+      // is answered 503 (with Connection: close) instead of meeting a closed socket.
+      const started = performance.now()
+      const deadline = started + config.shutdownTimeoutMs
+      const graceEnd = started + Math.min(DRAIN_GRACE_MS, config.shutdownTimeoutMs)
+      const settled = () => inFlight === 0 && (connections === 0 || performance.now() >= graceEnd)
+      while (!settled() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+      if (inFlight > 0) {
         logger.warn(
-          { timeoutMs: config.shutdownTimeoutMs },
-          'requests still open at the shutdown timeout; closing them',
+          { inFlight, timeoutMs: config.shutdownTimeoutMs },
+          'requests still open at the shutdown timeout',
         )
         app.server.closeAllConnections()
-      }, config.shutdownTimeoutMs)
-      try {
-        await app.close()
-      } finally {
-        clearTimeout(timer)
       }
+      await app.close()
       await runtime.close()
       logger.info('stopped')
     })()

@@ -4,6 +4,7 @@ import type { ProfileService } from '../engine/profiles.js'
 import type { Ingestor } from '../ingest/ingestor.js'
 import type { KeyService } from '../keys/key-service.js'
 import type { Metrics } from '../shared/metrics.js'
+import { SegflowError } from '../shared/errors.js'
 import type { Store } from '../store/store.js'
 import { requireAdminKey } from './admin-auth.js'
 import { installErrorHandling } from './errors.js'
@@ -21,6 +22,11 @@ export interface AppDeps {
   readonly logger?: FastifyBaseLogger
   /** Trust X-Forwarded-* from a proxy in front. Default false. */
   readonly trustProxy?: boolean
+  /**
+   * True once a graceful shutdown has begun: new requests are refused with 503 and every
+   * response asks the client to close its connection. Default: never.
+   */
+  readonly draining?: () => boolean
 }
 
 /**
@@ -40,6 +46,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: 1024 * 1024,
   })
   installErrorHandling(app)
+  const draining = deps.draining
+  if (draining) {
+    app.addHook('onRequest', async () => {
+      if (draining()) {
+        throw new SegflowError('shutting_down', 'segflow is shutting down; retry shortly', {
+          retryAfter: 1,
+        })
+      }
+    })
+    app.addHook('onSend', async (_req, reply) => {
+      if (draining()) void reply.header('connection', 'close')
+    })
+  }
   await app.register(systemRoutes, deps)
   await app.register((v1, _opts) => ingestRoutes(v1, deps), { prefix: '/v1' })
   await app.register(

@@ -25,6 +25,8 @@ export function toSegflowError(err: unknown, req: FastifyRequest): SegflowError 
         'unsupported_media_type',
         `content type ${JSON.stringify(req.headers['content-type'] ?? '')} is not supported; send application/json`,
       )
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new SegflowError('invalid_json', `request body is not valid JSON: ${e.message}`)
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new SegflowError('invalid_json', 'request body is empty; expected a JSON object')
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':

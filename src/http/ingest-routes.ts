@@ -8,12 +8,15 @@ import { LIMITS } from '../ingest/message.js'
 import type { Ingestor } from '../ingest/ingestor.js'
 import type { KeyService } from '../keys/key-service.js'
 import { SegflowError } from '../shared/errors.js'
+import type { Metrics } from '../shared/metrics.js'
+import { toSegflowError } from './errors.js'
 import { isPlainObject } from '../shared/json.js'
 import type { MessageType } from '../store/store.js'
 
 export interface IngestRouteDeps {
   readonly ingestor: Ingestor
   readonly keys: KeyService
+  readonly metrics: Metrics
 }
 
 declare module 'fastify' {
@@ -108,6 +111,17 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
       'unsupported_encoding',
       `Content-Encoding ${JSON.stringify(encoding)} is not supported; use gzip`,
     )
+  })
+
+  // Every refused request is counted once, by its error code; a batch refused because all
+  // its messages are bad counts each of them.
+  app.addHook('onError', async (req, _reply, err) => {
+    const e = toSegflowError(err, req)
+    const rejected = e.details?.rejected
+    const count = Array.isArray(rejected)
+      ? new Set(rejected.map((r: { index: number }) => r.index)).size
+      : 1
+    deps.metrics.rejected.inc({ reason: e.code }, count)
   })
 
   const authenticate = async (req: FastifyRequest): Promise<string> => {

@@ -49,7 +49,6 @@ export class Ingestor {
       newMessageId: () => newId('msg', receivedAt),
     })
     if (!r.ok) {
-      this.metrics?.rejected.inc({ reason: 'invalid_message' })
       throw new SegflowError(
         'invalid_message',
         `${type} message is not valid: ${summarise(r.issues)}`,
@@ -69,14 +68,11 @@ export class Ingestor {
     if (!isPlainObject(body))
       throw new SegflowError('invalid_body', 'request body must be a JSON object')
     const batch = body.batch
-    if (!Array.isArray(batch)) {
-      this.metrics?.rejected.inc({ reason: 'invalid_body' })
+    if (!Array.isArray(batch))
       throw new SegflowError('invalid_body', 'batch must be an array of messages')
-    }
     if (batch.length === 0)
       throw new SegflowError('invalid_body', 'batch is empty; send at least one message')
     if (batch.length > LIMITS.batchMessages) {
-      this.metrics?.rejected.inc({ reason: 'batch_too_large' }, batch.length)
       throw new SegflowError(
         'batch_too_large',
         `batch holds ${batch.length} messages; at most ${LIMITS.batchMessages} are allowed per request`,
@@ -131,7 +127,6 @@ export class Ingestor {
       else for (const i of r.issues) rejected.push({ index, field: i.path, reason: i.message })
     })
     const badMessages = new Set(rejected.map((r) => r.index)).size
-    if (badMessages > 0) this.metrics?.rejected.inc({ reason: 'invalid_message' }, badMessages)
     if (messages.length === 0) {
       throw new SegflowError(
         'invalid_message',
@@ -141,6 +136,9 @@ export class Ingestor {
         },
       )
     }
+    // Only the bad messages of a batch that is otherwise stored are counted here; a request
+    // refused as a whole is counted where the error is answered.
+    if (badMessages > 0) this.metrics?.rejected.inc({ reason: 'invalid_message' }, badMessages)
     return this.commit(messages, rejected)
   }
 
@@ -149,13 +147,7 @@ export class Ingestor {
     messages: readonly Message[],
     rejected: readonly Rejection[],
   ): Promise<IngestResult> {
-    let outcomes: WriteOutcome[]
-    try {
-      outcomes = await this.queue.submit(messages)
-    } catch (e) {
-      if (e instanceof SegflowError) this.metrics?.rejected.inc({ reason: e.code }, messages.length)
-      throw e
-    }
+    const outcomes = await this.queue.submit(messages)
     let accepted = 0
     outcomes.forEach((o, i) => {
       if (o.status === 'stored') {

@@ -309,5 +309,5 @@ function optionalInstant(
 function describe(v: unknown): string {
   if (v === null) return 'null'
   if (Array.isArray(v)) return 'an array'
-  return `a ${typeof v}`
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`
 }

@@ -135,7 +135,7 @@ export class KeyService {
         if (found && found.kind !== kind) {
           throw new SegflowError(
             'invalid_request',
-            `SEGFLOW_${kind.toUpperCase()}_KEY is already registered as a ${found.kind} key`,
+            `SEGFLOW_${kind.toUpperCase()}_KEY is already registered as ${found.kind === 'admin' ? 'an' : 'a'} ${found.kind} key`,
           )
         }
         if (!found)

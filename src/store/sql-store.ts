@@ -77,9 +77,12 @@ export abstract class SqlStore implements Store {
   protected abstract prepareMigration(conn: SqlConnection): Promise<void>
   protected abstract closeConnections(): Promise<void>
 
-  /** Waits for the write in progress, then closes. */
+  private closing: Promise<void> | null = null
+
+  /** Waits for the write in progress, then closes. Closing twice is harmless. */
   close(): Promise<void> {
-    return this.mutex.run(() => this.closeConnections())
+    this.closing ??= this.mutex.run(() => this.closeConnections())
+    return this.closing
   }
 
   /** Runs `fn` in a transaction, one at a time in this process. */
