@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,6 +8,7 @@ import { openRuntime } from '../src/cli/runtime.js'
 import { importFile } from '../src/ingest/import.js'
 import { ManualClock } from '../src/shared/clock.js'
 import { cli } from './helpers/cli.js'
+import { segflowCommandLine } from './helpers/process.js'
 import { newStoreLocation, testStoreKinds } from './helpers/stores.js'
 import type { StoreLocation } from './helpers/stores.js'
 
@@ -154,6 +156,25 @@ describe.each(testStoreKinds())('segflow import on %s', (kind) => {
     await expect(run('import', file, '--workspace', 'nope')).rejects.toThrow(
       /workspace "nope" does not exist/,
     )
+  })
+
+  it('shows a progress bar with rows, rate and ETA on a terminal', () => {
+    const file = join(dir, 'tty.csv')
+    writeFileSync(
+      file,
+      ['userId,plan', ...Array.from({ length: 5000 }, (_, i) => `u${i},pro`)].join('\n'),
+    )
+    // `script` runs the command on a pseudo-terminal, as a person at a shell would.
+    const screen = execFileSync(
+      'script',
+      ['-qfec', `${segflowCommandLine(['import', file, '--batch-size', '500'])}`, '/dev/null'],
+      {
+        env: { ...process.env, ...location.env },
+        encoding: 'utf8',
+      },
+    )
+    expect(screen).toMatch(/\d+% \| [\d,]+ rows \| [\d,]+ rows\/s \| ETA \d+s/)
+    expect(screen).toMatch(/Imported tty\.csv: 5,000 rows/)
   })
 
   it('streams: progress is reported before the file has been read through', async () => {

@@ -202,7 +202,7 @@ export async function importCommand(
     const started = performance.now()
     const bar = o.interactive
       ? new SingleBar({
-          format: ' {bar} {percentage}% | {rows} rows | {rate} rows/s | ETA {eta_formatted}',
+          format: ' {bar} {percentage}% | {rows} rows | {rate} rows/s | ETA {etaText}',
           stream: process.stderr,
           hideCursor: true,
           etaBuffer: 20,
@@ -211,9 +211,11 @@ export async function importCommand(
     const onProgress = (p: ImportProgress) => {
       if (!bar) return
       const seconds = (performance.now() - started) / 1000
+      const bytesPerSecond = p.bytesRead / Math.max(seconds, 0.001)
       const payload = {
         rows: p.rows.toLocaleString('en'),
         rate: Math.round(p.rows / Math.max(seconds, 0.001)).toLocaleString('en'),
+        etaText: bytesPerSecond > 0 ? duration((p.totalBytes - p.bytesRead) / bytesPerSecond) : '-',
       }
       if (bar.getTotal() !== p.totalBytes) bar.start(p.totalBytes, p.bytesRead, payload)
       else bar.update(p.bytesRead, payload)
@@ -237,6 +239,14 @@ export async function importCommand(
     else printSummary(o, file, seconds, summary)
     return summary
   })
+}
+
+/** 75 → "1m 15s". */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds))
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`
 }
 
 function printSummary(o: Output, file: string, seconds: number, s: ImportSummary): void {

@@ -14,6 +14,12 @@ export interface SegflowProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
+/** The shell command that runs `segflow <args>` from source (for `script` and the like). */
+export function segflowCommandLine(args: string[]): string {
+  const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`
+  return [process.execPath, '--import', 'tsx', BIN, ...args].map(quote).join(' ')
+}
+
 /** Runs `segflow <args>` from source in a child process. */
 export function runSegflow(args: string[], env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
