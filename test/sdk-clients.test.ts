@@ -1,4 +1,5 @@
 import { Analytics } from '@segment/analytics-node'
+import RudderAnalytics from '@rudderstack/rudder-sdk-node'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import pino from 'pino'
 import { loadConfig } from '../src/cli/config.js'
@@ -9,7 +10,7 @@ import { newStoreLocation, testStoreKinds } from './helpers/stores.js'
 import type { StoreLocation } from './helpers/stores.js'
 
 describe.each(testStoreKinds())(
-  'the unmodified @segment/analytics-node client against segflow on %s',
+  'unmodified Segment and RudderStack SDKs against segflow on %s',
   (kind) => {
     let location: StoreLocation
     let server: Server
@@ -80,6 +81,43 @@ describe.each(testStoreKinds())(
       expect(events.items.map((e) => e.type).sort()).toEqual(['identify', 'page', 'track', 'track'])
       // The client's own context (library name and version) is kept with each event.
       expect(tracks[0]!.context).toMatchObject({ library: { name: '@segment/analytics-node' } })
+    })
+
+    it('accepts the unmodified RudderStack node SDK (gzip bodies, Basic auth)', async () => {
+      const client = new RudderAnalytics(WRITE_KEY, {
+        dataPlaneUrl: server.url,
+        flushAt: 10,
+        flushInterval: 60_000,
+        retryCount: 0,
+      })
+      client.identify({
+        userId: 'rudder-1',
+        anonymousId: 'rs-anon',
+        traits: { plan: 'team', seats: 4 },
+      })
+      client.track({ userId: 'rudder-1', event: 'Invited Teammate', properties: { count: 2 } })
+      await new Promise<void>((resolve, reject) =>
+        client.flush((err?: unknown) => (err ? reject(err) : resolve())),
+      )
+
+      const get = (url: string) =>
+        fetch(`${server.url}${url}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+      const profile = (await (await get('/api/profiles/rs-anon')).json()) as Record<string, unknown>
+      expect(profile).toMatchObject({ userId: 'rudder-1', traits: { plan: 'team', seats: 4 } })
+      const events = (await (await get('/api/profiles/rudder-1/events')).json()) as {
+        items: Array<{
+          type: string
+          name: string | null
+          properties: Record<string, unknown> | null
+        }>
+      }
+      expect(events.items.map((e) => [e.type, e.name])).toEqual(
+        expect.arrayContaining([
+          ['identify', null],
+          ['track', 'Invited Teammate'],
+        ]),
+      )
+      expect(events.items.find((e) => e.type === 'track')?.properties).toEqual({ count: 2 })
     })
   },
 )
