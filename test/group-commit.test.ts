@@ -17,6 +17,17 @@ function holdWrites(t: TestApp): { release: () => void; held: Promise<void> } {
   return { release, held }
 }
 
+/** A valid track message, as the parser makes it. */
+async function parsedTrack() {
+  const { parseMessage } = await import('../src/ingest/message.js')
+  const r = parseMessage(
+    { userId: 'x', event: 'E' },
+    { workspaceId: 'default', type: 'track', receivedAt: 0, newMessageId: () => 'p1' },
+  )
+  if (!r.ok) throw new Error('unreachable')
+  return r.message
+}
+
 const track = (i: number) => ({ type: 'track', userId: `u${i}`, event: 'E', messageId: `m${i}` })
 
 describe.each(testStoreKinds())('group commit on %s', (kind) => {
@@ -93,5 +104,30 @@ describe.each(testStoreKinds())('group commit on %s', (kind) => {
     expect(res.statusCode).toBe(503)
     expect(res.json().error.code).toBe('unavailable')
     expect(res.headers['retry-after']).toBe('1')
+  })
+
+  it('commits the other requests of a group when the store refuses one of them', async () => {
+    const { release, held } = holdWrites(t)
+    await held
+    const good = (i: number) =>
+      t.rt.ingestor.single('default', 'track', {
+        userId: `u${i}`,
+        event: 'E',
+        messageId: `good-${i}`,
+      })
+    const first = good(0)
+    await new Promise((r) => setImmediate(r))
+    // A message no parser would produce: its NULL messageId violates NOT NULL in both stores.
+    const poison = t.rt.ingestor.commit(
+      [{ ...(await parsedTrack()), messageId: null as unknown as string }],
+      [],
+    )
+    const others = [good(1), good(2)]
+    while (t.rt.queue.depth < 4) await new Promise((r) => setTimeout(r, 2))
+    release()
+    await first
+    await expect(poison).rejects.toMatchObject({ code: 'unavailable' })
+    for (const r of await Promise.all(others)) expect(r.accepted).toBe(1)
+    expect(await t.rt.store.countEvents('default')).toBe(3)
   })
 })

@@ -98,11 +98,13 @@ describe.each(testStoreKinds())('segflow import on %s', (kind) => {
         ',bob@example.com,free,1,10001,false',
         ',,free,1,,',
         'u3,,"team, annual",12,,',
+        'u4,,bad\u0000value,1,,',
       ].join('\n'),
     )
     const first = await run('import', file)
-    expect(first.out).toMatch(/: 3 stored, 0 already stored, 1 rejected/)
+    expect(first.out).toMatch(/: 3 stored, 0 already stored, 2 rejected/)
     expect(first.out).toContain('line 4 (id): the row has no id and no email')
+    expect(first.out).toContain('line 6: a value contains a NUL character, which cannot be stored')
 
     const profiles = () =>
       withStore(async (s) => {
@@ -124,7 +126,7 @@ describe.each(testStoreKinds())('segflow import on %s', (kind) => {
     expect(before['u3']).toMatchObject({ traits: { plan: 'team, annual', seats: 12 } })
 
     const second = await run('import', file)
-    expect(second.out).toMatch(/: 0 stored, 3 already stored, 1 rejected/)
+    expect(second.out).toMatch(/: 0 stored, 3 already stored, 2 rejected/)
     expect(await profiles()).toEqual(before)
 
     // Later, the email-only person signs up: the imported profile becomes theirs.

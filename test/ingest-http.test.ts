@@ -144,6 +144,27 @@ describe.each(testStoreKinds())('tracking API on %s', (kind) => {
     expect(byName.Batched).toBe(NOW - 10_000)
   })
 
+  it('refuses NUL characters by field, and stores lone surrogates as U+FFFD, on every store', async () => {
+    const nul = await t.track(
+      '/v1/track',
+      '{"userId": "u1", "event": "E", "properties": {"note": "a\\u0000b"}}',
+    )
+    expect(nul.statusCode).toBe(400)
+    expect(nul.json().error).toMatchObject({
+      code: 'invalid_message',
+      issues: [{ field: 'properties.note', reason: expect.stringMatching(/NUL character/) }],
+    })
+    const batch = await t.track(
+      '/v1/batch',
+      '{"batch": [{"type": "track", "userId": "u1", "event": "Bad\\u0000"}, {"type": "track", "userId": "u1", "event": "Half \\ud83d", "properties": {"k\\udc00": "v"}}]}',
+    )
+    expect(batch.statusCode).toBe(200)
+    expect(batch.json().rejected).toMatchObject([{ index: 0, field: 'event' }])
+    const [stored] = await events('u1')
+    expect(stored!.name).toBe('Half \ufffd')
+    expect(stored!.properties).toEqual({ 'k\ufffd': 'v' })
+  })
+
   it('stores one event when a messageId arrives three times', async () => {
     const body = { userId: 'u1', event: 'Once', messageId: 'same-id' }
     for (let i = 0; i < 3; i++) expect((await t.track('/v1/track', body)).statusCode).toBe(200)

@@ -99,6 +99,7 @@ describe.each(testStoreKinds())('profile API on %s', (kind) => {
       [{ trait: { a: 1 } }, /unknown field "trait"/],
       [[1, 2], /body must be a JSON object/],
       [{ traits: { '': 1 } }, /must not be empty/],
+      [{ traits: { note: 'a\u0000b' } }, /traits.note contains a NUL character/],
     ]
     for (const [body, message] of cases) {
       const res = await t.admin('POST', '/api/profiles/u1', body)

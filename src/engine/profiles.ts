@@ -2,7 +2,7 @@ import type { Clock } from '../shared/clock.js'
 import { SegflowError } from '../shared/errors.js'
 import type { Issue } from '../shared/errors.js'
 import { newId } from '../shared/ids.js'
-import { isPlainObject } from '../shared/json.js'
+import { isPlainObject, sanitizeStrings } from '../shared/json.js'
 import type { JsonObject } from '../shared/json.js'
 import type { IdentityKind, Store, StoredEvent } from '../store/store.js'
 import type { Message } from './message.js'
@@ -160,13 +160,15 @@ function parseTraitsBody(body: unknown): JsonObject {
           message: `unknown field ${JSON.stringify(k)}; expected only "traits"`,
         })
     }
-    if (!isPlainObject(body.traits))
+    if (!isPlainObject(body.traits)) {
       issues.push({ path: 'traits', message: 'traits must be an object' })
-    else
+    } else {
       for (const k of Object.keys(body.traits)) {
         if (k.trim() === '')
           issues.push({ path: 'traits', message: 'a trait name must not be empty' })
       }
+      body.traits = sanitizeStrings(body.traits, 'traits', issues)
+    }
   }
   if (issues.length > 0) {
     throw new SegflowError('invalid_body', issues.map((i) => i.message).join('; '), {

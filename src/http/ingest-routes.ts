@@ -4,8 +4,8 @@ import secureJson from 'secure-json-parse'
 import { Transform } from 'node:stream'
 import type { Readable } from 'node:stream'
 import { createGunzip, createInflate } from 'node:zlib'
-import { LIMITS } from '../ingest/message.js'
-import type { Ingestor } from '../ingest/ingestor.js'
+import { LIMITS, SUSPECT_ESCAPES } from '../ingest/message.js'
+import type { BodyInfo, Ingestor } from '../ingest/ingestor.js'
 import type { KeyService } from '../keys/key-service.js'
 import { SegflowError } from '../shared/errors.js'
 import type { Metrics } from '../shared/metrics.js'
@@ -21,8 +21,8 @@ export interface IngestRouteDeps {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Decoded (decompressed) size of the request body in bytes. */
-    bodyBytes: number
+    /** Decoded (decompressed) size of the request body, and whether it needs sanitising. */
+    bodyInfo: BodyInfo
   }
 }
 
@@ -78,11 +78,11 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
     maxAge: 86_400,
   })
 
-  app.decorateRequest('bodyBytes', 0)
+  app.decorateRequest('bodyInfo', null as unknown as BodyInfo)
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
     const text = body as string
-    req.bodyBytes = Buffer.byteLength(text)
+    req.bodyInfo = { bytes: Buffer.byteLength(text), suspect: SUSPECT_ESCAPES.test(text) }
     if (text.trim() === '') {
       done(
         new SegflowError('invalid_json', 'request body is empty; expected a JSON object'),
@@ -148,7 +148,7 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
     for (const path of [`/${type}`, `/${short}`]) {
       app.post(path, { bodyLimit: LIMITS.messageBytes }, async (req) => {
         const workspaceId = await authenticate(req)
-        await deps.ingestor.single(workspaceId, type, req.body)
+        await deps.ingestor.single(workspaceId, type, req.body, req.bodyInfo)
         return { success: true }
       })
     }
@@ -157,7 +157,7 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
   for (const path of ['/batch', '/b', '/import']) {
     app.post(path, { bodyLimit: LIMITS.batchBytes }, async (req) => {
       const workspaceId = await authenticate(req)
-      const r = await deps.ingestor.batch(workspaceId, req.body, req.bodyBytes)
+      const r = await deps.ingestor.batch(workspaceId, req.body, req.bodyInfo)
       return { success: true, accepted: r.accepted, duplicates: r.duplicates, rejected: r.rejected }
     })
   }

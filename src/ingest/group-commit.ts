@@ -2,6 +2,7 @@ import type { Message } from '../engine/message.js'
 import type { WriteOutcome } from '../engine/writer.js'
 import type { Clock } from '../shared/clock.js'
 import { SegflowError } from '../shared/errors.js'
+import { isDataError } from '../store/errors.js'
 
 /** What the queue commits through: the engine's writer in production. */
 export interface BatchWriter {
@@ -122,36 +123,54 @@ export class GroupCommit {
       }
       this.queued -= count
       this.committing = count
-      const messages = group.length === 1 ? group[0]!.messages : group.flatMap((p) => p.messages)
-      const started = this.clock.now()
       try {
-        const outcomes = await this.writer.write(messages)
-        const seconds = Math.max(1, this.clock.now() - started) / 1000
-        this.rate = this.rate === 0 ? count / seconds : 0.8 * this.rate + 0.2 * (count / seconds)
-        let offset = 0
-        for (const p of group) {
-          p.resolve(outcomes.slice(offset, offset + p.messages.length))
-          offset += p.messages.length
-        }
-        this.options.onCommit?.({ messages: count, seconds, ok: true })
-      } catch (cause) {
-        this.options.onCommit?.({
-          messages: count,
-          seconds: (this.clock.now() - started) / 1000,
-          ok: false,
-        })
-        const error = new SegflowError(
-          'unavailable',
-          'the messages could not be stored; retry later',
-          {
-            retryAfter: 1,
-            cause,
-          },
-        )
-        for (const p of group) p.reject(error)
+        const ok = await this.commit(group, count)
+        // One request whose data the store refuses must not fail the others that happened
+        // to share its commit: on failure, each request is committed on its own.
+        if (!ok && group.length > 1)
+          for (const p of group) await this.commit([p], p.messages.length)
       } finally {
         this.committing = 0
       }
+    }
+  }
+
+  /** Commits a group; answers each request. False when the commit failed. */
+  private async commit(group: readonly Pending[], count: number): Promise<boolean> {
+    const messages = group.length === 1 ? group[0]!.messages : group.flatMap((p) => p.messages)
+    const started = this.clock.now()
+    try {
+      const outcomes = await this.writer.write(messages)
+      const seconds = Math.max(1, this.clock.now() - started) / 1000
+      this.rate = this.rate === 0 ? count / seconds : 0.8 * this.rate + 0.2 * (count / seconds)
+      let offset = 0
+      for (const p of group) {
+        p.resolve(outcomes.slice(offset, offset + p.messages.length))
+        offset += p.messages.length
+      }
+      this.options.onCommit?.({ messages: count, seconds, ok: true })
+      return true
+    } catch (cause) {
+      this.options.onCommit?.({
+        messages: count,
+        seconds: (this.clock.now() - started) / 1000,
+        ok: false,
+      })
+      if (group.length > 1) return false
+      const error = isDataError(cause)
+        ? new SegflowError(
+            'invalid_message',
+            `the store refused a message of this request: ${(cause as Error).message}`,
+            {
+              cause,
+            },
+          )
+        : new SegflowError('unavailable', 'the messages could not be stored; retry later', {
+            retryAfter: 1,
+            cause,
+          })
+      group[0]!.reject(error)
+      return false
     }
   }
 }

@@ -8,9 +8,11 @@ import secureJson from 'secure-json-parse'
 import type { Message } from '../engine/message.js'
 import type { Clock } from '../shared/clock.js'
 import { SegflowError } from '../shared/errors.js'
+import type { Issue } from '../shared/errors.js'
+import { sanitizeStrings } from '../shared/json.js'
 import type { JsonObject, JsonValue } from '../shared/json.js'
 import type { Ingestor } from './ingestor.js'
-import { parseMessage } from './message.js'
+import { parseMessage, SUSPECT_ESCAPES } from './message.js'
 
 export type ImportFormat = 'ndjson' | 'csv'
 
@@ -146,6 +148,7 @@ async function* ndjsonRows(
       workspaceId: o.workspaceId,
       receivedAt,
       newMessageId: () => `imp_${sha(text)}`,
+      sanitize: SUSPECT_ESCAPES.test(text),
     })
     if (r.ok) yield { message: r.message }
     else for (const issue of r.issues) yield { line, field: issue.path, reason: issue.message }
@@ -234,6 +237,16 @@ async function* csvRows(
     for (const [k, v] of Object.entries(record)) {
       if (k === columns.id || k === columns.anon || v === '' || k === '__proto__') continue
       traits[k === columns.email ? 'email' : k] = o.inferTypes === false ? v : inferValue(v)
+    }
+    const issues: Issue[] = []
+    sanitizeStrings([id, anon, email, traits], '', issues)
+    if (issues.length > 0) {
+      yield {
+        line: info.lines,
+        field: '',
+        reason: 'a value contains a NUL character, which cannot be stored',
+      }
+      continue
     }
     const receivedAt = clock.now()
     const identity = [id, anon, email.toLowerCase()]

@@ -4,7 +4,7 @@ import type { Clock } from '../shared/clock.js'
 import { SegflowError } from '../shared/errors.js'
 import type { Issue } from '../shared/errors.js'
 import { newId } from '../shared/ids.js'
-import { isPlainObject } from '../shared/json.js'
+import { isPlainObject, sanitizeStrings } from '../shared/json.js'
 import type { JsonObject } from '../shared/json.js'
 import type { Metrics } from '../shared/metrics.js'
 import type { MessageType } from '../store/store.js'
@@ -28,6 +28,14 @@ export interface IngestResult {
   readonly outcomes: readonly WriteOutcome[]
 }
 
+/** What the transport knows about a request body. */
+export interface BodyInfo {
+  /** Decoded size in bytes; lets small batches skip sizing each message. */
+  readonly bytes: number
+  /** The raw text has escapes that need `sanitizeStrings` (SUSPECT_ESCAPES). */
+  readonly suspect: boolean
+}
+
 /**
  * Validates Segment messages and hands the good ones to group commit. Shared by the
  * tracking API and by `segflow import`; answers only once the messages are durable.
@@ -40,13 +48,20 @@ export class Ingestor {
   ) {}
 
   /** One message from `/v1/track` and friends. Throws `invalid_message` naming every problem. */
-  async single(workspaceId: string, type: MessageType, body: unknown): Promise<IngestResult> {
+  async single(
+    workspaceId: string,
+    type: MessageType,
+    body: unknown,
+    info?: BodyInfo,
+  ): Promise<IngestResult> {
     const receivedAt = this.clock.now()
     const r = parseMessage(body, {
       workspaceId,
       type,
       receivedAt,
       newMessageId: () => newId('msg', receivedAt),
+      // Without the raw text (a caller other than HTTP) every string is checked.
+      sanitize: info?.suspect ?? true,
     })
     if (!r.ok) {
       throw new SegflowError(
@@ -62,9 +77,9 @@ export class Ingestor {
 
   /**
    * A `/v1/batch` body. Good messages are stored even when others are bad; the bad ones are
-   * reported by index. `bodyBytes` (decoded size) lets small batches skip per-message sizing.
+   * reported by index.
    */
-  async batch(workspaceId: string, body: unknown, bodyBytes: number): Promise<IngestResult> {
+  async batch(workspaceId: string, body: unknown, info: BodyInfo): Promise<IngestResult> {
     if (!isPlainObject(body))
       throw new SegflowError('invalid_body', 'request body must be a JSON object')
     const batch = body.batch
@@ -87,10 +102,15 @@ export class Ingestor {
         message: `sentAt ${JSON.stringify(body.sentAt)} is not an ISO-8601 date-time`,
       })
     }
+    const shared: Record<'context' | 'integrations', JsonObject | null> = {
+      context: null,
+      integrations: null,
+    }
     for (const field of ['context', 'integrations'] as const) {
-      if (body[field] !== undefined && body[field] !== null && !isPlainObject(body[field])) {
-        issues.push({ path: field, message: `${field} must be an object` })
-      }
+      const v = info.suspect ? sanitizeStrings(body[field], field, issues) : body[field]
+      if (v === undefined || v === null) continue
+      if (isPlainObject(v)) shared[field] = v as JsonObject
+      else issues.push({ path: field, message: `${field} must be an object` })
     }
     if (issues.length > 0) {
       throw new SegflowError('invalid_body', `batch is not valid: ${summarise(issues)}`, {
@@ -101,15 +121,14 @@ export class Ingestor {
       workspaceId,
       receivedAt,
       batchSentAt,
-      batchContext: isPlainObject(body.context) ? (body.context as JsonObject) : null,
-      batchIntegrations: isPlainObject(body.integrations)
-        ? (body.integrations as JsonObject)
-        : null,
+      batchContext: shared.context,
+      batchIntegrations: shared.integrations,
       newMessageId: () => newId('msg', receivedAt),
+      sanitize: info.suspect,
     }
     const messages: Message[] = []
     const rejected: Rejection[] = []
-    const checkSize = bodyBytes > LIMITS.messageBytes
+    const checkSize = info.bytes > LIMITS.messageBytes
     batch.forEach((raw: unknown, index) => {
       if (checkSize) {
         const size = Buffer.byteLength(JSON.stringify(raw) ?? '')

@@ -1,6 +1,6 @@
 import type { Message } from '../engine/message.js'
 import type { Issue } from '../shared/errors.js'
-import { isPlainObject } from '../shared/json.js'
+import { isPlainObject, sanitizeStrings } from '../shared/json.js'
 import type { JsonObject, JsonValue } from '../shared/json.js'
 import type { MessageType } from '../store/store.js'
 
@@ -35,7 +35,16 @@ export interface ParseContext {
   readonly batchIntegrations?: JsonObject | null
   /** Makes a messageId for messages that arrive without one. */
   readonly newMessageId: () => string
+  /** Check every string (see SUSPECT_ESCAPES); only needed when the raw text matched it. */
+  readonly sanitize?: boolean
 }
+
+/**
+ * JSON escapes that can make text PostgreSQL cannot store: NUL (`\u0000`) and surrogate
+ * halves (`\ud800`–`\udfff`). Raw UTF-8 can carry neither, so a body without these escapes
+ * needs no check; one with them gets `sanitize`.
+ */
+export const SUSPECT_ESCAPES = /\\u(?:0000|d[89a-f])/i
 
 export type ParseResult = { ok: true; message: Message } | { ok: false; issues: Issue[] }
 
@@ -105,8 +114,9 @@ export function correctTimestamp(
  * @example
  * parseMessage({ userId: 'u1', event: 'Signed Up' }, { type: 'track', workspaceId, receivedAt, newMessageId })
  */
-export function parseMessage(raw: unknown, ctx: ParseContext): ParseResult {
+export function parseMessage(input: unknown, ctx: ParseContext): ParseResult {
   const issues: Issue[] = []
+  const raw = ctx.sanitize ? sanitizeStrings(input, '', issues) : input
   if (!isPlainObject(raw)) {
     return { ok: false, issues: [{ path: '', message: 'a message must be a JSON object' }] }
   }
