@@ -17,6 +17,11 @@ function holdWrites(t: TestApp): { release: () => void; held: Promise<void> } {
   return { release, held }
 }
 
+/** Waits until the queue holds `n` messages (waiting or committing). */
+async function depthReaches(t: TestApp, n: number): Promise<void> {
+  while (t.rt.queue.depth < n) await new Promise((r) => setTimeout(r, 2))
+}
+
 /** A valid track message, as the parser makes it. */
 async function parsedTrack() {
   const { parseMessage } = await import('../src/ingest/message.js')
@@ -48,9 +53,9 @@ describe.each(testStoreKinds())('group commit on %s', (kind) => {
     // The first request is taken for commit (and waits for the lock); the second waits in
     // the queue; the third would take the queue past 10 messages.
     const first = t.track('/v1/batch', { batch: [0, 1, 2, 3, 4, 5].map(track) })
-    await new Promise((r) => setImmediate(r))
+    await depthReaches(t, 6)
     const second = t.track('/v1/batch', { batch: [6, 7, 8, 9, 10, 11].map(track) })
-    await new Promise((r) => setImmediate(r))
+    await depthReaches(t, 12)
     const third = await t.track('/v1/batch', { batch: [12, 13, 14, 15, 16, 17].map(track) })
     expect(third.statusCode).toBe(429)
     expect(Number(third.headers['retry-after'])).toBeGreaterThanOrEqual(1)
@@ -78,7 +83,7 @@ describe.each(testStoreKinds())('group commit on %s', (kind) => {
       }),
     )
     // Wait until all ten have been accepted (authenticated, validated, queued).
-    while (t.rt.queue.depth < 10) await new Promise((r) => setTimeout(r, 2))
+    await depthReaches(t, 10)
     // Nothing is acknowledged while the commit cannot happen.
     expect(answered).toEqual([])
     const before =
@@ -116,14 +121,14 @@ describe.each(testStoreKinds())('group commit on %s', (kind) => {
         messageId: `good-${i}`,
       })
     const first = good(0)
-    await new Promise((r) => setImmediate(r))
+    await depthReaches(t, 1)
     // A message no parser would produce: its NULL messageId violates NOT NULL in both stores.
     const poison = t.rt.ingestor.commit(
       [{ ...(await parsedTrack()), messageId: null as unknown as string }],
       [],
     )
     const others = [good(1), good(2)]
-    while (t.rt.queue.depth < 4) await new Promise((r) => setTimeout(r, 2))
+    await depthReaches(t, 4)
     release()
     await first
     await expect(poison).rejects.toMatchObject({ code: 'unavailable' })
