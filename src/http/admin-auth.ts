@@ -21,15 +21,6 @@ export function requireAdminKey(app: FastifyInstance, keys: KeyService): void {
     if (!match) {
       throw new SegflowError('missing_key', 'send an admin key as "Authorization: Bearer <key>"')
     }
-    const record = await keys.authenticate(match[1]!)
-    if (!record)
-      throw new SegflowError('invalid_key', 'the admin key is not valid (unknown or revoked)')
-    if (record.kind !== 'admin') {
-      throw new SegflowError(
-        'forbidden',
-        'write keys can only ingest; the admin API needs an admin key',
-      )
-    }
-    req.workspaceId = record.workspaceId
+    req.workspaceId = (await keys.require(match[1]!, 'admin')).workspaceId
   })
 }

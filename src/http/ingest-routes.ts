@@ -132,16 +132,7 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
         'no write key: send it as the HTTP Basic username or as writeKey in the body',
       )
     }
-    const record = await deps.keys.authenticate(key)
-    if (!record)
-      throw new SegflowError('invalid_key', 'the write key is not valid (unknown or revoked)')
-    if (record.kind !== 'write') {
-      throw new SegflowError(
-        'forbidden',
-        'this is an admin key; the tracking API takes a write key',
-      )
-    }
-    return record.workspaceId
+    return (await deps.keys.require(key, 'write')).workspaceId
   }
 
   for (const [type, short] of SINGLE) {
@@ -164,14 +155,9 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
 
   // analytics.js (analytics-next) loads its settings from here before it sends anything.
   app.get<{ Params: { writeKey: string } }>('/projects/:writeKey/settings', async (req) => {
-    const record = await deps.keys.authenticate(req.params.writeKey)
-    if (!record || record.kind !== 'write') {
-      throw new SegflowError(
-        'invalid_key',
-        'the write key in the path is not valid (unknown or revoked)',
-      )
-    }
-    const host = req.headers['x-forwarded-host'] ?? req.headers.host ?? `${req.hostname}`
+    await deps.keys.require(req.params.writeKey, 'write')
+    // With trustProxy, fastify's hostname is the proxy's X-Forwarded-Host.
+    const host = req.host
     return {
       integrations: {
         'Segment.io': {

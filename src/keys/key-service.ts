@@ -70,6 +70,25 @@ export class KeyService {
     return a.length === b.length && timingSafeEqual(a, b) ? record : null
   }
 
+  /**
+   * The key record when `key` is a live key of `kind`; otherwise throws `invalid_key` (401)
+   * or `forbidden` (403: a live key of the other kind).
+   */
+  async require(key: string, kind: KeyKind): Promise<ApiKeyRecord> {
+    const record = await this.authenticate(key)
+    if (!record)
+      throw new SegflowError('invalid_key', `the ${kind} key is not valid (unknown or revoked)`)
+    if (record.kind !== kind) {
+      throw new SegflowError(
+        'forbidden',
+        kind === 'write'
+          ? 'this is an admin key; the tracking API takes a write key'
+          : 'write keys can only ingest; the admin API needs an admin key',
+      )
+    }
+    return record
+  }
+
   async create(input: {
     workspaceId: string
     kind: KeyKind
