@@ -9,7 +9,8 @@ import type { JsonObject } from '../shared/json.js'
 import type { Metrics } from '../shared/metrics.js'
 import type { MessageType } from '../store/store.js'
 import type { GroupCommit } from './group-commit.js'
-import { LIMITS, parseInstant, parseMessage } from './message.js'
+import { LIMITS, parseMessage } from './message.js'
+import { parseInstant } from '../shared/time.js'
 
 /** One problem with one message of a batch. */
 export interface Rejection {

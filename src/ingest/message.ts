@@ -1,6 +1,7 @@
 import type { Message } from '../engine/message.js'
 import type { Issue } from '../shared/errors.js'
 import { isPlainObject, sanitizeStrings } from '../shared/json.js'
+import { parseInstant } from '../shared/time.js'
 import type { JsonObject, JsonValue } from '../shared/json.js'
 import type { MessageType } from '../store/store.js'
 
@@ -60,38 +61,6 @@ const EXTRACTED = new Set([
   'receivedAt',
   'writeKey',
 ])
-
-const ISO_8601 =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i
-
-/**
- * An ISO-8601 date-time (or epoch milliseconds) as ms since the epoch; null when it is not
- * one. A time without a zone is read as UTC, never as the server's local time.
- */
-export function parseInstant(v: unknown): number | null {
-  if (typeof v === 'number')
-    return Number.isFinite(v) && Math.abs(v) < 8.64e15 ? Math.trunc(v) : null
-  if (typeof v !== 'string') return null
-  const m = ISO_8601.exec(v.trim())
-  if (!m) return null
-  const [, y, mo, d, h, mi, sec, zone] = m
-  // Date.parse would roll 2026-02-30 over into March: check the calendar date round-trips.
-  const day = Date.parse(`${y}-${mo}-${d}T00:00:00Z`)
-  if (!Number.isFinite(day) || new Date(day).toISOString().slice(0, 10) !== `${y}-${mo}-${d}`)
-    return null
-  if (h === undefined) return day
-  const fraction = /\.(\d+)/.exec(v)?.[1]?.slice(0, 3).padEnd(3, '0') ?? '000'
-  const t = Date.parse(
-    `${y}-${mo}-${d}T${h}:${mi}:${sec ?? '00'}.${fraction}${normaliseZone(zone)}`,
-  )
-  return Number.isFinite(t) ? t : null
-}
-
-function normaliseZone(zone: string | undefined): string {
-  if (zone === undefined || zone.toUpperCase() === 'Z') return 'Z'
-  const digits = zone.slice(1).replace(':', '')
-  return `${zone[0]}${digits.slice(0, 2)}:${digits.slice(2, 4) || '00'}`
-}
 
 /**
  * Segment's skew correction: the client's clock may be wrong, but the gap between the

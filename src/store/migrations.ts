@@ -22,8 +22,40 @@ export interface Migration {
   readonly version: number
   readonly name: string
   /** Statements, run in order inside one transaction. */
-  statements(t: Types): string[]
+  statements(t: Types, kind: StoreKind): string[]
 }
+
+/**
+ * `segflow_instant(text)`: the ISO-8601 grammar of shared/time.ts parseInstant, statement for
+ * statement, so SQL reads dates in traits exactly as the other evaluators do. SQLite gets
+ * the same function registered from JavaScript on each connection.
+ */
+const SEGFLOW_INSTANT_PG = `CREATE OR REPLACE FUNCTION segflow_instant(v text) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+DECLARE
+  m text[];
+  y int; mo int; d int; h int := 0; mi int := 0; s int := 0; ms int := 0;
+  off bigint := 0; digits text; oh int; om int;
+BEGIN
+  m := regexp_match(v, '^(\\d{4})-(\\d{2})-(\\d{2})(?:[Tt ](\\d{2}):(\\d{2})(?::(\\d{2})(?:\\.(\\d+))?)?([Zz]|[+-]\\d{2}(?::?\\d{2})?)?)?$');
+  IF m IS NULL THEN RETURN NULL; END IF;
+  y := m[1]::int; mo := m[2]::int; d := m[3]::int;
+  IF m[4] IS NOT NULL THEN h := m[4]::int; mi := m[5]::int; END IF;
+  IF m[6] IS NOT NULL THEN s := m[6]::int; END IF;
+  IF m[7] IS NOT NULL THEN ms := rpad(substr(m[7], 1, 3), 3, '0')::int; END IF;
+  IF y < 1 OR mo < 1 OR mo > 12 OR d < 1 OR h > 23 OR mi > 59 OR s > 59 THEN RETURN NULL; END IF;
+  IF d > extract(day FROM (make_date(y, mo, 1) + interval '1 month' - interval '1 day')) THEN RETURN NULL; END IF;
+  IF m[8] IS NOT NULL AND m[8] NOT IN ('Z', 'z') THEN
+    digits := replace(substr(m[8], 2), ':', '');
+    oh := substr(digits, 1, 2)::int;
+    om := CASE WHEN length(digits) > 2 THEN substr(digits, 3, 2)::int ELSE 0 END;
+    IF oh > 23 OR om > 59 THEN RETURN NULL; END IF;
+    off := (CASE WHEN left(m[8], 1) = '-' THEN -1 ELSE 1 END) * (oh * 60 + om) * 60000;
+  END IF;
+  RETURN (make_date(y, mo, d) - DATE '1970-01-01')::bigint * 86400000
+    + h * 3600000 + mi * 60000 + s * 1000 + ms - off;
+END
+$fn$`
 
 /**
  * Versioned migrations. A migration, once released, never changes: add a new one.
@@ -104,10 +136,15 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX merges_into ON merges (workspace_id, into_profile_id)`,
     ],
   },
+  {
+    version: 2,
+    name: 'segflow_instant(text) for date operators in SQL',
+    statements: (_t, kind) => (kind === 'postgres' ? [SEGFLOW_INSTANT_PG] : []),
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {
-  return m.statements(TYPES[kind])
+  return m.statements(TYPES[kind], kind)
 }
 
 export const MIGRATIONS_TABLE = 'segflow_migrations'

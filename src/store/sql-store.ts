@@ -264,6 +264,10 @@ export abstract class SqlStore implements Store {
     }
   }
 
+  query(sql: string, params: readonly unknown[]): Promise<Row[]> {
+    return this.reader().all(sql, params)
+  }
+
   async countEvents(workspaceId: string): Promise<number> {
     const rows = await this.reader().all(
       `SELECT COUNT(*) AS n FROM events WHERE workspace_id = ?`,

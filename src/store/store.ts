@@ -164,6 +164,11 @@ export interface Store {
   /** Events newest first (timestamp, then arrival order). */
   listEvents(workspaceId: string, query: EventQuery): Promise<Page<StoredEvent>>
   countEvents(workspaceId: string): Promise<number>
+  /**
+   * Runs a read-only statement built by sql/ (the rule compiler) with `?` placeholders.
+   * Nothing else should build SQL outside the store.
+   */
+  query(sql: string, params: readonly unknown[]): Promise<Record<string, unknown>[]>
   countProfiles(workspaceId: string): Promise<number>
 }
 

@@ -50,12 +50,15 @@ const MAX_ROWS_PER_STATEMENT = 1000
 class PostgresConnection implements SqlConnection {
   constructor(private readonly q: pg.Pool | pg.PoolClient) {}
 
+  // Without parameters the text is sent as it is: DDL (function bodies) may hold a `?`.
   async all(sql: string, params: readonly unknown[] = []): Promise<Row[]> {
-    return (await this.q.query(toNumbered(sql), params as unknown[])).rows as Row[]
+    const text = params.length === 0 ? sql : toNumbered(sql)
+    return (await this.q.query(text, params as unknown[])).rows as Row[]
   }
 
   async run(sql: string, params: readonly unknown[] = []): Promise<number> {
-    return (await this.q.query(toNumbered(sql), params as unknown[])).rowCount ?? 0
+    const text = params.length === 0 ? sql : toNumbered(sql)
+    return (await this.q.query(text, params as unknown[])).rowCount ?? 0
   }
 
   async insertMany(

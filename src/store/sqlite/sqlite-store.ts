@@ -2,6 +2,7 @@ import Database from 'better-sqlite3'
 import type { Database as SqliteDatabase, Statement } from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { parseInstant } from '../../shared/time.js'
 import { SqlStore } from '../sql-store.js'
 import type { DialectHooks, Row, SqlConnection } from '../sql-store.js'
 
@@ -15,6 +16,13 @@ export interface SqliteStoreOptions {
   readonly synchronous?: 'full' | 'normal'
   /** How long a statement waits for another process's lock. Default 5000 ms. */
   readonly busyTimeoutMs?: number
+}
+
+/** SQL functions the rule compiler's SQL calls (PostgreSQL gets them from a migration). */
+function registerFunctions(db: SqliteDatabase): void {
+  db.function('segflow_instant', { deterministic: true }, (v: unknown) =>
+    typeof v === 'string' ? parseInstant(v) : null,
+  )
 }
 
 const hooks: DialectHooks = {
@@ -83,6 +91,7 @@ export class SqliteStore extends SqlStore {
     const r = new Database(options.path, { timeout: busy })
     r.pragma('query_only = ON')
     this.readConn = new SqliteConnection(r)
+    for (const db of [w, r]) registerFunctions(db)
   }
 
   protected reader(): SqlConnection {
