@@ -10,22 +10,23 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Message } from '../src/engine/message.js'
-import { applyTraits } from '../src/engine/traits.js'
-import { Writer } from '../src/engine/writer.js'
 import { CompiledRule } from '../src/evaluate/compile.js'
-import { emptyState } from '../src/evaluate/state.js'
-import type { ProfileState } from '../src/evaluate/state.js'
 import { desugar } from '../src/rules/desugar.js'
 import type { CoreRule, Rule } from '../src/rules/types.js'
-import { ManualClock } from '../src/shared/clock.js'
 import { parseInstant } from '../src/shared/time.js'
-import { dialectFor, RuleCompiler } from '../src/sql/index.js'
-import type { ProfileRecord } from '../src/store/store.js'
 import { oracle } from './oracle.js'
-import type { OracleEvent } from './oracle.js'
+import {
+  buildProfiles,
+  oracleMembers,
+  sqlMembers,
+  streamMembers,
+  writeProfiles,
+} from './helpers/evaluators.js'
+import type { HistoryMessage } from './helpers/evaluators.js'
 import {
   DAY,
   DURATIONS,
+  dateTraitArb,
   historiesArb,
   leafArb,
   ruleArb,
@@ -34,7 +35,6 @@ import {
   STEP,
   T0,
 } from './helpers/rule-arbitraries.js'
-import type { GeneratedMessage } from './helpers/rule-arbitraries.js'
 import { newTestStore, testStoreKinds } from './helpers/stores.js'
 import type { TestStore } from './helpers/stores.js'
 
@@ -53,75 +53,6 @@ const caseArb = fc.record({
 let caseNo = 0
 const coverage = { kinds: new Set<string>(), maxDepth: 0, members: 0, nonMembers: 0, changes: 0 }
 
-interface Profile {
-  readonly userId: string
-  readonly messages: readonly Message[]
-  readonly events: readonly OracleEvent[]
-  readonly state: ProfileState
-}
-
-function toMessages(
-  ws: string,
-  userId: string,
-  generated: readonly GeneratedMessage[],
-  seqBase: number,
-): Message[] {
-  return generated.map((g, j) => {
-    const timestamp = T0 + g.offset * STEP
-    return {
-      workspaceId: ws,
-      type: g.type,
-      messageId: `${userId}-${seqBase + j}`,
-      userId,
-      anonymousId: null,
-      name: g.name,
-      properties: g.type === 'identify' ? null : g.properties,
-      traits: g.traits,
-      groupId: null,
-      previousId: null,
-      timestamp,
-      receivedAt: timestamp,
-      payload: {},
-      activity: g.activity,
-    }
-  })
-}
-
-/** The streaming state, built as the engine would: traits in arrival order, events in any order. */
-function streamState(
-  compiled: CompiledRule,
-  messages: readonly Message[],
-  shuffle: number,
-): ProfileState {
-  const state = emptyState()
-  const record = { traits: {}, traitTimes: {} } as ProfileRecord
-  for (const m of messages) {
-    if (m.type === 'identify' && m.traits) applyTraits(record, m.traits, m.timestamp)
-    if (m.activity !== false) {
-      state.firstSeen =
-        state.firstSeen === null ? m.timestamp : Math.min(state.firstSeen, m.timestamp)
-      state.lastSeen = state.lastSeen === null ? m.timestamp : Math.max(state.lastSeen, m.timestamp)
-    }
-  }
-  state.traits = record.traits
-  const order = [...messages]
-  // A fixed permutation per case: trackers must not care in which order events arrive.
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = (shuffle + i * 7919) % (i + 1)
-    ;[order[i], order[j]] = [order[j]!, order[i]!]
-  }
-  for (const m of order) {
-    if (m.type !== 'identify')
-      compiled.plan.apply(state, {
-        type: m.type,
-        name: m.name,
-        timestamp: m.timestamp,
-        properties: m.properties,
-      })
-  }
-  return state
-}
-
 /** Everything one case is checked against: every configured store. */
 interface Harness {
   readonly stores: TestStore[]
@@ -131,7 +62,9 @@ interface Case {
   readonly s1: Rule
   readonly s2: Rule
   readonly rule: Rule
-  readonly histories: readonly (readonly GeneratedMessage[])[]
+  readonly histories: readonly (readonly (Omit<HistoryMessage, 'timestamp'> & {
+    readonly offset: number
+  })[])[]
   readonly picks: readonly number[]
   readonly shuffle: number
 }
@@ -166,31 +99,13 @@ async function checkCase(h: Harness, c: Case): Promise<void> {
   coverage.maxDepth = Math.max(coverage.maxDepth, ruleDepth(c.rule))
   const compiled = new CompiledRule(core, resolve)
 
-  let seq = 0
-  const profiles: Profile[] = []
-  c.histories.forEach((generated, i) => {
-    if (generated.length === 0) return
-    const userId = `u${i}`
-    const messages = toMessages(ws, userId, generated, seq)
-    const events: OracleEvent[] = messages.map((m) => ({
-      seq: seq++,
-      type: m.type,
-      name: m.name,
-      timestamp: m.timestamp,
-      properties: m.properties,
-      traits: m.traits,
-      activity: m.activity !== false,
-    }))
-    profiles.push({ userId, messages, events, state: streamState(compiled, messages, c.shuffle) })
-  })
+  const histories = c.histories.map((hist) =>
+    hist.map((g) => ({ ...g, timestamp: T0 + g.offset * STEP })),
+  )
+  const profiles = buildProfiles(ws, compiled, histories, c.shuffle)
   const all = profiles.flatMap((p) => p.messages)
   const idsByStore: Map<string, string>[] = []
-  for (const s of h.stores) {
-    await new Writer(s.store, new ManualClock(T0)).write(all)
-    const ids = new Map<string, string>()
-    for (const p of profiles) ids.set((await s.store.resolveProfileId(ws, p.userId))!, p.userId)
-    idsByStore.push(ids)
-  }
+  for (const s of h.stores) idsByStore.push(await writeProfiles(s.store, ws, profiles))
 
   // Evaluate at the latest timestamp and at window edges after it (t + D and t + D − 1).
   const latest = all.length === 0 ? T0 : Math.max(...all.map((m) => m.timestamp))
@@ -199,27 +114,23 @@ async function checkCase(h: Harness, c: Case): Promise<void> {
     ...traitInstants(all),
   ]
   const candidates = [...new Set(edges)].filter((t) => t > latest).sort((a, b) => a - b)
+  // Dates held in traits flip date operators at their own edges: pick some of those too.
+  const traitEdges = [...new Set(traitInstants(all))].filter((t) => t > latest)
   const instants = [
     latest,
     ...c.picks.map((k) => candidates[k % Math.max(1, candidates.length)] ?? latest + DAY),
+    ...c.picks
+      .slice(0, 2)
+      .flatMap((k) => (traitEdges.length > 0 ? [traitEdges[k % traitEdges.length]!] : [])),
   ]
 
   for (const now of instants) {
-    const byStream = profiles
-      .filter((p) => compiled.evaluate(p.state, now).member)
-      .map((p) => p.userId)
-    const byOracle = profiles
-      .filter((p) => oracle(core, p.events, now, { segments: resolve }))
-      .map((p) => p.userId)
+    const byStream = streamMembers(compiled, profiles, now)
+    const byOracle = oracleMembers(core, profiles, now, resolve)
     expect(byStream, `stream vs oracle at ${new Date(now).toISOString()}`).toEqual(byOracle)
     for (let k = 0; k < h.stores.length; k++) {
       const store = h.stores[k]!.store
-      const q = new RuleCompiler(dialectFor(store.kind), resolve).members(core, {
-        workspaceId: ws,
-        now,
-      })
-      const rows = await store.query(q.sql, q.params)
-      const bySql = rows.map((r) => idsByStore[k]!.get(String(r.id))!).sort()
+      const bySql = await sqlMembers(store, idsByStore[k]!, core, resolve, ws, now)
       expect(bySql, `SQL on ${store.kind} vs oracle at ${new Date(now).toISOString()}`).toEqual(
         [...byOracle].sort(),
       )
@@ -267,6 +178,7 @@ describe('stream, SQL and oracle agree', () => {
         rule: fc.oneof(
           leafArb(['s1', 's2']),
           leafArb().map((rule) => ({ kind: 'not' as const, rule })),
+          dateTraitArb,
         ),
         histories: historiesArb,
         picks: fc.array(fc.nat(), { minLength: 4, maxLength: 4 }),

@@ -296,6 +296,8 @@ function nextChange(node: Node, s: ProfileState, now: number): number | null {
   for (;;) {
     const b = node.next(s, t)
     if (b === null) return null
+    // A break that does not move forward would loop for ever: a bug in a node's `next`.
+    if (b <= t) throw new Error(`nextChangeAt: ${describeRule(node.rule)} reported a change at ${b}, not after ${t}`)
     if (node.value(s, b) !== at) return b
     t = b
   }

@@ -53,6 +53,7 @@ const text = fc.constantFrom(
   'us',
   'US',
   'Ünïcode',
+  'ünïcode',
   '',
   'team, annual',
 )
@@ -106,6 +107,13 @@ export const propertiesArb: fc.Arbitrary<JsonObject> = fc
       address: fc.record({ city: text }),
     },
     { requiredKeys: [] },
+  )
+  // Most events carry an amount, so aggregates see several values at once.
+  .chain((o) =>
+    fc.oneof(
+      fc.constant(o),
+      number.map((revenue) => ({ ...o, revenue })),
+    ),
   )
   .map((o) => o as JsonObject)
 
@@ -206,6 +214,16 @@ const timeTest: fc.Arbitrary<TimeTest> = fc.oneof(
   fc.record({ op: fc.constantFrom('older_than' as const, 'within_last' as const), duration }),
   fc.record({ op: fc.constantFrom('before' as const, 'after' as const), instant: instantOnGrid }),
 )
+
+/** A date operator on the trait that holds dates: the case where instants come from traits. */
+export const dateTraitArb: fc.Arbitrary<Rule> = fc.record({
+  kind: fc.constant('trait' as const),
+  path: fc.constant(['signup']),
+  test: fc.oneof(
+    fc.record({ op: fc.constantFrom('older_than' as const, 'within_last' as const), duration }),
+    fc.record({ op: fc.constantFrom('before' as const, 'after' as const), instant: instantOnGrid }),
+  ),
+})
 
 export function leafArb(segmentKeys: readonly string[] = []): fc.Arbitrary<Rule> {
   const leaves: fc.Arbitrary<Rule>[] = [
