@@ -297,7 +297,10 @@ function nextChange(node: Node, s: ProfileState, now: number): number | null {
     const b = node.next(s, t)
     if (b === null) return null
     // A break that does not move forward would loop for ever: a bug in a node's `next`.
-    if (b <= t) throw new Error(`nextChangeAt: ${describeRule(node.rule)} reported a change at ${b}, not after ${t}`)
+    if (b <= t)
+      throw new Error(
+        `nextChangeAt: ${describeRule(node.rule)} reported a change at ${b}, not after ${t}`,
+      )
     if (node.value(s, b) !== at) return b
     t = b
   }

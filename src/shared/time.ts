@@ -71,16 +71,14 @@ export function parseDuration(text: string): number | null {
   return ms > 0 && ms <= MAX_DURATION_MS ? ms : null
 }
 
-/** 604800000 → "7d": the largest unit that divides the duration. */
+/** 604800000 → "7d": the largest of d, h, m, s that divides the duration (days, not weeks). */
 export function formatDuration(ms: number): string {
-  for (const [unit, size] of [
-    ['w', 604_800_000],
+  const units = [
     ['d', 86_400_000],
     ['h', 3_600_000],
     ['m', 60_000],
     ['s', 1000],
-  ] as const) {
-    if (ms % size === 0) return `${ms / size}${unit}`
-  }
+  ] as const
+  for (const [unit, size] of units) if (ms % size === 0) return `${ms / size}${unit}`
   return `${ms}ms`
 }

@@ -11,8 +11,8 @@ import type {
   ValueTest,
 } from '../rules/types.js'
 import { MAX_INSTANT } from '../shared/time.js'
-import { Frag, join, param, raw, render, sql } from './fragment.js'
-import type { CompiledSql, ParamType } from './fragment.js'
+import { join, param, raw, render, sql } from './fragment.js'
+import type { CompiledSql, ParamType, Frag } from './fragment.js'
 
 /** The SQL type a JSON value is tested for. */
 export type JsonKind = 'string' | 'number' | 'boolean' | 'array'
