@@ -112,10 +112,16 @@ function same(v: unknown, x: Scalar, ignoreCase: boolean): boolean {
 }
 
 function compareTime(v: number, t: TimeTest, now: number): boolean {
-  if (t.op === 'older_than') return v <= now - t.duration
-  if (t.op === 'within_last') return v > now - t.duration && v <= now
-  if (t.op === 'before') return v < t.instant
-  return v > (t as { instant: number }).instant
+  switch (t.op) {
+    case 'older_than':
+      return v <= now - t.duration
+    case 'within_last':
+      return v > now - t.duration && v <= now
+    case 'before':
+      return v < t.instant
+    case 'after':
+      return v > t.instant
+  }
 }
 
 function valueHolds(v: unknown, t: ValueTest, now: number): boolean {
