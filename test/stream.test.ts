@@ -60,15 +60,23 @@ describe('streaming state stays bounded', () => {
     expect(c.evaluate(state, T - H).member).toBe(true)
   })
 
-  it('shares one tracker between conditions on the same events', () => {
+  it('shares a tracker between conditions with the same spec, and only then', () => {
     const c = compile({
       all: [
         { event: 'Viewed Pricing', count: { gte: 2 } },
+        {
+          any: [
+            { event: 'Viewed Pricing', within: '1d', count: { gte: 2 } },
+            { trait: 'x', exists: true },
+          ],
+        },
         { not: { event: 'Viewed Pricing', within: '1d', count: { gt: 4 } } },
       ],
     })
+    const filter = { type: 'track', name: 'Viewed Pricing', where: [] }
     expect([...c.plan.trackers.values()]).toEqual([
-      { kind: 'times', filter: { type: 'track', name: 'Viewed Pricing', where: [] }, keep: 5 },
+      { kind: 'times', filter, keep: 2 },
+      { kind: 'times', filter, keep: 5 },
     ])
   })
 })

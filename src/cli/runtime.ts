@@ -1,5 +1,9 @@
 import { join } from 'node:path'
+import { Engine } from '../engine/engine.js'
 import { ProfileService } from '../engine/profiles.js'
+import { Scheduler } from '../engine/scheduler.js'
+import type { TimerHost } from '../engine/scheduler.js'
+import { SegmentService } from '../engine/segment-service.js'
 import { Writer } from '../engine/writer.js'
 import { GroupCommit } from '../ingest/group-commit.js'
 import { Ingestor } from '../ingest/ingestor.js'
@@ -22,8 +26,24 @@ export interface Runtime {
   readonly ingestor: Ingestor
   readonly profiles: ProfileService
   readonly metrics: Metrics
+  readonly engine: Engine
+  readonly segments: SegmentService
+  /** Fires time-driven transitions; started by `start()`. */
+  readonly scheduler: Scheduler
+  /** Starts background work: timers and interrupted backfills. */
+  start(): Promise<void>
   /** Drains accepted work, then closes the store. */
   close(): Promise<void>
+}
+
+export interface RuntimeOptions {
+  readonly clock?: Clock
+  /** An already-open store (tests); otherwise one is opened from the config. */
+  readonly store?: Store
+  /** Where the scheduler sleeps (tests pass their own). Default: real timers. */
+  readonly timers?: TimerHost
+  /** Called with errors of background work (scheduler, backfills). */
+  readonly onError?: (e: unknown) => void
 }
 
 export function openStore(config: Config): Store {
@@ -40,10 +60,7 @@ export function openStore(config: Config): Store {
 }
 
 /** The composition root: config → store (migrated) → engine → ingestion. */
-export async function openRuntime(
-  config: Config,
-  options: { clock?: Clock; store?: Store } = {},
-): Promise<Runtime> {
+export async function openRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
   const clock = options.clock ?? systemClock
   const store = options.store ?? openStore(config)
   try {
@@ -52,8 +69,13 @@ export async function openRuntime(
     await store.close().catch(() => undefined)
     throw e
   }
+  const onError = options.onError ?? (() => undefined)
   const metrics = new Metrics()
-  const writer = new Writer(store, clock)
+  let scheduler: Scheduler | null = null
+  const engine = new Engine(store, clock, { onTimer: (at) => scheduler?.notify(at) })
+  await engine.load()
+  scheduler = new Scheduler(store, engine, clock, options.timers, onError)
+  const writer = new Writer(store, clock, engine)
   const queue = new GroupCommit(writer, clock, {
     maxQueuedMessages: config.ingestQueueLimit,
     maxBatchMessages: config.commitBatch,
@@ -63,6 +85,8 @@ export async function openRuntime(
   const ingestor = new Ingestor(queue, clock, metrics)
   const keys = new KeyService(store, clock)
   const profiles = new ProfileService(store, (m) => queue.submit(m), clock)
+  const segments = new SegmentService(store, engine, clock, onError)
+  const running = scheduler
   return {
     config,
     clock,
@@ -72,8 +96,17 @@ export async function openRuntime(
     ingestor,
     profiles,
     metrics,
+    engine,
+    segments,
+    scheduler: running,
+    async start() {
+      segments.resume()
+      await running.start()
+    },
     async close() {
       await queue.close()
+      await running.stop()
+      await segments.stop()
       await store.close()
     },
   }

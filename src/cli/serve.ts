@@ -34,7 +34,9 @@ export async function startServer(
   options: { logger?: Logger; print?: (line: string) => void } = {},
 ): Promise<Server> {
   const logger = options.logger ?? pino({ level: config.logLevel })
-  const runtime = await openRuntime(config)
+  const runtime = await openRuntime(config, {
+    onError: (err) => logger.error({ err }, 'background work failed'),
+  })
   let draining = false
   runtime.metrics.collectProcessMetrics()
   let app: FastifyInstance
@@ -51,6 +53,7 @@ export async function startServer(
       draining: () => draining,
     })
     await app.listen({ port: config.port, host: config.host })
+    await runtime.start()
   } catch (e) {
     await runtime.close().catch(() => undefined)
     throw e

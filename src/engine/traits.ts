@@ -5,37 +5,36 @@ import type { ProfileRecord } from '../store/store.js'
 /**
  * Applies traits set at instant `at` to a profile: per trait, the newer value wins, so a
  * late or replayed message never overwrites what a newer one set. `null` removes a trait.
- * With `replace`, traits not named are removed too. Returns whether anything visible changed.
+ * Returns the keys whose visible value changed.
  */
-export function applyTraits(
-  p: ProfileRecord,
-  traits: JsonObject,
-  at: number,
-  replace = false,
-): boolean {
-  let changed = false
-  const set = (key: string, value: JsonObject[string] | undefined) => {
+export function applyTraits(p: ProfileRecord, traits: JsonObject, at: number): string[] {
+  const changed: string[] = []
+  for (const [key, value] of Object.entries(traits)) {
+    if (key === '__proto__') continue
     const since = p.traitTimes[key]
-    if (since !== undefined && since > at) return
+    if (since !== undefined && since > at) continue
     p.traitTimes[key] = at
-    if (value === null || value === undefined) {
+    if (value === null) {
       if (Object.hasOwn(p.traits, key)) {
         delete p.traits[key]
-        changed = true
+        changed.push(key)
       }
     } else if (!isDeepStrictEqual(p.traits[key], value)) {
       p.traits[key] = value
-      changed = true
+      changed.push(key)
     }
   }
-  for (const [key, value] of Object.entries(traits)) {
-    if (key === '__proto__') continue
-    set(key, value)
-  }
-  if (replace) {
-    for (const key of Object.keys(p.traits)) if (!Object.hasOwn(traits, key)) set(key, null)
-  }
   return changed
+}
+
+/**
+ * The traits a replacing update (PUT) amounts to: the given ones, and null for every current
+ * trait it leaves out. Stored as such, so that replaying the event gives the same profile.
+ */
+export function replacement(p: ProfileRecord, traits: JsonObject): JsonObject {
+  const out: JsonObject = { ...traits }
+  for (const key of Object.keys(p.traits)) if (!Object.hasOwn(traits, key)) out[key] = null
+  return out
 }
 
 /** Folds `from`'s traits into `into`'s, each trait keeping whichever was set later. */

@@ -1,8 +1,9 @@
 import type { Clock } from '../shared/clock.js'
-import type { EventRecord, Store, WriteTx } from '../store/store.js'
+import type { EventRecord, ProfileRecord, Store, WriteTx } from '../store/store.js'
 import { IdentityResolver, identityValues } from './identity.js'
 import type { Message } from './message.js'
-import { applyTraits } from './traits.js'
+import type { Engine, Touch } from './engine.js'
+import { applyTraits, replacement } from './traits.js'
 
 export type WriteStatus = 'stored' | 'duplicate'
 
@@ -22,11 +23,16 @@ export class Writer {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
+    /** The segment engine, run in the same transaction; none for a store-only writer (tests). */
+    private readonly engine?: Engine,
   ) {}
 
   /** Outcomes are in the order of `messages`. Resolves once the batch is committed. */
   write(messages: readonly Message[]): Promise<WriteOutcome[]> {
     return this.store.write(async (tx) => {
+      // Time-driven changes due by now happen first, at their own instants, so that this
+      // batch's evaluation sees the memberships as they are now.
+      if (this.engine) await this.engine.fireDue(tx, this.clock.now())
       const outcomes: WriteOutcome[] = new Array(messages.length)
       const byWorkspace = new Map<string, number[]>()
       messages.forEach((m, i) => {
@@ -88,17 +94,26 @@ export class Writer {
 
     const resolver = new IdentityResolver(workspaceId, now, identities, profiles)
     const events: EventRecord[] = []
+    // What changed per profile, for the engine to re-evaluate only what it can affect.
+    const changed = new Map<string, { traits: Set<string>; seen: boolean }>()
     for (const i of fresh) {
       const m = messages[i]!
       const p = resolver.resolve(m)
-      if (m.type === 'identify' && m.traits) applyTraits(p, m.traits, m.timestamp, m.replaceTraits)
+      const c = changed.get(p.id) ?? { traits: new Set<string>(), seen: false }
+      changed.set(p.id, c)
+      let traits = m.traits
+      if (m.type === 'identify' && traits) {
+        if (m.replaceTraits) traits = replacement(p, traits)
+        for (const k of applyTraits(p, traits, m.timestamp)) c.traits.add(k)
+      }
       if (m.activity !== false) {
         if (p.firstSeen === null || m.timestamp < p.firstSeen) p.firstSeen = m.timestamp
         if (p.lastSeen === null || m.timestamp > p.lastSeen) p.lastSeen = m.timestamp
+        c.seen = true
       }
       p.updatedAt = now
       resolver.touch(p)
-      events.push(toEventRecord(m, p.id))
+      events.push(toEventRecord(m, p.id, traits))
       outcomes[i] = { status: 'stored', profileId: p.id }
     }
     // Merges later in the batch may have moved profiles that earlier messages resolved to.
@@ -119,11 +134,46 @@ export class Writer {
       })),
     )
     await tx.insertMerges(resolver.merges)
-    await tx.insertEvents(events.map((e) => ({ ...e, profileId: resolver.finalId(e.profileId) })))
+    const stored = events.map((e) => ({ ...e, profileId: resolver.finalId(e.profileId) }))
+    await tx.insertEvents(stored)
+    if (this.engine)
+      await this.engine.afterWrite(tx, workspaceId, touches(resolver, changed, stored), now)
   }
 }
 
-function toEventRecord(m: Message, profileId: string): EventRecord {
+/** The live profiles this batch changed, each with its events and what it absorbed. */
+function touches(
+  resolver: IdentityResolver,
+  changed: Map<string, { traits: Set<string>; seen: boolean }>,
+  events: readonly EventRecord[],
+): Touch[] {
+  const out = new Map<
+    string,
+    {
+      profile: ProfileRecord
+      events: EventRecord[]
+      traits: Set<string>
+      seen: boolean
+      absorbed: string[]
+    }
+  >()
+  for (const p of resolver.changedProfiles()) {
+    if (p.mergedInto === null)
+      out.set(p.id, { profile: p, events: [], traits: new Set(), seen: false, absorbed: [] })
+  }
+  for (const m of resolver.merges)
+    out.get(resolver.finalId(m.intoProfileId))?.absorbed.push(m.fromProfileId)
+  for (const [id, c] of changed) {
+    const t = out.get(resolver.finalId(id))
+    if (!t) continue
+    for (const k of c.traits) t.traits.add(k)
+    t.seen ||= c.seen
+  }
+  for (const e of events) out.get(e.profileId)?.events.push(e)
+  return [...out.values()]
+}
+
+function toEventRecord(m: Message, profileId: string, traits: Message['traits']): EventRecord {
   return {
     workspaceId: m.workspaceId,
     messageId: m.messageId,
@@ -135,7 +185,7 @@ function toEventRecord(m: Message, profileId: string): EventRecord {
     userId: m.userId,
     anonymousId: m.anonymousId,
     properties: m.properties,
-    traits: m.traits,
+    traits,
     // Kept with the event so that anything replaying history (backfills, the test oracle)
     // can tell operator changes from activity.
     payload: m.activity === false ? { ...m.payload, segflow: { activity: false } } : m.payload,

@@ -2,7 +2,7 @@ import { describeRule } from '../rules/describe.js'
 import { formatPath } from '../rules/parse.js'
 import type { AggregateFn, CoreRule, NumberTest } from '../rules/types.js'
 import type { ProfileState, TimesState, ValuesState } from './state.js'
-import { StatePlan, timesKey, valuesKey } from './state.js'
+import { keepFor, StatePlan, timesSpec, trackerKey, valuesSpec } from './state.js'
 import { getPath, micro, testNumber, testTime, testValue, timeBreak, valueBreak } from './values.js'
 
 export interface Evaluation {
@@ -23,8 +23,14 @@ export interface Explanation {
   readonly children: readonly Explanation[]
 }
 
-/** Finds the (desugared) rule of a referenced segment. */
+/** Finds the (desugared) rule of a referenced segment, to evaluate it inline. */
 export type SegmentResolver = (key: string) => CoreRule | undefined
+
+/**
+ * Pass as the resolver to read `segment` conditions from the state's memberships instead of
+ * inlining the referenced rule (what the engine does, evaluating segments in dependency order).
+ */
+export const MEMBERSHIPS: SegmentResolver = () => undefined
 
 /** A node compiled once: tracker keys and operands worked out ahead of every evaluation. */
 interface Node {
@@ -151,6 +157,14 @@ function build(
       }
     }
     case 'segment': {
+      if (resolve === MEMBERSHIPS) {
+        // The engine keeps memberships current and re-evaluates dependents when they change.
+        return leaf({
+          value: (s) => s.segments.has(rule.key),
+          next: () => null,
+          values: (s) => ({ member: s.segments.has(rule.key) }),
+        })
+      }
       const ref = resolve(rule.key)
       if (!ref) {
         return leaf({
@@ -202,7 +216,7 @@ function build(
         values: (s) => ({ score: s.scores[rule.model] ?? null }),
       })
     case 'event': {
-      const key = timesKey(rule.filter)
+      const key = trackerKey(timesSpec(rule.filter, keepFor(rule.count)))
       return leaf({
         value: (s, now) => testNumber(countIn(timesOf(s, key), rule.within, now), rule.count),
         next: (s, now) => windowBreak(timesOf(s, key), rule.within, now),
@@ -213,7 +227,7 @@ function build(
       })
     }
     case 'aggregate': {
-      const key = valuesKey(rule.filter, rule.property, rule.within)
+      const key = trackerKey(valuesSpec(rule.filter, rule.property, rule.within))
       const test = toMicro(rule.test)
       const state = (s: ProfileState) => s.trackers[key] as ValuesState | undefined
       return leaf({
@@ -246,8 +260,8 @@ function build(
       })
     }
     case 'sequence': {
-      const firstKey = timesKey(rule.first)
-      const thenKey = timesKey(rule.notFollowedBy)
+      const firstKey = trackerKey(timesSpec(rule.first, 1))
+      const thenKey = trackerKey(timesSpec(rule.notFollowedBy, 1))
       const latest = (s: ProfileState, key: string, now: number) => {
         const t = timesOf(s, key)[0]
         return t === undefined || t > now ? null : t

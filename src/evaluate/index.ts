@@ -1,5 +1,5 @@
-export { CompiledRule } from './compile.js'
+export { CompiledRule, MEMBERSHIPS } from './compile.js'
 export type { Evaluation, Explanation, SegmentResolver } from './compile.js'
-export { StatePlan, emptyState, keepFor, matches } from './state.js'
+export { StatePlan, emptyState, keepFor, matches, mergeTracker, trackerKey } from './state.js'
 export type { EvalEvent, ProfileState, TrackerSpec, TrackerState } from './state.js'
 export { foldCase, getPath, micro, testValue } from './values.js'

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { JsonObject } from '../shared/json.js'
 import type { CoreRule, EventFilter, NumberTest, Path } from '../rules/types.js'
 import { getPath, micro, testValue } from './values.js'
@@ -57,10 +58,22 @@ export interface ProfileState {
   scores: Record<string, number>
   /** Tracker states by tracker key (see StatePlan). */
   trackers: Record<string, TrackerState>
+  /**
+   * The segments the profile is in, for rules compiled to read memberships (the engine);
+   * rules compiled to inline referenced segments ignore it.
+   */
+  segments: Set<string>
 }
 
 export function emptyState(): ProfileState {
-  return { traits: {}, firstSeen: null, lastSeen: null, scores: {}, trackers: {} }
+  return {
+    traits: {},
+    firstSeen: null,
+    lastSeen: null,
+    scores: {},
+    trackers: {},
+    segments: new Set(),
+  }
 }
 
 /** Canonical JSON: the same filter written with keys in another order gets the same key. */
@@ -75,12 +88,21 @@ function canonical(v: unknown): string {
   return JSON.stringify(v)
 }
 
-export function timesKey(filter: EventFilter): string {
-  return `t:${canonical(filter)}`
+/**
+ * A tracker's key: a short hash of its spec. A spec never changes under its key (a condition
+ * that needs more timestamps gets a tracker of its own), so stored tracker state stays valid
+ * as segments come and go.
+ */
+export function trackerKey(spec: TrackerSpec): string {
+  return createHash('sha256').update(canonical(spec)).digest('base64url').slice(0, 16)
 }
 
-export function valuesKey(filter: EventFilter, property: Path, within: number | null): string {
-  return `v:${canonical({ filter, property, within })}`
+export function timesSpec(filter: EventFilter, keep: number): TimesSpec {
+  return { kind: 'times', filter, keep }
+}
+
+export function valuesSpec(filter: EventFilter, property: Path, within: number | null): ValuesSpec {
+  return { kind: 'values', filter, property, within }
 }
 
 /** How many of the latest matching timestamps decide a count test. */
@@ -105,15 +127,13 @@ export function matches(filter: EventFilter, e: EvalEvent): boolean {
   return filter.where.every((w) => testValue(getPath(e.properties, w.path), w.test, 0))
 }
 
-/**
- * The trackers a set of rules needs, merged: filters shared by several conditions are
- * tracked once, keeping as many timestamps as the most demanding needs.
- */
+/** The trackers a set of rules needs; conditions with the same spec share one. */
 export class StatePlan {
   readonly trackers = new Map<string, TrackerSpec>()
 
   constructor(rules: readonly CoreRule[], resolve: (key: string) => CoreRule | undefined) {
     const seen = new Set<string>()
+    const add = (spec: TrackerSpec) => this.trackers.set(trackerKey(spec), spec)
     const visit = (r: CoreRule): void => {
       switch (r.kind) {
         case 'all':
@@ -131,24 +151,15 @@ export class StatePlan {
           return
         }
         case 'event':
-          this.times(r.filter, keepFor(r.count))
+          add(timesSpec(r.filter, keepFor(r.count)))
           return
         case 'sequence':
-          this.times(r.first, 1)
-          this.times(r.notFollowedBy, 1)
+          add(timesSpec(r.first, 1))
+          add(timesSpec(r.notFollowedBy, 1))
           return
-        case 'aggregate': {
-          const key = valuesKey(r.filter, r.property, r.within)
-          if (!this.trackers.has(key)) {
-            this.trackers.set(key, {
-              kind: 'values',
-              filter: r.filter,
-              property: r.property,
-              within: r.within,
-            })
-          }
+        case 'aggregate':
+          add(valuesSpec(r.filter, r.property, r.within))
           return
-        }
         case 'trait':
         case 'seen':
         case 'score':
@@ -158,38 +169,39 @@ export class StatePlan {
     rules.forEach(visit)
   }
 
-  private times(filter: EventFilter, keep: number): void {
-    const key = timesKey(filter)
-    const cur = this.trackers.get(key)
-    if (!cur || (cur.kind === 'times' && cur.keep < keep))
-      this.trackers.set(key, { kind: 'times', filter, keep })
-  }
-
   /**
    * Folds one event into the state. Order does not matter: a late event lands where its
-   * timestamp puts it. Only matching trackers change.
+   * timestamp puts it. Only matching trackers change; returns the keys of those that did.
    */
-  apply(state: ProfileState, e: EvalEvent): void {
+  apply(state: ProfileState, e: EvalEvent): string[] {
+    const changed: string[] = []
     for (const [key, spec] of this.trackers) {
       if (!matches(spec.filter, e)) continue
-      if (spec.kind === 'times') addTime(state, key, spec.keep, e.timestamp)
-      else {
+      if (spec.kind === 'times') {
+        if (addTime(state, key, spec.keep, e.timestamp)) changed.push(key)
+      } else {
         const v = getPath(e.properties, spec.property)
-        if (typeof v === 'number') addValue(state, key, spec.within, e.timestamp, micro(v))
+        if (typeof v === 'number') {
+          addValue(state, key, spec.within, e.timestamp, micro(v))
+          changed.push(key)
+        }
       }
     }
+    return changed
   }
 }
 
-function addTime(state: ProfileState, key: string, keep: number, t: number): void {
-  if (keep === 0) return
+/** Returns whether the kept timestamps changed. */
+function addTime(state: ProfileState, key: string, keep: number, t: number): boolean {
+  if (keep === 0) return false
   const s = (state.trackers[key] ??= { times: [] }) as TimesState
   const times = s.times
-  if (times.length >= keep && t <= times[times.length - 1]!) return
+  if (times.length >= keep && t <= times[times.length - 1]!) return false
   let i = 0
   while (i < times.length && times[i]! >= t) i++
   times.splice(i, 0, t)
   if (times.length > keep) times.length = keep
+  return true
 }
 
 function addValue(
@@ -221,4 +233,46 @@ function addValue(
   let drop = 0
   while (drop < entries.length && entries[drop]![0] <= newest - within) drop++
   if (drop > 0) entries.splice(0, drop)
+}
+
+/**
+ * Folds the state of one profile's tracker into another's (profiles merging). The result is
+ * what applying both profiles' events to one tracker would have given.
+ */
+export function mergeTracker(
+  spec: TrackerSpec,
+  into: TrackerState | undefined,
+  from: TrackerState | undefined,
+): TrackerState | undefined {
+  if (!from) return into
+  if (!into) return structuredClone(from)
+  if (spec.kind === 'times') {
+    const times = [...(into as TimesState).times, ...(from as TimesState).times].sort(
+      (a, b) => b - a,
+    )
+    return { times: times.slice(0, spec.keep) }
+  }
+  if ('count' in into && 'count' in from) {
+    return {
+      count: into.count + from.count,
+      sum: into.sum + from.sum,
+      min: minOf(into.min, from.min),
+      max: maxOf(into.max, from.max),
+    }
+  }
+  const entries = [
+    ...(into as { entries: [number, number][] }).entries,
+    ...(from as { entries: [number, number][] }).entries,
+  ].sort((a, b) => a[0] - b[0])
+  const state: ProfileState = { ...emptyState(), trackers: { k: { entries: [] } } }
+  for (const [t, m] of entries) addValue(state, 'k', spec.within, t, m)
+  return state.trackers.k
+}
+
+function minOf(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b)
+}
+
+function maxOf(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.max(a, b)
 }

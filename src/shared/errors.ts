@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'invalid_body'
   | 'invalid_message'
   | 'invalid_request'
+  | 'invalid_rule'
   | 'payload_too_large'
   | 'batch_too_large'
   | 'missing_key'
@@ -19,6 +20,8 @@ export type ErrorCode =
   | 'profile_not_found'
   | 'key_not_found'
   | 'workspace_not_found'
+  | 'segment_not_found'
+  | 'segment_in_use'
   | 'overloaded'
   | 'shutting_down'
   | 'unavailable'
@@ -33,6 +36,7 @@ const STATUS: Record<ErrorCode, number> = {
   invalid_body: 400,
   invalid_message: 400,
   invalid_request: 400,
+  invalid_rule: 400,
   payload_too_large: 413,
   batch_too_large: 413,
   missing_key: 401,
@@ -42,6 +46,8 @@ const STATUS: Record<ErrorCode, number> = {
   profile_not_found: 404,
   key_not_found: 404,
   workspace_not_found: 404,
+  segment_not_found: 404,
+  segment_in_use: 409,
   overloaded: 429,
   shutting_down: 503,
   unavailable: 503,

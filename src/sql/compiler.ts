@@ -74,9 +74,13 @@ const SQL_OP = { eq: '=', neq: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' } as
  * const rows = await store.query(q.sql, q.params)
  */
 export class RuleCompiler {
+  /**
+   * With `resolve`, referenced segments are inlined (their rules evaluated here); without it,
+   * a `segment` condition reads the stored memberships, as the live engine keeps them.
+   */
   constructor(
     readonly dialect: Dialect,
-    private readonly resolve: SqlSegmentResolver = () => undefined,
+    private readonly resolve?: SqlSegmentResolver,
   ) {}
 
   /** Ids of the workspace's profiles that match at `now`, in id order, optionally paged. */
@@ -147,6 +151,9 @@ export class RuleCompiler {
       case 'not':
         return sql`(NOT ${this.rule(r.rule, now, [...at, 'not'], depth + 1)})`
       case 'segment': {
+        if (!this.resolve) {
+          return sql`EXISTS (SELECT 1 FROM memberships m WHERE m.workspace_id = p.workspace_id AND m.segment_key = ${param(r.key, 'text')} AND m.profile_id = p.id)`
+        }
         const ref = this.resolve(r.key)
         return ref ? this.rule(ref, now, [...at, 'segment'], depth + 1) : raw(this.dialect.false)
       }

@@ -141,6 +141,82 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'segflow_instant(text) for date operators in SQL',
     statements: (_t, kind) => (kind === 'postgres' ? [SEGFLOW_INSTANT_PG] : []),
   },
+  {
+    version: 3,
+    name: 'segments, versions, memberships, trackers, timers, transitions',
+    statements: (t) => [
+      `CREATE TABLE segments (
+        workspace_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        rule ${t.json} NOT NULL,
+        live_version INTEGER,
+        live_rule ${t.json},
+        status TEXT NOT NULL CHECK (status IN ('computing', 'live')),
+        backfill_cursor TEXT,
+        backfill_done ${t.int} NOT NULL,
+        backfill_total ${t.int} NOT NULL,
+        created_at ${t.int} NOT NULL,
+        updated_at ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, key)
+      )`,
+      `CREATE TABLE segment_versions (
+        workspace_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        rule ${t.json} NOT NULL,
+        published_at ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, key, version)
+      )`,
+      `CREATE TABLE memberships (
+        workspace_id TEXT NOT NULL,
+        segment_key TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        entered_at ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, segment_key, profile_id)
+      )`,
+      `CREATE INDEX memberships_profile ON memberships (workspace_id, profile_id)`,
+      // Per profile, the state of each event tracker the live rules need (evaluate/state.ts).
+      `CREATE TABLE trackers (
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        state ${t.json} NOT NULL,
+        PRIMARY KEY (workspace_id, profile_id, key)
+      )`,
+      // The instant a profile's membership of a segment next changes with no new event.
+      `CREATE TABLE timers (
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        segment_key TEXT NOT NULL,
+        due_at ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, profile_id, segment_key)
+      )`,
+      `CREATE INDEX timers_due ON timers (due_at)`,
+      // The outbox: every membership change, written with the change itself.
+      `CREATE TABLE transitions (
+        seq ${t.seqPk},
+        workspace_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        type TEXT NOT NULL CHECK (type IN ('segment.entered', 'segment.exited')),
+        at ${t.int} NOT NULL,
+        segment_key TEXT NOT NULL,
+        segment_version INTEGER NOT NULL,
+        profile_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        recorded_at ${t.int} NOT NULL
+      )`,
+      `CREATE UNIQUE INDEX transitions_id ON transitions (workspace_id, id)`,
+      `CREATE INDEX transitions_segment ON transitions (workspace_id, segment_key, at)`,
+      `CREATE INDEX transitions_profile ON transitions (workspace_id, profile_id, seq)`,
+    ],
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {

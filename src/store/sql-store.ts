@@ -1,49 +1,44 @@
-import { SegflowError } from '../shared/errors.js'
-import type { JsonObject } from '../shared/json.js'
 import { MIGRATIONS, MIGRATIONS_TABLE, migrationStatements } from './migrations.js'
+import {
+  decodeCursor,
+  encodeCursor,
+  EVENT_COLUMNS,
+  PROFILE_COLUMNS,
+  toApiKey,
+  toEvent,
+  toIdentity,
+  toMerge,
+  toMembership,
+  toProfile,
+  toSegment,
+  toSegmentVersion,
+  toTracker,
+  toTransition,
+  toWorkspace,
+} from './rows.js'
+import type { DialectHooks, Row, SqlConnection } from './sql-connection.js'
+import { SqlWriteTx } from './sql-write-tx.js'
 import type {
   ApiKeyRecord,
   EventQuery,
-  EventRecord,
   IdentityKind,
   IdentityRecord,
   MergeRecord,
-  MergeReason,
-  MessageType,
   Page,
+  MembershipRecord,
   ProfileRecord,
+  SegmentRecord,
+  SegmentVersionRecord,
   Store,
+  StoredTransition,
   StoreKind,
   StoredEvent,
+  TrackerRecord,
   Workspace,
   WriteTx,
 } from './store.js'
 
-export type Row = Record<string, unknown>
-
-/**
- * One connection's worth of SQL, written with `?` placeholders. The dialects differ only in
- * how they run statements and in the few hooks below; every query is shared.
- */
-export interface SqlConnection {
-  all(sql: string, params?: readonly unknown[]): Promise<Row[]>
-  run(sql: string, params?: readonly unknown[]): Promise<number>
-  /**
-   * `head VALUES (?, …), (?, …) tail` for many rows; returns the rows affected. SQLite runs a
-   * prepared one-row statement per row, PostgreSQL sends multi-row statements.
-   */
-  insertMany(head: string, rows: readonly (readonly unknown[])[], tail: string): Promise<number>
-}
-
-/** The small places where the SQL itself differs between dialects. */
-export interface DialectHooks {
-  /** A predicate fragment testing `column` against one bound array parameter. */
-  inArray(column: string): string
-  /** How an array is bound for `inArray`. */
-  arrayParam(values: readonly string[]): unknown
-  /** A JSON column value as read back from the driver. */
-  decodeJson(value: unknown): unknown
-}
+export type { DialectHooks, Row, SqlConnection } from './sql-connection.js'
 
 /** A promise-chain mutex: one write transaction at a time per store. */
 class Mutex {
@@ -54,11 +49,6 @@ class Mutex {
     return result
   }
 }
-
-const EVENT_COLUMNS =
-  'workspace_id, message_id, profile_id, type, name, ts, received_at, user_id, anonymous_id, properties, traits, payload'
-const PROFILE_COLUMNS =
-  'workspace_id, id, user_id, traits, trait_times, first_seen, last_seen, created_at, updated_at, merged_into'
 
 /**
  * The Store shared by both dialects. Subclasses provide the connections (a reader for
@@ -283,236 +273,110 @@ export abstract class SqlStore implements Store {
     )
     return Number(rows[0]?.n ?? 0)
   }
-}
 
-/** The write-transaction operations, on the connection holding the transaction. */
-class SqlWriteTx implements WriteTx {
-  constructor(
-    private readonly c: SqlConnection,
-    private readonly h: DialectHooks,
-  ) {}
+  // ---- segments ---------------------------------------------------------------------------
 
-  async existingMessageIds(
+  async getSegment(workspaceId: string, key: string): Promise<SegmentRecord | null> {
+    const rows = await this.reader().all(
+      `SELECT * FROM segments WHERE workspace_id = ? AND key = ?`,
+      [workspaceId, key],
+    )
+    return rows[0] ? toSegment(rows[0], this.hooks) : null
+  }
+
+  async listSegmentVersions(workspaceId: string, key: string): Promise<SegmentVersionRecord[]> {
+    const rows = await this.reader().all(
+      `SELECT * FROM segment_versions WHERE workspace_id = ? AND key = ? ORDER BY version`,
+      [workspaceId, key],
+    )
+    return rows.map((r) => toSegmentVersion(r, this.hooks))
+  }
+
+  async segmentSizes(workspaceId: string): Promise<Map<string, number>> {
+    const rows = await this.reader().all(
+      `SELECT segment_key, COUNT(*) AS n FROM memberships WHERE workspace_id = ? GROUP BY segment_key`,
+      [workspaceId],
+    )
+    return new Map(rows.map((r) => [String(r.segment_key), Number(r.n)]))
+  }
+
+  async listMembers(
     workspaceId: string,
-    messageIds: readonly string[],
-  ): Promise<Set<string>> {
-    if (messageIds.length === 0) return new Set()
-    const rows = await this.c.all(
-      `SELECT message_id FROM events WHERE workspace_id = ? AND message_id ${this.h.inArray('?')}`,
-      [workspaceId, this.h.arrayParam(messageIds)],
+    segmentKey: string,
+    after: string | null,
+    limit: number,
+  ): Promise<string[]> {
+    const rows = await this.reader().all(
+      `SELECT profile_id FROM memberships WHERE workspace_id = ? AND segment_key = ? AND profile_id > ?
+       ORDER BY profile_id LIMIT ?`,
+      [workspaceId, segmentKey, after ?? '', limit],
     )
-    return new Set(rows.map((r) => String(r.message_id)))
+    return rows.map((r) => String(r.profile_id))
   }
 
-  async findIdentities(workspaceId: string, values: readonly string[]): Promise<IdentityRecord[]> {
-    if (values.length === 0) return []
-    const rows = await this.c.all(
-      `SELECT * FROM identities WHERE workspace_id = ? AND value ${this.h.inArray('?')}`,
-      [workspaceId, this.h.arrayParam(values)],
+  async profileMemberships(workspaceId: string, profileId: string): Promise<MembershipRecord[]> {
+    const rows = await this.reader().all(
+      `SELECT * FROM memberships WHERE workspace_id = ? AND profile_id = ? ORDER BY segment_key`,
+      [workspaceId, profileId],
     )
-    return rows.map(toIdentity)
+    return rows.map(toMembership)
   }
 
-  async loadProfiles(workspaceId: string, ids: readonly string[]): Promise<ProfileRecord[]> {
-    if (ids.length === 0) return []
-    const rows = await this.c.all(
-      `SELECT ${PROFILE_COLUMNS} FROM profiles WHERE workspace_id = ? AND id ${this.h.inArray('?')}`,
-      [workspaceId, this.h.arrayParam(ids)],
+  async profileTrackers(workspaceId: string, profileId: string): Promise<TrackerRecord[]> {
+    const rows = await this.reader().all(
+      `SELECT * FROM trackers WHERE workspace_id = ? AND profile_id = ?`,
+      [workspaceId, profileId],
     )
-    return rows.map((r) => toProfile(r, this.h))
+    return rows.map((r) => toTracker(r, this.hooks))
   }
 
-  async upsertProfiles(rows: readonly ProfileRecord[]): Promise<void> {
-    // An upsert rather than INSERT + UPDATE so that PostgreSQL takes every row in one statement.
-    await this.c.insertMany(
-      `INSERT INTO profiles (${PROFILE_COLUMNS})`,
-      rows.map(profileParams),
-      `ON CONFLICT (workspace_id, id) DO UPDATE SET user_id = excluded.user_id, traits = excluded.traits,
-         trait_times = excluded.trait_times, first_seen = excluded.first_seen, last_seen = excluded.last_seen,
-         created_at = excluded.created_at, updated_at = excluded.updated_at, merged_into = excluded.merged_into`,
+  async segmentHistory(
+    workspaceId: string,
+    segmentKey: string,
+    from: number,
+    to: number,
+  ): Promise<{ day: string; entered: number; exited: number }[]> {
+    // Days are counted in integers (ms / 86,400,000) so both dialects agree; the label is made here.
+    const rows = await this.reader().all(
+      `SELECT (at - (at % 86400000)) AS day,
+              SUM(CASE WHEN type = 'segment.entered' THEN 1 ELSE 0 END) AS entered,
+              SUM(CASE WHEN type = 'segment.exited' THEN 1 ELSE 0 END) AS exited
+       FROM transitions WHERE workspace_id = ? AND segment_key = ? AND at >= ? AND at < ?
+       GROUP BY (at - (at % 86400000)) ORDER BY day`,
+      [workspaceId, segmentKey, from, to],
     )
+    return rows.map((r) => ({
+      day: new Date(Number(r.day)).toISOString().slice(0, 10),
+      entered: Number(r.entered),
+      exited: Number(r.exited),
+    }))
   }
 
-  async upsertIdentities(rows: readonly IdentityRecord[]): Promise<void> {
-    await this.c.insertMany(
-      `INSERT INTO identities (workspace_id, value, kind, profile_id, created_at)`,
-      rows.map((r) => [r.workspaceId, r.value, r.kind, r.profileId, r.createdAt]),
-      `ON CONFLICT (workspace_id, value, kind) DO UPDATE SET profile_id = excluded.profile_id`,
+  async listTransitions(
+    workspaceId: string,
+    q: { afterSeq?: number; limit: number; segmentKey?: string; profileId?: string },
+  ): Promise<StoredTransition[]> {
+    const where = ['workspace_id = ?', 'seq > ?']
+    const params: unknown[] = [workspaceId, q.afterSeq ?? 0]
+    if (q.segmentKey !== undefined) {
+      where.push('segment_key = ?')
+      params.push(q.segmentKey)
+    }
+    if (q.profileId !== undefined) {
+      where.push('profile_id = ?')
+      params.push(q.profileId)
+    }
+    params.push(q.limit)
+    const rows = await this.reader().all(
+      `SELECT * FROM transitions WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`,
+      params,
     )
+    return rows.map(toTransition)
   }
 
-  async moveProfileData(workspaceId: string, fromId: string, intoId: string): Promise<void> {
-    await this.c.run(
-      `UPDATE identities SET profile_id = ? WHERE workspace_id = ? AND profile_id = ?`,
-      [intoId, workspaceId, fromId],
-    )
-    await this.c.run(`UPDATE events SET profile_id = ? WHERE workspace_id = ? AND profile_id = ?`, [
-      intoId,
-      workspaceId,
-      fromId,
-    ])
-    await this.c.run(
-      `UPDATE profiles SET merged_into = ? WHERE workspace_id = ? AND merged_into = ?`,
-      [intoId, workspaceId, fromId],
-    )
+  async nextTimerDue(): Promise<number | null> {
+    const rows = await this.reader().all(`SELECT MIN(due_at) AS due FROM timers`)
+    const due = rows[0]?.due
+    return due === null || due === undefined ? null : Number(due)
   }
-
-  async insertMerges(rows: readonly MergeRecord[]): Promise<void> {
-    await this.c.insertMany(
-      `INSERT INTO merges (workspace_id, id, from_profile_id, into_profile_id, reason, message_id, at)`,
-      rows.map((m) => [
-        m.workspaceId,
-        m.id,
-        m.fromProfileId,
-        m.intoProfileId,
-        m.reason,
-        m.messageId,
-        m.at,
-      ]),
-      '',
-    )
-  }
-
-  insertEvents(rows: readonly EventRecord[]): Promise<number> {
-    return this.c.insertMany(
-      `INSERT INTO events (${EVENT_COLUMNS})`,
-      rows.map((e) => [
-        e.workspaceId,
-        e.messageId,
-        e.profileId,
-        e.type,
-        e.name,
-        e.timestamp,
-        e.receivedAt,
-        e.userId,
-        e.anonymousId,
-        jsonParam(e.properties),
-        jsonParam(e.traits),
-        JSON.stringify(e.payload),
-      ]),
-      `ON CONFLICT (workspace_id, message_id) DO NOTHING`,
-    )
-  }
-}
-
-function jsonParam(v: JsonObject | null): string | null {
-  return v === null ? null : JSON.stringify(v)
-}
-
-function profileParams(p: ProfileRecord): unknown[] {
-  return [
-    p.workspaceId,
-    p.id,
-    p.userId,
-    JSON.stringify(p.traits),
-    JSON.stringify(p.traitTimes),
-    p.firstSeen,
-    p.lastSeen,
-    p.createdAt,
-    p.updatedAt,
-    p.mergedInto,
-  ]
-}
-
-function num(v: unknown): number {
-  return Number(v)
-}
-
-function numOrNull(v: unknown): number | null {
-  return v === null || v === undefined ? null : Number(v)
-}
-
-function strOrNull(v: unknown): string | null {
-  return v === null || v === undefined ? null : String(v)
-}
-
-function toWorkspace(r: Row): Workspace {
-  return { id: String(r.id), name: String(r.name), createdAt: num(r.created_at) }
-}
-
-function toApiKey(r: Row): ApiKeyRecord {
-  return {
-    id: String(r.id),
-    workspaceId: String(r.workspace_id),
-    kind: r.kind === 'admin' ? 'admin' : 'write',
-    name: String(r.name),
-    hash: String(r.hash),
-    prefix: String(r.prefix),
-    createdAt: num(r.created_at),
-    revokedAt: numOrNull(r.revoked_at),
-  }
-}
-
-function toIdentity(r: Row): IdentityRecord {
-  return {
-    workspaceId: String(r.workspace_id),
-    kind: r.kind as IdentityKind,
-    value: String(r.value),
-    profileId: String(r.profile_id),
-    createdAt: num(r.created_at),
-  }
-}
-
-function toProfile(r: Row, h: DialectHooks): ProfileRecord {
-  return {
-    workspaceId: String(r.workspace_id),
-    id: String(r.id),
-    userId: strOrNull(r.user_id),
-    traits: h.decodeJson(r.traits) as JsonObject,
-    traitTimes: h.decodeJson(r.trait_times) as Record<string, number>,
-    firstSeen: numOrNull(r.first_seen),
-    lastSeen: numOrNull(r.last_seen),
-    createdAt: num(r.created_at),
-    updatedAt: num(r.updated_at),
-    mergedInto: strOrNull(r.merged_into),
-  }
-}
-
-function toMerge(r: Row): MergeRecord {
-  return {
-    workspaceId: String(r.workspace_id),
-    id: String(r.id),
-    fromProfileId: String(r.from_profile_id),
-    intoProfileId: String(r.into_profile_id),
-    reason: r.reason as MergeReason,
-    messageId: String(r.message_id),
-    at: num(r.at),
-  }
-}
-
-function toEvent(r: Row, h: DialectHooks): StoredEvent {
-  const json = (v: unknown) =>
-    v === null || v === undefined ? null : (h.decodeJson(v) as JsonObject)
-  return {
-    seq: num(r.seq),
-    workspaceId: String(r.workspace_id),
-    messageId: String(r.message_id),
-    profileId: String(r.profile_id),
-    type: r.type as MessageType,
-    name: strOrNull(r.name),
-    timestamp: num(r.ts),
-    receivedAt: num(r.received_at),
-    userId: strOrNull(r.user_id),
-    anonymousId: strOrNull(r.anonymous_id),
-    properties: json(r.properties),
-    traits: json(r.traits),
-    payload: json(r.payload) ?? {},
-  }
-}
-
-function encodeCursor(ts: number, seq: number): string {
-  return Buffer.from(`${ts}:${seq}`).toString('base64url')
-}
-
-function decodeCursor(cursor: string): [number, number] {
-  const [a, b] = Buffer.from(cursor, 'base64url').toString().split(':')
-  const ts = Number(a)
-  const seq = Number(b)
-  if (!Number.isFinite(ts) || !Number.isFinite(seq)) {
-    throw new SegflowError(
-      'invalid_request',
-      `cursor ${JSON.stringify(cursor)} is not one this API returned`,
-    )
-  }
-  return [ts, seq]
 }

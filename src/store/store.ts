@@ -91,6 +91,91 @@ export interface MergeRecord {
   readonly at: number
 }
 
+export type SegmentStatus = 'computing' | 'live'
+
+/**
+ * A segment. `version`/`rule` are the latest published (the rule exactly as written);
+ * `liveVersion`/`liveRule` the version its memberships reflect. They differ while the latest is
+ * being computed (status `computing`); a new segment has no live version until then.
+ */
+export interface SegmentRecord {
+  readonly workspaceId: string
+  readonly key: string
+  readonly version: number
+  readonly name: string
+  readonly description: string
+  /** Higher wins when a template asks for a person's one segment. */
+  readonly priority: number
+  readonly rule: JsonValue
+  readonly liveVersion: number | null
+  readonly liveRule: JsonValue | null
+  readonly status: SegmentStatus
+  /** While computing: the last profile id the latest version has been applied to. */
+  readonly backfillCursor: string | null
+  readonly backfillDone: number
+  readonly backfillTotal: number
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+export interface SegmentVersionRecord {
+  readonly workspaceId: string
+  readonly key: string
+  readonly version: number
+  readonly name: string
+  readonly description: string
+  readonly rule: JsonValue
+  readonly publishedAt: number
+}
+
+export interface MembershipRecord {
+  readonly workspaceId: string
+  readonly segmentKey: string
+  readonly profileId: string
+  readonly version: number
+  readonly enteredAt: number
+}
+
+export interface TrackerRecord {
+  readonly workspaceId: string
+  readonly profileId: string
+  readonly key: string
+  readonly state: JsonValue
+}
+
+export interface TimerRecord {
+  readonly workspaceId: string
+  readonly profileId: string
+  readonly segmentKey: string
+  readonly dueAt: number
+}
+
+export type TransitionType = 'segment.entered' | 'segment.exited'
+/**
+ * Why a membership changed: a message (`event`), time passing (`time`), a new segment's
+ * first computation (`backfill`), a new version (`rule_change`), profiles merging (`merge`),
+ * a person erased (`erasure`), the segment deleted (`deleted`).
+ */
+export type TransitionReason =
+  'event' | 'time' | 'backfill' | 'rule_change' | 'merge' | 'erasure' | 'deleted'
+
+export interface TransitionRecord {
+  readonly workspaceId: string
+  readonly id: string
+  readonly type: TransitionType
+  /** The instant the membership changed (a timer's due time, not when it was processed). */
+  readonly at: number
+  readonly segmentKey: string
+  readonly segmentVersion: number
+  readonly profileId: string
+  readonly reason: TransitionReason
+  readonly recordedAt: number
+}
+
+export interface StoredTransition extends TransitionRecord {
+  readonly seq: number
+}
+
 /** A page of results and the cursor for the next page (null on the last). */
 export interface Page<T> {
   readonly items: T[]
@@ -120,6 +205,35 @@ export interface WriteTx {
   insertMerges(rows: readonly MergeRecord[]): Promise<void>
   /** Inserts events; a messageId already stored is skipped. Returns how many were inserted. */
   insertEvents(rows: readonly EventRecord[]): Promise<number>
+
+  // ---- the segment engine ----
+  listSegments(workspaceId?: string): Promise<SegmentRecord[]>
+  upsertSegment(row: SegmentRecord): Promise<void>
+  insertSegmentVersion(row: SegmentVersionRecord): Promise<void>
+  /** Removes the segment, its memberships and its timers (versions and transitions stay). */
+  deleteSegment(workspaceId: string, key: string): Promise<void>
+  loadMemberships(workspaceId: string, profileIds: readonly string[]): Promise<MembershipRecord[]>
+  upsertMemberships(rows: readonly MembershipRecord[]): Promise<void>
+  deleteMemberships(
+    workspaceId: string,
+    rows: readonly { segmentKey: string; profileId: string }[],
+  ): Promise<void>
+  loadTrackers(workspaceId: string, profileIds: readonly string[]): Promise<TrackerRecord[]>
+  upsertTrackers(rows: readonly TrackerRecord[]): Promise<void>
+  /** Every tracker of these profiles (merged away, erased). */
+  deleteTrackers(workspaceId: string, profileIds: readonly string[]): Promise<void>
+  upsertTimers(rows: readonly TimerRecord[]): Promise<void>
+  deleteTimers(
+    workspaceId: string,
+    rows: readonly { segmentKey: string; profileId: string }[],
+  ): Promise<void>
+  /** Timers due at or before `upTo`, earliest first, in every workspace. */
+  dueTimers(upTo: number, limit: number): Promise<TimerRecord[]>
+  insertTransitions(rows: readonly TransitionRecord[]): Promise<void>
+  /** Live (not merged-away) profile ids after `after`, in id order. */
+  profileIdsAfter(workspaceId: string, after: string | null, limit: number): Promise<string[]>
+  /** The profiles' track, page and screen events, oldest first (to rebuild trackers). */
+  activityEvents(workspaceId: string, profileIds: readonly string[]): Promise<StoredEvent[]>
 }
 
 export interface EventQuery {
@@ -170,6 +284,36 @@ export interface Store {
    */
   query(sql: string, params: readonly unknown[]): Promise<Record<string, unknown>[]>
   countProfiles(workspaceId: string): Promise<number>
+
+  getSegment(workspaceId: string, key: string): Promise<SegmentRecord | null>
+  listSegmentVersions(workspaceId: string, key: string): Promise<SegmentVersionRecord[]>
+  /** Current members per segment of the workspace. */
+  segmentSizes(workspaceId: string): Promise<Map<string, number>>
+  /** Member profile ids after `after`, in id order. */
+  listMembers(
+    workspaceId: string,
+    segmentKey: string,
+    after: string | null,
+    limit: number,
+  ): Promise<string[]>
+  /** A profile's memberships. */
+  profileMemberships(workspaceId: string, profileId: string): Promise<MembershipRecord[]>
+  /** A profile's tracker states (for explain). */
+  profileTrackers(workspaceId: string, profileId: string): Promise<TrackerRecord[]>
+  /** Entered and exited counts per UTC day, for days with any, between two instants. */
+  segmentHistory(
+    workspaceId: string,
+    segmentKey: string,
+    from: number,
+    to: number,
+  ): Promise<{ day: string; entered: number; exited: number }[]>
+  /** Transitions in recording order, after `afterSeq`. */
+  listTransitions(
+    workspaceId: string,
+    query: { afterSeq?: number; limit: number; segmentKey?: string; profileId?: string },
+  ): Promise<StoredTransition[]>
+  /** The earliest timer's due time, in any workspace, or null. */
+  nextTimerDue(): Promise<number | null>
 }
 
 export type { JsonObject, JsonValue }

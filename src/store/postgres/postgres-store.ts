@@ -87,6 +87,21 @@ class PostgresConnection implements SqlConnection {
     }
     return changes
   }
+
+  async matchMany(
+    head: string,
+    headParams: readonly unknown[],
+    columns: readonly string[],
+    rows: readonly (readonly string[])[],
+  ): Promise<number> {
+    if (rows.length === 0) return 0
+    // One array per column, unnested back into rows: one statement whatever the count.
+    const n = headParams.length
+    const arrays = columns.map((_, i) => rows.map((r) => r[i]))
+    const unnest = columns.map((_, i) => `$${n + i + 1}::text[]`).join(', ')
+    const sql = `${toNumbered(head)} AND (${columns.join(', ')}) IN (SELECT * FROM unnest(${unnest}))`
+    return (await this.q.query(sql, [...headParams, ...arrays])).rowCount ?? 0
+  }
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/

@@ -67,6 +67,19 @@ class SqliteConnection implements SqlConnection {
     for (const row of rows) changes += stmt.run(...row).changes
     return changes
   }
+
+  async matchMany(
+    head: string,
+    headParams: readonly unknown[],
+    columns: readonly string[],
+    rows: readonly (readonly string[])[],
+  ): Promise<number> {
+    if (rows.length === 0) return 0
+    const stmt = this.prepare(`${head} AND ${columns.map((c) => `${c} = ?`).join(' AND ')}`)
+    let changes = 0
+    for (const row of rows) changes += stmt.run(...headParams, ...row).changes
+    return changes
+  }
 }
 
 /**

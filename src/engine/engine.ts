@@ -1,0 +1,561 @@
+import { emptyState, mergeTracker } from '../evaluate/state.js'
+import type { ProfileState, TrackerState } from '../evaluate/state.js'
+import type { Clock } from '../shared/clock.js'
+import { newId } from '../shared/ids.js'
+import type { JsonValue } from '../shared/json.js'
+import type {
+  EventRecord,
+  MembershipRecord,
+  ProfileRecord,
+  SegmentRecord,
+  Store,
+  TimerRecord,
+  TransitionReason,
+  TransitionRecord,
+  WriteTx,
+} from '../store/store.js'
+import { eventKey, versionFor, WorkspaceSegments } from './segments.js'
+import type { EngineSegment, SegmentVersion } from './segments.js'
+
+/** A profile the writer changed in this batch, in its final state. */
+export interface Touch {
+  readonly profile: ProfileRecord
+  /** Its events of this batch (track, page, screen, and others, which trackers ignore). */
+  readonly events: readonly EventRecord[]
+  /** Trait keys whose value changed. */
+  readonly traits: ReadonlySet<string>
+  /** Whether it had activity (first/last seen may have moved). */
+  readonly seen: boolean
+  /** Profiles merged into it in this batch: they leave their segments, it is re-evaluated whole. */
+  readonly absorbed: readonly string[]
+}
+
+/** A profile loaded for evaluation, with everything evaluation reads and changes. */
+interface Loaded {
+  readonly workspaceId: string
+  readonly id: string
+  readonly state: ProfileState
+  readonly members: Map<string, MembershipRecord>
+}
+
+const pair = (ws: string, profile: string, segment: string) =>
+  `${ws}\u0000${profile}\u0000${segment}`
+
+/** Everything an evaluation decides, written in a few bulk statements at the end. */
+class Changes {
+  readonly transitions: TransitionRecord[] = []
+  readonly memberships = new Map<string, MembershipRecord | null>()
+  readonly timers = new Map<
+    string,
+    TimerRecord | { workspaceId: string; profileId: string; segmentKey: string; dueAt: null }
+  >()
+  readonly trackers = new Map<
+    string,
+    { workspaceId: string; profileId: string; key: string; state: TrackerState }
+  >()
+
+  async flush(tx: WriteTx): Promise<number | null> {
+    const byWs = <T extends { workspaceId: string }>(rows: T[]) => {
+      const m = new Map<string, T[]>()
+      for (const r of rows)
+        (m.get(r.workspaceId) ?? m.set(r.workspaceId, []).get(r.workspaceId)!).push(r)
+      return m
+    }
+    await tx.insertTransitions(this.transitions)
+    const upsert: MembershipRecord[] = []
+    const remove: { workspaceId: string; segmentKey: string; profileId: string }[] = []
+    for (const [k, v] of this.memberships) {
+      if (v) upsert.push(v)
+      else {
+        const [workspaceId, profileId, segmentKey] = k.split('\u0000') as [string, string, string]
+        remove.push({ workspaceId, profileId, segmentKey })
+      }
+    }
+    for (const [ws, rows] of byWs(remove)) await tx.deleteMemberships(ws, rows)
+    await tx.upsertMemberships(upsert)
+    const timers: TimerRecord[] = []
+    const stop: { workspaceId: string; segmentKey: string; profileId: string }[] = []
+    let earliest: number | null = null
+    for (const t of this.timers.values()) {
+      if (t.dueAt === null) stop.push(t)
+      else {
+        timers.push(t as TimerRecord)
+        earliest = earliest === null ? t.dueAt : Math.min(earliest, t.dueAt)
+      }
+    }
+    for (const [ws, rows] of byWs(stop)) await tx.deleteTimers(ws, rows)
+    await tx.upsertTimers(timers)
+    await tx.upsertTrackers(
+      [...this.trackers.values()].map((t) => ({ ...t, state: t.state as unknown as JsonValue })),
+    )
+    return earliest
+  }
+}
+
+export interface EngineStats {
+  /** Segment evaluations of one profile, since start. */
+  evaluations: number
+  /** Transitions recorded, since start. */
+  transitions: number
+}
+
+export interface EngineOptions {
+  /** Profiles per backfill transaction. Default 500. */
+  readonly backfillPageSize?: number
+  /** Called with the earliest due time of timers a transaction wrote (for the scheduler). */
+  readonly onTimer?: (dueAt: number) => void
+}
+
+/**
+ * The segment engine. Inside the writer's transaction it updates each touched profile's
+ * trackers, re-evaluates only the segments the change can affect (in dependency order, so
+ * cascades land in the same instant), and records every membership change as a transition in
+ * the same transaction. Time-driven changes come from persisted timers, fired at their exact
+ * instant; nothing scans profiles that nothing happened to.
+ */
+export class Engine {
+  private readonly workspaces = new Map<string, WorkspaceSegments>()
+  readonly stats: EngineStats = { evaluations: 0, transitions: 0 }
+  private readonly pageSize: number
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly options: EngineOptions = {},
+  ) {
+    this.pageSize = options.backfillPageSize ?? 500
+  }
+
+  /** Loads every workspace's segments; call once at start. */
+  async load(): Promise<void> {
+    const records = await this.store.write((tx) => tx.listSegments())
+    const byWs = new Map<string, SegmentRecord[]>()
+    for (const r of records)
+      (byWs.get(r.workspaceId) ?? byWs.set(r.workspaceId, []).get(r.workspaceId)!).push(r)
+    this.workspaces.clear()
+    for (const [ws, rows] of byWs) this.workspaces.set(ws, new WorkspaceSegments(rows))
+  }
+
+  workspaceIds(): string[] {
+    return [...this.workspaces.keys()]
+  }
+
+  segments(workspaceId: string): WorkspaceSegments | undefined {
+    return this.workspaces.get(workspaceId)
+  }
+
+  /** Installs a workspace's segments as they now are in the store (after a change in `tx`). */
+  async refresh(tx: WriteTx, workspaceId: string): Promise<WorkspaceSegments> {
+    const segs = new WorkspaceSegments(
+      await tx.listSegments(workspaceId),
+      this.workspaces.get(workspaceId),
+    )
+    this.workspaces.set(workspaceId, segs)
+    return segs
+  }
+
+  /** Forgets what it holds and reloads a workspace from the store (after a failed transaction). */
+  async reload(workspaceId: string): Promise<void> {
+    await this.store.write((tx) => this.refresh(tx, workspaceId))
+  }
+
+  // ---- messages -------------------------------------------------------------------------
+
+  /** Called by the writer, in its transaction, with the profiles a batch touched. */
+  async afterWrite(
+    tx: WriteTx,
+    workspaceId: string,
+    touches: readonly Touch[],
+    now: number,
+  ): Promise<void> {
+    const segs = this.workspaces.get(workspaceId)
+    if (!segs || segs.size === 0 || touches.length === 0) return
+    const absorbed = touches.flatMap((t) => t.absorbed)
+    const loaded = await this.loadAll(
+      tx,
+      workspaceId,
+      touches.map((t) => t.profile),
+      absorbed,
+    )
+    const changes = new Changes()
+    for (const t of touches) {
+      const p = loaded.get(t.profile.id)!
+      for (const from of t.absorbed) this.absorb(segs, p, loaded.get(from), changes)
+      const events = new Set<string>()
+      for (const e of t.events) {
+        if (e.type !== 'track' && e.type !== 'page' && e.type !== 'screen') continue
+        events.add(eventKey(e.type, e.name)).add(eventKey(e.type, null))
+        for (const key of segs.plan.apply(p.state, {
+          type: e.type,
+          name: e.name,
+          timestamp: e.timestamp,
+          properties: e.properties,
+        })) {
+          changes.trackers.set(pair(workspaceId, p.id, key), {
+            workspaceId,
+            profileId: p.id,
+            key,
+            state: p.state.trackers[key]!,
+          })
+        }
+      }
+      const merged = t.absorbed.length > 0
+      const keys = merged ? segs.order : segs.affected({ events, traits: t.traits, seen: t.seen })
+      this.evaluate(segs, p, keys, now, merged ? 'merge' : 'event', changes)
+    }
+    for (const id of absorbed) {
+      const gone = loaded.get(id)
+      if (gone) this.leaveAll(segs, gone, now, 'merge', changes)
+    }
+    await tx.deleteTrackers(workspaceId, absorbed)
+    await this.flush(tx, changes)
+  }
+
+  /** Folds a merged-away profile's trackers into the survivor's; its memberships end. */
+  private absorb(
+    segs: WorkspaceSegments,
+    into: Loaded,
+    from: Loaded | undefined,
+    changes: Changes,
+  ): void {
+    if (!from) return
+    for (const [key, spec] of segs.plan.trackers) {
+      const merged = mergeTracker(spec, into.state.trackers[key], from.state.trackers[key])
+      if (!merged || merged === into.state.trackers[key]) continue
+      into.state.trackers[key] = merged
+      changes.trackers.set(pair(into.workspaceId, into.id, key), {
+        workspaceId: into.workspaceId,
+        profileId: into.id,
+        key,
+        state: merged,
+      })
+    }
+  }
+
+  // ---- time -------------------------------------------------------------------------------
+
+  /**
+   * Fires every timer due at or before `upTo`, each at its own instant and in order, in the
+   * caller's transaction. Returns how many fired.
+   */
+  async fireDue(tx: WriteTx, upTo: number): Promise<number> {
+    let fired = 0
+    for (;;) {
+      const due = await tx.dueTimers(upTo, 1000)
+      if (due.length === 0) return fired
+      fired += due.length
+      const changes = new Changes()
+      const byWs = new Map<string, TimerRecord[]>()
+      for (const t of due)
+        (byWs.get(t.workspaceId) ?? byWs.set(t.workspaceId, []).get(t.workspaceId)!).push(t)
+      for (const [ws, timers] of byWs) {
+        // A fired timer is gone unless evaluation sets it again.
+        for (const t of timers)
+          changes.timers.set(pair(ws, t.profileId, t.segmentKey), { ...t, dueAt: null })
+        const segs = this.workspaces.get(ws)
+        if (!segs) continue
+        const profiles = await tx.loadProfiles(ws, [...new Set(timers.map((t) => t.profileId))])
+        const loaded = await this.loadAll(
+          tx,
+          ws,
+          profiles.filter((p) => p.mergedInto === null),
+          [],
+        )
+        // Per profile and instant, the segments due then and everything that refers to them.
+        const groups = new Map<string, { profile: string; at: number; keys: string[] }>()
+        for (const t of timers) {
+          const g = groups.get(`${t.profileId}\u0000${t.dueAt}`) ?? {
+            profile: t.profileId,
+            at: t.dueAt,
+            keys: [],
+          }
+          g.keys.push(t.segmentKey)
+          groups.set(`${t.profileId}\u0000${t.dueAt}`, g)
+        }
+        for (const g of [...groups.values()].sort((a, b) => a.at - b.at)) {
+          const p = loaded.get(g.profile)
+          if (p) this.evaluate(segs, p, segs.withDependents(g.keys), g.at, 'time', changes)
+        }
+      }
+      await this.flush(tx, changes)
+    }
+  }
+
+  // ---- segment lifecycle --------------------------------------------------------------------
+
+  /**
+   * Applies the computing version of a segment to the next page of profiles (in id order):
+   * rebuilds the trackers only it needs from stored events, evaluates, and records the changes
+   * (reason `backfill` for a new segment, `rule_change` for a new version). When no profile is
+   * left, the version goes live. Returns the updated record, or null when the segment changed
+   * under it (deleted, or a newer version published).
+   */
+  async backfillPage(
+    tx: WriteTx,
+    workspaceId: string,
+    key: string,
+    version: number,
+  ): Promise<SegmentRecord | null> {
+    const segs = this.workspaces.get(workspaceId)
+    const seg = segs?.segments.get(key)
+    if (!segs || !seg?.next || seg.next.version !== version) return null
+    const now = this.clock.now()
+    const ids = await tx.profileIdsAfter(workspaceId, seg.record.backfillCursor, this.pageSize)
+    if (ids.length === 0) {
+      const record: SegmentRecord = {
+        ...seg.record,
+        liveVersion: seg.next.version,
+        liveRule: seg.record.rule,
+        status: 'live',
+        backfillCursor: null,
+        updatedAt: now,
+      }
+      await tx.upsertSegment(record)
+      await this.refresh(tx, workspaceId)
+      return record
+    }
+    const profiles = await tx.loadProfiles(workspaceId, ids)
+    const loaded = await this.loadAll(tx, workspaceId, profiles, [])
+    const changes = new Changes()
+    await this.rebuildTrackers(tx, segs, seg, seg.next, loaded, changes)
+    const reason: TransitionReason = seg.current ? 'rule_change' : 'backfill'
+    const dependents = segs.withDependents([key]).filter((k) => k !== key)
+    for (const id of ids) {
+      const p = loaded.get(id)
+      if (!p) continue
+      this.evaluateVersion(seg, seg.next, p, now, reason, changes)
+      this.evaluate(segs, p, dependents, now, reason, changes)
+    }
+    await this.flush(tx, changes)
+    const record: SegmentRecord = {
+      ...seg.record,
+      backfillCursor: ids[ids.length - 1]!,
+      backfillDone: seg.record.backfillDone + ids.length,
+      updatedAt: now,
+    }
+    await tx.upsertSegment(record)
+    await this.refresh(tx, workspaceId)
+    return record
+  }
+
+  /** Trackers only the new version reads are built from the profiles' stored events. */
+  private async rebuildTrackers(
+    tx: WriteTx,
+    segs: WorkspaceSegments,
+    seg: EngineSegment,
+    version: SegmentVersion,
+    loaded: Map<string, Loaded>,
+    changes: Changes,
+  ): Promise<void> {
+    const shared = new Set<string>()
+    for (const other of segs.segments.values()) {
+      for (const v of [other.current, other === seg ? null : other.next]) {
+        if (v) for (const k of v.compiled.plan.trackers.keys()) shared.add(k)
+      }
+    }
+    const fresh = [...version.compiled.plan.trackers.keys()].filter((k) => !shared.has(k))
+    if (fresh.length === 0) return
+    const plan = version.compiled.plan
+    const ws = seg.record.workspaceId
+    for (const p of loaded.values()) for (const k of fresh) delete p.state.trackers[k]
+    for (const e of await tx.activityEvents(ws, [...loaded.keys()])) {
+      const p = loaded.get(e.profileId)
+      if (p)
+        plan.apply(p.state, {
+          type: e.type,
+          name: e.name,
+          timestamp: e.timestamp,
+          properties: e.properties,
+        })
+    }
+    for (const p of loaded.values()) {
+      for (const k of fresh) {
+        const state = p.state.trackers[k]
+        if (state)
+          changes.trackers.set(pair(ws, p.id, k), {
+            workspaceId: ws,
+            profileId: p.id,
+            key: k,
+            state,
+          })
+      }
+    }
+  }
+
+  /** Ends every membership of the given segment (it is being deleted). */
+  async endSegment(
+    tx: WriteTx,
+    workspaceId: string,
+    key: string,
+    members: readonly string[],
+  ): Promise<void> {
+    const seg = this.workspaces.get(workspaceId)?.segments.get(key)
+    if (!seg) return
+    const now = this.clock.now()
+    const version = seg.current?.version ?? seg.record.version
+    const changes = new Changes()
+    for (const profileId of members) {
+      changes.transitions.push(
+        this.transition(workspaceId, 'segment.exited', now, key, version, profileId, 'deleted'),
+      )
+    }
+    await this.flush(tx, changes)
+  }
+
+  // ---- evaluation ---------------------------------------------------------------------------
+
+  private async loadAll(
+    tx: WriteTx,
+    workspaceId: string,
+    profiles: readonly ProfileRecord[],
+    extraIds: readonly string[],
+  ): Promise<Map<string, Loaded>> {
+    const ids = [...profiles.map((p) => p.id), ...extraIds]
+    const [trackers, memberships] = await Promise.all([
+      tx.loadTrackers(workspaceId, ids),
+      tx.loadMemberships(workspaceId, ids),
+    ])
+    const loaded = new Map<string, Loaded>()
+    const byId = new Map(profiles.map((p) => [p.id, p]))
+    for (const id of ids) {
+      const p = byId.get(id)
+      const state = emptyState()
+      if (p) {
+        state.traits = p.traits
+        state.firstSeen = p.firstSeen
+        state.lastSeen = p.lastSeen
+      }
+      loaded.set(id, { workspaceId, id, state, members: new Map() })
+    }
+    for (const t of trackers) {
+      const l = loaded.get(t.profileId)
+      if (l) l.state.trackers[t.key] = t.state as unknown as TrackerState
+    }
+    for (const m of memberships) {
+      const l = loaded.get(m.profileId)
+      if (!l) continue
+      l.members.set(m.segmentKey, m)
+      l.state.segments.add(m.segmentKey)
+    }
+    return loaded
+  }
+
+  /** Evaluates `keys` (in dependency order) for one profile at `at`, recording what changes. */
+  private evaluate(
+    segs: WorkspaceSegments,
+    p: Loaded,
+    keys: readonly string[],
+    at: number,
+    reason: TransitionReason,
+    changes: Changes,
+  ): void {
+    for (const key of keys) {
+      const seg = segs.segments.get(key)
+      if (!seg) continue
+      const version = versionFor(seg, p.id)
+      if (!version) continue
+      this.evaluateVersion(seg, version, p, at, reason, changes)
+    }
+  }
+
+  private evaluateVersion(
+    seg: EngineSegment,
+    version: SegmentVersion,
+    p: Loaded,
+    at: number,
+    reason: TransitionReason,
+    changes: Changes,
+  ): void {
+    this.stats.evaluations++
+    const ws = p.workspaceId
+    const { member, nextChangeAt } = version.compiled.evaluate(p.state, at)
+    const held = p.members.get(seg.key)
+    const k = pair(ws, p.id, seg.key)
+    if (member && !held) {
+      const m: MembershipRecord = {
+        workspaceId: ws,
+        segmentKey: seg.key,
+        profileId: p.id,
+        version: version.version,
+        enteredAt: at,
+      }
+      p.members.set(seg.key, m)
+      p.state.segments.add(seg.key)
+      changes.memberships.set(k, m)
+      changes.transitions.push(
+        this.transition(ws, 'segment.entered', at, seg.key, version.version, p.id, reason),
+      )
+    } else if (!member && held) {
+      p.members.delete(seg.key)
+      p.state.segments.delete(seg.key)
+      changes.memberships.set(k, null)
+      changes.transitions.push(
+        this.transition(ws, 'segment.exited', at, seg.key, version.version, p.id, reason),
+      )
+    } else if (member && held && held.version !== version.version) {
+      const m = { ...held, version: version.version }
+      p.members.set(seg.key, m)
+      changes.memberships.set(k, m)
+    }
+    changes.timers.set(k, {
+      workspaceId: ws,
+      profileId: p.id,
+      segmentKey: seg.key,
+      dueAt: nextChangeAt,
+    })
+  }
+
+  /** A profile leaving every segment (merged away, erased): no memberships, no timers. */
+  private leaveAll(
+    segs: WorkspaceSegments,
+    p: Loaded,
+    at: number,
+    reason: TransitionReason,
+    changes: Changes,
+  ): void {
+    for (const m of p.members.values()) {
+      changes.memberships.set(pair(p.workspaceId, p.id, m.segmentKey), null)
+      changes.transitions.push(
+        this.transition(p.workspaceId, 'segment.exited', at, m.segmentKey, m.version, p.id, reason),
+      )
+    }
+    for (const key of segs.order) {
+      changes.timers.set(pair(p.workspaceId, p.id, key), {
+        workspaceId: p.workspaceId,
+        profileId: p.id,
+        segmentKey: key,
+        dueAt: null,
+      })
+    }
+    p.members.clear()
+  }
+
+  private transition(
+    workspaceId: string,
+    type: TransitionRecord['type'],
+    at: number,
+    segmentKey: string,
+    segmentVersion: number,
+    profileId: string,
+    reason: TransitionReason,
+  ): TransitionRecord {
+    this.stats.transitions++
+    const now = this.clock.now()
+    return {
+      workspaceId,
+      id: newId('trn', now),
+      type,
+      at,
+      segmentKey,
+      segmentVersion,
+      profileId,
+      reason,
+      recordedAt: now,
+    }
+  }
+
+  private async flush(tx: WriteTx, changes: Changes): Promise<void> {
+    const earliest = await changes.flush(tx)
+    if (earliest !== null) this.options.onTimer?.(earliest)
+  }
+}

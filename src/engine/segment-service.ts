@@ -1,0 +1,431 @@
+import type { Explanation } from '../evaluate/compile.js'
+import { emptyState } from '../evaluate/state.js'
+import type { TrackerState } from '../evaluate/state.js'
+import { desugar } from '../rules/desugar.js'
+import { parseRule, SEGMENT_KEY } from '../rules/parse.js'
+import type { RuleIssue } from '../rules/parse.js'
+import { checkReferences } from '../rules/references.js'
+import type { Rule } from '../rules/types.js'
+import type { Clock } from '../shared/clock.js'
+import { SegflowError } from '../shared/errors.js'
+import { isPlainObject } from '../shared/json.js'
+import type { JsonValue } from '../shared/json.js'
+import { dialectFor, param, raw, RuleCompiler, sql } from '../sql/index.js'
+import type { Frag } from '../sql/index.js'
+import type { SegmentRecord, Store } from '../store/store.js'
+import type { Engine } from './engine.js'
+import { versionFor } from './segments.js'
+
+export interface SegmentView {
+  readonly key: string
+  readonly name: string
+  readonly description: string
+  readonly priority: number
+  readonly version: number
+  /** The version memberships reflect (lags `version` while computing). */
+  readonly liveVersion: number | null
+  readonly status: 'computing' | 'live'
+  readonly progress: { readonly done: number; readonly total: number } | null
+  readonly size: number
+  readonly rule: JsonValue
+  readonly createdAt: string
+  readonly updatedAt: string
+}
+
+export interface Sample {
+  readonly id: string
+  readonly userId: string | null
+}
+
+export interface Counted {
+  readonly count: number
+  readonly sample: readonly Sample[]
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+const SAMPLE = 10
+
+function invalidRule(issues: readonly Pick<RuleIssue, 'path' | 'message'>[]): SegflowError {
+  return new SegflowError(
+    'invalid_rule',
+    `the rule is not valid: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`,
+    {
+      details: { issues: issues.map((i) => ({ path: i.path, message: i.message })) },
+    },
+  )
+}
+
+/** Parses a rule from a request, or throws `invalid_rule` with every issue and its path. */
+export function ruleFromRequest(json: unknown): Rule {
+  const r = parseRule(json)
+  if (!r.ok) throw invalidRule(r.issues)
+  return r.rule
+}
+
+/**
+ * Segments as the admin API and `segflow apply` see them: publishing (a new version is
+ * backfilled in the background), deleting, previews and diffs in SQL, members, history and
+ * explanations.
+ */
+export class SegmentService {
+  private readonly jobs = new Map<string, Promise<void>>()
+
+  constructor(
+    private readonly store: Store,
+    private readonly engine: Engine,
+    private readonly clock: Clock,
+    private readonly onError: (e: unknown) => void = () => undefined,
+  ) {}
+
+  private stopped = false
+
+  /** Lets the backfill pages in progress finish and starts no more. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    await Promise.all(this.jobs.values())
+  }
+
+  /** Resumes the backfills of segments left computing by a stop. */
+  resume(): void {
+    for (const ws of this.engine.workspaceIds()) {
+      for (const seg of this.engine.segments(ws)?.segments.values() ?? []) {
+        if (seg.record.status === 'computing') this.startBackfill(ws, seg.key, seg.record.version)
+      }
+    }
+  }
+
+  async list(workspaceId: string): Promise<SegmentView[]> {
+    const [segments, sizes] = await Promise.all([
+      this.records(workspaceId),
+      this.store.segmentSizes(workspaceId),
+    ])
+    return segments.map((s) => view(s, sizes.get(s.key) ?? 0))
+  }
+
+  async get(workspaceId: string, key: string): Promise<SegmentView> {
+    const s = await this.record(workspaceId, key)
+    const sizes = await this.store.segmentSizes(workspaceId)
+    return view(s, sizes.get(key) ?? 0)
+  }
+
+  /**
+   * Creates a segment or publishes a new version. The answer comes at once (status
+   * `computing`); members are computed in the background. Publishing the same rule again
+   * only updates the name, description and priority.
+   */
+  async publish(
+    workspaceId: string,
+    key: string,
+    body: unknown,
+  ): Promise<{ segment: SegmentView; created: boolean }> {
+    if (!SEGMENT_KEY.test(key)) {
+      throw new SegflowError(
+        'invalid_request',
+        `segment key ${JSON.stringify(key)} must be lower-case letters, digits, - and _ (at most 64)`,
+      )
+    }
+    if (!isPlainObject(body))
+      throw new SegflowError(
+        'invalid_body',
+        'body must be a JSON object like {"name": "…", "rule": {…}}',
+      )
+    for (const k of Object.keys(body)) {
+      if (!['name', 'description', 'rule', 'priority'].includes(k)) {
+        throw new SegflowError(
+          'invalid_body',
+          `unknown field ${JSON.stringify(k)}; expected name, description, rule, priority`,
+        )
+      }
+    }
+    const name = body.name ?? key
+    if (typeof name !== 'string' || name.trim() === '')
+      throw new SegflowError('invalid_body', 'name must be non-empty text')
+    const description = body.description ?? ''
+    if (typeof description !== 'string')
+      throw new SegflowError('invalid_body', 'description must be text')
+    const priority = body.priority ?? 0
+    if (typeof priority !== 'number' || !Number.isInteger(priority))
+      throw new SegflowError('invalid_body', 'priority must be a whole number')
+    if (body.rule === undefined) throw new SegflowError('invalid_body', 'rule is required')
+    const rule = ruleFromRequest(body.rule)
+    const json = body.rule as JsonValue
+
+    const result = await this.store.write(async (tx) => {
+      const existing = (await tx.listSegments(workspaceId)).find((s) => s.key === key)
+      const graph: Record<string, Rule> = {}
+      for (const s of this.engine.segments(workspaceId)?.segments.values() ?? [])
+        graph[s.key] = desugarOf(s.record.rule)
+      graph[key] = rule
+      // The other segments were checked when they were published: a problem now is this rule's.
+      const problems = checkReferences(graph)
+      if (problems.length > 0)
+        throw invalidRule(problems.map((p) => ({ path: '', message: p.message })))
+      const now = this.clock.now()
+      const sameRule =
+        existing !== undefined && JSON.stringify(existing.rule) === JSON.stringify(json)
+      const record: SegmentRecord = sameRule
+        ? { ...existing, name, description, priority, updatedAt: now }
+        : {
+            workspaceId,
+            key,
+            version: (existing?.version ?? 0) + 1,
+            name,
+            description,
+            priority,
+            rule: json,
+            liveVersion: existing?.liveVersion ?? null,
+            liveRule: existing?.liveRule ?? null,
+            status: 'computing',
+            backfillCursor: null,
+            backfillDone: 0,
+            backfillTotal: await this.store.countProfiles(workspaceId),
+            createdAt: existing?.createdAt ?? now,
+            updatedAt: now,
+          }
+      await tx.upsertSegment(record)
+      if (!sameRule) {
+        await tx.insertSegmentVersion({
+          workspaceId,
+          key,
+          version: record.version,
+          name,
+          description,
+          rule: json,
+          publishedAt: now,
+        })
+      }
+      await this.engine.refresh(tx, workspaceId)
+      return { record, created: existing === undefined, started: !sameRule }
+    })
+    if (result.started) this.startBackfill(workspaceId, key, result.record.version)
+    return {
+      segment: view(result.record, (await this.store.segmentSizes(workspaceId)).get(key) ?? 0),
+      created: result.created,
+    }
+  }
+
+  /**
+   * Deletes a segment: its members leave (`segment.exited`, reason `deleted`), its timers stop,
+   * its history stays. A segment other segments refer to cannot be deleted until they no longer do.
+   */
+  async remove(workspaceId: string, key: string): Promise<{ exited: number }> {
+    await this.record(workspaceId, key)
+    const referrers = this.engine.segments(workspaceId)?.referrers(key) ?? []
+    if (referrers.length > 0) {
+      throw new SegflowError(
+        'segment_in_use',
+        `segment ${key} is used by ${referrers.join(', ')}; change or delete those first`,
+        {
+          details: { usedBy: referrers },
+        },
+      )
+    }
+    return this.store.write(async (tx) => {
+      const members: string[] = []
+      for (let after: string | null = null; ;) {
+        const page = await this.store.listMembers(workspaceId, key, after, 5000)
+        members.push(...page)
+        if (page.length < 5000) break
+        after = page[page.length - 1]!
+      }
+      await this.engine.endSegment(tx, workspaceId, key, members)
+      await tx.deleteSegment(workspaceId, key)
+      await this.engine.refresh(tx, workspaceId)
+      return { exited: members.length }
+    })
+  }
+
+  /** How many people a rule matches now, and a few of them (SQL over everything stored). */
+  async preview(workspaceId: string, ruleJson: unknown): Promise<Counted> {
+    const rule = desugar(ruleFromRequest(ruleJson))
+    return this.counted(workspaceId, (c, now) => c.expression(rule, now))
+  }
+
+  /** Who would enter and who would leave if `ruleJson` were published as `key`. */
+  async diff(
+    workspaceId: string,
+    key: string,
+    ruleJson: unknown,
+  ): Promise<{ entering: Counted; exiting: Counted }> {
+    await this.record(workspaceId, key)
+    const rule = desugar(ruleFromRequest(ruleJson))
+    const member = sql`EXISTS (SELECT 1 FROM memberships m WHERE m.workspace_id = p.workspace_id AND m.segment_key = ${param(key, 'text')} AND m.profile_id = p.id)`
+    const [entering, exiting] = await Promise.all([
+      this.counted(workspaceId, (c, now) => sql`${c.expression(rule, now)} AND NOT ${member}`),
+      this.counted(workspaceId, (c, now) => sql`${member} AND NOT ${c.expression(rule, now)}`),
+    ])
+    return { entering, exiting }
+  }
+
+  private async counted(
+    workspaceId: string,
+    where: (c: RuleCompiler, now: number) => Frag,
+  ): Promise<Counted> {
+    const compiler = new RuleCompiler(dialectFor(this.store.kind))
+    const now = this.clock.now()
+    const base = sql`FROM profiles p WHERE p.workspace_id = ${param(workspaceId, 'text')} AND p.merged_into IS NULL AND ${where(compiler, now)}`
+    const count = compiler.render(sql`SELECT COUNT(*) AS n ${base}`)
+    const sample = compiler.render(
+      sql`SELECT p.id AS id, p.user_id AS user_id ${base} ORDER BY p.id ${raw(`LIMIT ${SAMPLE}`)}`,
+    )
+    const [n, rows] = await Promise.all([
+      this.store.query(count.sql, count.params),
+      this.store.query(sample.sql, sample.params),
+    ])
+    return {
+      count: Number(n[0]?.n ?? 0),
+      sample: rows.map((r) => ({
+        id: String(r.id),
+        userId: r.user_id === null ? null : String(r.user_id),
+      })),
+    }
+  }
+
+  /** A page of members (profile ids and userIds), after `cursor` (a profile id). */
+  async members(workspaceId: string, key: string, cursor: string | null, limit: number) {
+    await this.record(workspaceId, key)
+    const ids = await this.store.listMembers(workspaceId, key, cursor, limit + 1)
+    const page = ids.slice(0, limit)
+    const items = await Promise.all(
+      page.map(async (id) => {
+        const [p, memberships] = await Promise.all([
+          this.store.getProfile(workspaceId, id),
+          this.store.profileMemberships(workspaceId, id),
+        ])
+        const m = memberships.find((x) => x.segmentKey === key)
+        return {
+          id,
+          userId: p?.userId ?? null,
+          email: typeof p?.traits.email === 'string' ? p.traits.email : null,
+          enteredAt: m ? iso(m.enteredAt) : null,
+        }
+      }),
+    )
+    return { items, nextCursor: ids.length > limit ? page[page.length - 1]! : null }
+  }
+
+  async history(workspaceId: string, key: string, from: number, to: number) {
+    await this.record(workspaceId, key)
+    return { days: await this.store.segmentHistory(workspaceId, key, from, to) }
+  }
+
+  /** Why a profile is or is not in a segment now, condition by condition. */
+  async explain(
+    workspaceId: string,
+    profileRef: string,
+    key: string,
+  ): Promise<{
+    profile: string
+    segment: string
+    version: number
+    member: boolean
+    since: string | null
+    explanation: Explanation
+  }> {
+    const seg = this.engine.segments(workspaceId)?.segments.get(key)
+    if (!seg) throw notFound(key)
+    const id = await this.store.resolveProfileId(workspaceId, profileRef)
+    const profile = id === null ? null : await this.store.getProfile(workspaceId, id)
+    if (!profile || id === null) {
+      throw new SegflowError(
+        'profile_not_found',
+        `no profile has the id, userId, anonymousId or email ${JSON.stringify(profileRef)}`,
+      )
+    }
+    const version = versionFor(seg, id) ?? seg.next!
+    const [trackers, memberships] = await Promise.all([
+      this.store.profileTrackers(workspaceId, id),
+      this.store.profileMemberships(workspaceId, id),
+    ])
+    const state = {
+      ...emptyState(),
+      traits: profile.traits,
+      firstSeen: profile.firstSeen,
+      lastSeen: profile.lastSeen,
+    }
+    for (const t of trackers) state.trackers[t.key] = t.state as unknown as TrackerState
+    for (const m of memberships) state.segments.add(m.segmentKey)
+    const held = memberships.find((m) => m.segmentKey === key)
+    return {
+      profile: id,
+      segment: key,
+      version: version.version,
+      member: held !== undefined,
+      since: held ? iso(held.enteredAt) : null,
+      explanation: version.compiled.explain(state, this.clock.now()),
+    }
+  }
+
+  /** Resolves when the segment's current backfill (if any) has finished: for tests and tools. */
+  async settled(workspaceId: string, key: string): Promise<void> {
+    await this.jobs.get(`${workspaceId}\u0000${key}`)
+  }
+
+  private startBackfill(workspaceId: string, key: string, version: number): void {
+    const id = `${workspaceId}\u0000${key}`
+    const previous = this.jobs.get(id) ?? Promise.resolve()
+    const job = previous.then(async () => {
+      try {
+        while (!this.stopped) {
+          const record = await this.store.write((tx) =>
+            this.engine.backfillPage(tx, workspaceId, key, version),
+          )
+          if (record === null || record.status === 'live') return
+          // Let ingestion in between pages.
+          await new Promise((r) => setImmediate(r))
+        }
+      } catch (e) {
+        this.onError(e)
+        await this.engine.reload(workspaceId).catch(this.onError)
+      }
+    })
+    this.jobs.set(id, job)
+    void job.finally(() => {
+      if (this.jobs.get(id) === job) this.jobs.delete(id)
+    })
+  }
+
+  private async records(workspaceId: string): Promise<SegmentRecord[]> {
+    return [...(this.engine.segments(workspaceId)?.segments.values() ?? [])]
+      .map((s) => s.record)
+      .sort((a, b) => a.key.localeCompare(b.key))
+  }
+
+  private async record(workspaceId: string, key: string): Promise<SegmentRecord> {
+    const seg = this.engine.segments(workspaceId)?.segments.get(key)
+    if (!seg) throw notFound(key)
+    return seg.record
+  }
+}
+
+function desugarOf(json: JsonValue): Rule {
+  const r = parseRule(json)
+  return r.ok ? r.rule : { kind: 'all', rules: [] }
+}
+
+function notFound(key: string): SegflowError {
+  return new SegflowError(
+    'segment_not_found',
+    `no segment ${JSON.stringify(key)} in this workspace`,
+  )
+}
+
+function view(s: SegmentRecord, size: number): SegmentView {
+  return {
+    key: s.key,
+    name: s.name,
+    description: s.description,
+    priority: s.priority,
+    version: s.version,
+    liveVersion: s.liveVersion,
+    status: s.status,
+    progress:
+      s.status === 'computing'
+        ? { done: s.backfillDone, total: Math.max(s.backfillTotal, s.backfillDone) }
+        : null,
+    size,
+    rule: s.rule,
+    createdAt: iso(s.createdAt),
+    updatedAt: iso(s.updatedAt),
+  }
+}

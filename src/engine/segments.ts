@@ -1,0 +1,184 @@
+import { CompiledRule, MEMBERSHIPS } from '../evaluate/compile.js'
+import { StatePlan } from '../evaluate/state.js'
+import { desugar } from '../rules/desugar.js'
+import { parseRule } from '../rules/parse.js'
+import { dependencyOrder } from '../rules/references.js'
+import type { CoreRule, EventFilter, Rule } from '../rules/types.js'
+import type { SegmentRecord } from '../store/store.js'
+
+/** What a rule reads: a message touching none of it cannot change the rule's answer. */
+export interface Dependencies {
+  /** `type\0name` of events it counts, or `type\0*` for any name of a type. */
+  readonly events: Set<string>
+  /** Top-level trait keys. */
+  readonly traits: Set<string>
+  /** first_seen / last_seen. */
+  seen: boolean
+  readonly segments: Set<string>
+}
+
+export function eventKey(type: string, name: string | null): string {
+  return `${type}\u0000${name ?? '*'}`
+}
+
+/** The dependencies of a rule, with referenced segments as keys (not followed). */
+export function dependenciesOf(rule: CoreRule, into?: Dependencies): Dependencies {
+  const d = into ?? { events: new Set(), traits: new Set(), seen: false, segments: new Set() }
+  const filter = (f: EventFilter) => d.events.add(eventKey(f.type, f.name))
+  switch (rule.kind) {
+    case 'all':
+    case 'any':
+      for (const r of rule.rules) dependenciesOf(r, d)
+      break
+    case 'not':
+      dependenciesOf(rule.rule, d)
+      break
+    case 'trait':
+      d.traits.add(rule.path[0]!)
+      break
+    case 'event':
+    case 'aggregate':
+      filter(rule.filter)
+      break
+    case 'sequence':
+      filter(rule.first)
+      filter(rule.notFollowedBy)
+      break
+    case 'seen':
+      d.seen = true
+      break
+    case 'segment':
+      d.segments.add(rule.key)
+      break
+    case 'score':
+      break
+  }
+  return d
+}
+
+/** One version of a segment's rule, compiled for the engine. */
+export interface SegmentVersion {
+  readonly version: number
+  readonly rule: CoreRule
+  readonly compiled: CompiledRule
+}
+
+/** A segment as the engine runs it: its live version and, while computing, the next one. */
+export interface EngineSegment {
+  readonly key: string
+  readonly record: SegmentRecord
+  /** The version members were last computed with; null for a new segment still computing. */
+  readonly current: SegmentVersion | null
+  /** The version being backfilled; it applies to profiles up to `record.backfillCursor`. */
+  readonly next: SegmentVersion | null
+  readonly deps: Dependencies
+}
+
+/** The version that applies to a profile now. */
+export function versionFor(s: EngineSegment, profileId: string): SegmentVersion | null {
+  if (s.next && s.record.backfillCursor !== null && profileId <= s.record.backfillCursor)
+    return s.next
+  return s.current
+}
+
+function compileVersion(version: number, json: unknown, key: string): SegmentVersion {
+  const parsed = parseRule(json)
+  // Stored rules were validated when published; failing here is a bug or a hand-edited row.
+  if (!parsed.ok)
+    throw new Error(
+      `stored rule of segment ${key} v${version} does not parse: ${parsed.issues[0]?.message}`,
+    )
+  const rule = desugar(parsed.rule)
+  return { version, rule, compiled: new CompiledRule(rule, MEMBERSHIPS) }
+}
+
+/**
+ * The segments of one workspace, compiled, with what the engine needs to evaluate only what a
+ * change can affect: the union of their trackers, a dependency index, and an order in which
+ * every segment comes after the segments it refers to.
+ */
+export class WorkspaceSegments {
+  readonly segments = new Map<string, EngineSegment>()
+  readonly plan: StatePlan
+  /** Keys in dependency order. */
+  readonly order: readonly string[]
+  private readonly dependents = new Map<string, Set<string>>()
+  private readonly byEvent = new Map<string, Set<string>>()
+  private readonly byTrait = new Map<string, Set<string>>()
+  private readonly bySeen = new Set<string>()
+
+  constructor(
+    records: readonly SegmentRecord[],
+    /** The registry this one replaces: compiled versions that did not change are reused. */
+    previous?: WorkspaceSegments,
+  ) {
+    const rules: CoreRule[] = []
+    const graph: Record<string, Rule> = {}
+    const compiled = (key: string, version: number, json: unknown): SegmentVersion => {
+      const prev = previous?.segments.get(key)
+      for (const v of [prev?.current, prev?.next]) if (v && v.version === version) return v
+      return compileVersion(version, json, key)
+    }
+    for (const r of records) {
+      const current = r.liveVersion === null ? null : compiled(r.key, r.liveVersion, r.liveRule)
+      const next = r.status === 'computing' ? compiled(r.key, r.version, r.rule) : null
+      const deps = dependenciesOf((current ?? next)!.rule)
+      if (current && next) dependenciesOf(next.rule, deps)
+      this.segments.set(r.key, { key: r.key, record: r, current, next, deps })
+      for (const v of [current, next]) if (v) rules.push(v.rule)
+      graph[r.key] = {
+        kind: 'all',
+        rules: [...deps.segments].map((key) => ({ kind: 'segment' as const, key })),
+      }
+      for (const e of deps.events) addTo(this.byEvent, e, r.key)
+      for (const t of deps.traits) addTo(this.byTrait, t, r.key)
+      if (deps.seen) this.bySeen.add(r.key)
+      for (const ref of deps.segments) addTo(this.dependents, ref, r.key)
+    }
+    this.plan = new StatePlan(rules, MEMBERSHIPS)
+    this.order = dependencyOrder(graph).filter((k) => this.segments.has(k))
+  }
+
+  get size(): number {
+    return this.segments.size
+  }
+
+  /**
+   * The segments a change can affect: those reading the events, traits or first/last seen it
+   * touched, and every segment that refers to one of them, in dependency order.
+   */
+  affected(change: {
+    events: Iterable<string>
+    traits: Iterable<string>
+    seen: boolean
+  }): string[] {
+    const hit = new Set<string>()
+    for (const e of change.events) for (const k of this.byEvent.get(e) ?? []) hit.add(k)
+    for (const t of change.traits) for (const k of this.byTrait.get(t) ?? []) hit.add(k)
+    if (change.seen) for (const k of this.bySeen) hit.add(k)
+    return this.withDependents(hit)
+  }
+
+  /** `keys` and every segment referring to them (transitively), in dependency order. */
+  withDependents(keys: Iterable<string>): string[] {
+    const all = new Set<string>()
+    const visit = (k: string) => {
+      if (all.has(k)) return
+      all.add(k)
+      for (const d of this.dependents.get(k) ?? []) visit(d)
+    }
+    for (const k of keys) visit(k)
+    return this.order.filter((k) => all.has(k))
+  }
+
+  /** Segments that refer to `key` directly. */
+  referrers(key: string): string[] {
+    return [...(this.dependents.get(key) ?? [])].sort()
+  }
+}
+
+function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key)
+  if (set) set.add(value)
+  else map.set(key, new Set([value]))
+}

@@ -1,0 +1,332 @@
+import type { DialectHooks, SqlConnection } from './sql-connection.js'
+import {
+  EVENT_COLUMNS,
+  jsonParam,
+  PROFILE_COLUMNS,
+  profileParams,
+  toEvent,
+  toIdentity,
+  toMembership,
+  toProfile,
+  toSegment,
+  toTimer,
+  toTracker,
+} from './rows.js'
+import type {
+  EventRecord,
+  IdentityRecord,
+  MembershipRecord,
+  MergeRecord,
+  ProfileRecord,
+  SegmentRecord,
+  SegmentVersionRecord,
+  StoredEvent,
+  TimerRecord,
+  TrackerRecord,
+  TransitionRecord,
+  WriteTx,
+} from './store.js'
+
+/** The write-transaction operations, on the connection holding the transaction. */
+export class SqlWriteTx implements WriteTx {
+  constructor(
+    private readonly c: SqlConnection,
+    private readonly h: DialectHooks,
+  ) {}
+
+  async existingMessageIds(
+    workspaceId: string,
+    messageIds: readonly string[],
+  ): Promise<Set<string>> {
+    if (messageIds.length === 0) return new Set()
+    const rows = await this.c.all(
+      `SELECT message_id FROM events WHERE workspace_id = ? AND message_id ${this.h.inArray('?')}`,
+      [workspaceId, this.h.arrayParam(messageIds)],
+    )
+    return new Set(rows.map((r) => String(r.message_id)))
+  }
+
+  async findIdentities(workspaceId: string, values: readonly string[]): Promise<IdentityRecord[]> {
+    if (values.length === 0) return []
+    const rows = await this.c.all(
+      `SELECT * FROM identities WHERE workspace_id = ? AND value ${this.h.inArray('?')}`,
+      [workspaceId, this.h.arrayParam(values)],
+    )
+    return rows.map(toIdentity)
+  }
+
+  async loadProfiles(workspaceId: string, ids: readonly string[]): Promise<ProfileRecord[]> {
+    if (ids.length === 0) return []
+    const rows = await this.c.all(
+      `SELECT ${PROFILE_COLUMNS} FROM profiles WHERE workspace_id = ? AND id ${this.h.inArray('?')}`,
+      [workspaceId, this.h.arrayParam(ids)],
+    )
+    return rows.map((r) => toProfile(r, this.h))
+  }
+
+  async upsertProfiles(rows: readonly ProfileRecord[]): Promise<void> {
+    // An upsert rather than INSERT + UPDATE so that PostgreSQL takes every row in one statement.
+    await this.c.insertMany(
+      `INSERT INTO profiles (${PROFILE_COLUMNS})`,
+      rows.map(profileParams),
+      `ON CONFLICT (workspace_id, id) DO UPDATE SET user_id = excluded.user_id, traits = excluded.traits,
+         trait_times = excluded.trait_times, first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+         created_at = excluded.created_at, updated_at = excluded.updated_at, merged_into = excluded.merged_into`,
+    )
+  }
+
+  async upsertIdentities(rows: readonly IdentityRecord[]): Promise<void> {
+    await this.c.insertMany(
+      `INSERT INTO identities (workspace_id, value, kind, profile_id, created_at)`,
+      rows.map((r) => [r.workspaceId, r.value, r.kind, r.profileId, r.createdAt]),
+      `ON CONFLICT (workspace_id, value, kind) DO UPDATE SET profile_id = excluded.profile_id`,
+    )
+  }
+
+  async moveProfileData(workspaceId: string, fromId: string, intoId: string): Promise<void> {
+    await this.c.run(
+      `UPDATE identities SET profile_id = ? WHERE workspace_id = ? AND profile_id = ?`,
+      [intoId, workspaceId, fromId],
+    )
+    await this.c.run(`UPDATE events SET profile_id = ? WHERE workspace_id = ? AND profile_id = ?`, [
+      intoId,
+      workspaceId,
+      fromId,
+    ])
+    await this.c.run(
+      `UPDATE profiles SET merged_into = ? WHERE workspace_id = ? AND merged_into = ?`,
+      [intoId, workspaceId, fromId],
+    )
+  }
+
+  async insertMerges(rows: readonly MergeRecord[]): Promise<void> {
+    await this.c.insertMany(
+      `INSERT INTO merges (workspace_id, id, from_profile_id, into_profile_id, reason, message_id, at)`,
+      rows.map((m) => [
+        m.workspaceId,
+        m.id,
+        m.fromProfileId,
+        m.intoProfileId,
+        m.reason,
+        m.messageId,
+        m.at,
+      ]),
+      '',
+    )
+  }
+
+  insertEvents(rows: readonly EventRecord[]): Promise<number> {
+    return this.c.insertMany(
+      `INSERT INTO events (${EVENT_COLUMNS})`,
+      rows.map((e) => [
+        e.workspaceId,
+        e.messageId,
+        e.profileId,
+        e.type,
+        e.name,
+        e.timestamp,
+        e.receivedAt,
+        e.userId,
+        e.anonymousId,
+        jsonParam(e.properties),
+        jsonParam(e.traits),
+        JSON.stringify(e.payload),
+      ]),
+      `ON CONFLICT (workspace_id, message_id) DO NOTHING`,
+    )
+  }
+
+  // ---- the segment engine ---------------------------------------------------------------
+
+  async listSegments(workspaceId?: string): Promise<SegmentRecord[]> {
+    const rows =
+      workspaceId === undefined
+        ? await this.c.all(`SELECT * FROM segments ORDER BY workspace_id, key`)
+        : await this.c.all(`SELECT * FROM segments WHERE workspace_id = ? ORDER BY key`, [
+            workspaceId,
+          ])
+    return rows.map((r) => toSegment(r, this.h))
+  }
+
+  async upsertSegment(s: SegmentRecord): Promise<void> {
+    await this.c.insertMany(
+      `INSERT INTO segments (workspace_id, key, version, name, description, priority, rule, live_version,
+         live_rule, status, backfill_cursor, backfill_done, backfill_total, created_at, updated_at)`,
+      [
+        [
+          s.workspaceId,
+          s.key,
+          s.version,
+          s.name,
+          s.description,
+          s.priority,
+          JSON.stringify(s.rule),
+          s.liveVersion,
+          s.liveRule === null ? null : JSON.stringify(s.liveRule),
+          s.status,
+          s.backfillCursor,
+          s.backfillDone,
+          s.backfillTotal,
+          s.createdAt,
+          s.updatedAt,
+        ],
+      ],
+      `ON CONFLICT (workspace_id, key) DO UPDATE SET version = excluded.version, name = excluded.name,
+         description = excluded.description, priority = excluded.priority, rule = excluded.rule,
+         live_version = excluded.live_version, live_rule = excluded.live_rule, status = excluded.status,
+         backfill_cursor = excluded.backfill_cursor, backfill_done = excluded.backfill_done,
+         backfill_total = excluded.backfill_total, updated_at = excluded.updated_at`,
+    )
+  }
+
+  async insertSegmentVersion(v: SegmentVersionRecord): Promise<void> {
+    await this.c.run(
+      `INSERT INTO segment_versions (workspace_id, key, version, name, description, rule, published_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      [
+        v.workspaceId,
+        v.key,
+        v.version,
+        v.name,
+        v.description,
+        JSON.stringify(v.rule),
+        v.publishedAt,
+      ],
+    )
+  }
+
+  async deleteSegment(workspaceId: string, key: string): Promise<void> {
+    for (const table of ['memberships', 'timers']) {
+      await this.c.run(`DELETE FROM ${table} WHERE workspace_id = ? AND segment_key = ?`, [
+        workspaceId,
+        key,
+      ])
+    }
+    await this.c.run(`DELETE FROM segments WHERE workspace_id = ? AND key = ?`, [workspaceId, key])
+  }
+
+  async loadMemberships(
+    workspaceId: string,
+    profileIds: readonly string[],
+  ): Promise<MembershipRecord[]> {
+    if (profileIds.length === 0) return []
+    const rows = await this.c.all(
+      `SELECT * FROM memberships WHERE workspace_id = ? AND profile_id ${this.h.inArray('?')}`,
+      [workspaceId, this.h.arrayParam(profileIds)],
+    )
+    return rows.map(toMembership)
+  }
+
+  async upsertMemberships(rows: readonly MembershipRecord[]): Promise<void> {
+    await this.c.insertMany(
+      `INSERT INTO memberships (workspace_id, segment_key, profile_id, version, entered_at)`,
+      rows.map((m) => [m.workspaceId, m.segmentKey, m.profileId, m.version, m.enteredAt]),
+      `ON CONFLICT (workspace_id, segment_key, profile_id) DO UPDATE SET version = excluded.version`,
+    )
+  }
+
+  async deleteMemberships(
+    workspaceId: string,
+    rows: readonly { segmentKey: string; profileId: string }[],
+  ): Promise<void> {
+    await this.c.matchMany(
+      `DELETE FROM memberships WHERE workspace_id = ?`,
+      [workspaceId],
+      ['segment_key', 'profile_id'],
+      rows.map((r) => [r.segmentKey, r.profileId]),
+    )
+  }
+
+  async loadTrackers(workspaceId: string, profileIds: readonly string[]): Promise<TrackerRecord[]> {
+    if (profileIds.length === 0) return []
+    const rows = await this.c.all(
+      `SELECT * FROM trackers WHERE workspace_id = ? AND profile_id ${this.h.inArray('?')}`,
+      [workspaceId, this.h.arrayParam(profileIds)],
+    )
+    return rows.map((r) => toTracker(r, this.h))
+  }
+
+  async upsertTrackers(rows: readonly TrackerRecord[]): Promise<void> {
+    await this.c.insertMany(
+      `INSERT INTO trackers (workspace_id, profile_id, key, state)`,
+      rows.map((t) => [t.workspaceId, t.profileId, t.key, JSON.stringify(t.state)]),
+      `ON CONFLICT (workspace_id, profile_id, key) DO UPDATE SET state = excluded.state`,
+    )
+  }
+
+  async deleteTrackers(workspaceId: string, profileIds: readonly string[]): Promise<void> {
+    if (profileIds.length === 0) return
+    await this.c.run(
+      `DELETE FROM trackers WHERE workspace_id = ? AND profile_id ${this.h.inArray('?')}`,
+      [workspaceId, this.h.arrayParam(profileIds)],
+    )
+  }
+
+  async upsertTimers(rows: readonly TimerRecord[]): Promise<void> {
+    await this.c.insertMany(
+      `INSERT INTO timers (workspace_id, profile_id, segment_key, due_at)`,
+      rows.map((t) => [t.workspaceId, t.profileId, t.segmentKey, t.dueAt]),
+      `ON CONFLICT (workspace_id, profile_id, segment_key) DO UPDATE SET due_at = excluded.due_at`,
+    )
+  }
+
+  async deleteTimers(
+    workspaceId: string,
+    rows: readonly { segmentKey: string; profileId: string }[],
+  ): Promise<void> {
+    await this.c.matchMany(
+      `DELETE FROM timers WHERE workspace_id = ?`,
+      [workspaceId],
+      ['segment_key', 'profile_id'],
+      rows.map((r) => [r.segmentKey, r.profileId]),
+    )
+  }
+
+  async dueTimers(upTo: number, limit: number): Promise<TimerRecord[]> {
+    const rows = await this.c.all(
+      `SELECT * FROM timers WHERE due_at <= ? ORDER BY due_at, workspace_id, profile_id, segment_key LIMIT ?`,
+      [upTo, limit],
+    )
+    return rows.map(toTimer)
+  }
+
+  async insertTransitions(rows: readonly TransitionRecord[]): Promise<void> {
+    await this.c.insertMany(
+      `INSERT INTO transitions (workspace_id, id, type, at, segment_key, segment_version, profile_id, reason, recorded_at)`,
+      rows.map((t) => [
+        t.workspaceId,
+        t.id,
+        t.type,
+        t.at,
+        t.segmentKey,
+        t.segmentVersion,
+        t.profileId,
+        t.reason,
+        t.recordedAt,
+      ]),
+      '',
+    )
+  }
+
+  async profileIdsAfter(
+    workspaceId: string,
+    after: string | null,
+    limit: number,
+  ): Promise<string[]> {
+    const rows = await this.c.all(
+      `SELECT id FROM profiles WHERE workspace_id = ? AND merged_into IS NULL AND id > ? ORDER BY id LIMIT ?`,
+      [workspaceId, after ?? '', limit],
+    )
+    return rows.map((r) => String(r.id))
+  }
+
+  async activityEvents(workspaceId: string, profileIds: readonly string[]): Promise<StoredEvent[]> {
+    if (profileIds.length === 0) return []
+    const rows = await this.c.all(
+      `SELECT seq, ${EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND profile_id ${this.h.inArray('?')}
+         AND type IN ('track', 'page', 'screen') ORDER BY ts, seq`,
+      [workspaceId, this.h.arrayParam(profileIds)],
+    )
+    return rows.map((r) => toEvent(r, this.h))
+  }
+}
