@@ -178,6 +178,11 @@ export class Engine {
       absorbed,
     )
     const changes = new Changes()
+    // Merged-away profiles leave first; the survivors then enter what they now qualify for.
+    for (const id of absorbed) {
+      const gone = loaded.get(id)
+      if (gone) this.leaveAll(segs, gone, now, 'merge', changes)
+    }
     for (const t of touches) {
       const p = loaded.get(t.profile.id)!
       for (const from of t.absorbed) this.absorb(segs, p, loaded.get(from), changes)
@@ -202,10 +207,6 @@ export class Engine {
       const merged = t.absorbed.length > 0
       const keys = merged ? segs.order : segs.affected({ events, traits: t.traits, seen: t.seen })
       this.evaluate(segs, p, keys, now, merged ? 'merge' : 'event', changes)
-    }
-    for (const id of absorbed) {
-      const gone = loaded.get(id)
-      if (gone) this.leaveAll(segs, gone, now, 'merge', changes)
     }
     await tx.deleteTrackers(workspaceId, absorbed)
     await this.flush(tx, changes)

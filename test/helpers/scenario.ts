@@ -157,7 +157,8 @@ export class Scenario {
     const lines: string[] = []
     for (const t of rows) {
       const p = await store.getProfile(WS, t.profileId)
-      const who = p?.userId ?? t.profileId
+      const anon = (await store.listIdentities(WS, t.profileId)).find((i) => i.kind === 'anonymous')
+      const who = p?.userId ?? anon?.value ?? t.profileId
       lines.push(`${who} ${t.type === 'segment.entered' ? 'entered' : 'exited'} ${t.segmentKey} at ${formatOffset(t.at - this.start)} (${t.reason})`)
     }
     return lines
