@@ -13,11 +13,30 @@ describe.each(testStoreKinds())('segment engine scenarios on %s', (kind) => {
     await sc.run([
       { publish: { key: 'high-intent', rule: { event: 'Viewed Pricing', within: '7d' } } },
       { ingest: [{ userId: 'u1', event: 'Viewed Pricing', at: '-1d' }] },
-      { expect: { u1: { 'high-intent': true } }, transitions: ['u1 entered high-intent at +0 (event)'] },
+      {
+        expect: { u1: { 'high-intent': true } },
+        transitions: ['u1 entered high-intent at +0 (event)'],
+      },
       { advance: '5d23h59m' },
       { expect: { u1: { 'high-intent': true } }, transitions: [] },
       { advance: '1m' },
-      { expect: { u1: { 'high-intent': false } }, transitions: ['u1 exited high-intent at +6d (time)'] },
+      {
+        expect: { u1: { 'high-intent': false } },
+        transitions: ['u1 exited high-intent at +6d (time)'],
+      },
+    ])
+  })
+
+  it('considers every segment for a profile it has never seen', async () => {
+    sc = await Scenario.open(kind)
+    await sc.run([
+      { publish: { key: 'not-pro', rule: { not: { trait: 'plan', eq: 'pro' } } } },
+      { publish: { key: 'never-ordered', rule: { event: 'Order Completed', count: { eq: 0 } } } },
+      { ingest: [{ anonymousId: 'a1', event: 'Viewed Pricing' }] },
+      {
+        expect: { a1: { 'not-pro': true, 'never-ordered': true } },
+        transitions: ['a1 entered never-ordered at +0 (event)', 'a1 entered not-pro at +0 (event)'],
+      },
     ])
   })
 
@@ -28,14 +47,22 @@ describe.each(testStoreKinds())('segment engine scenarios on %s', (kind) => {
       { ingest: [{ userId: 'u1', traits: { trial_started: '2026-04-01T06:00:00Z' } }] },
       { expect: { u1: { 'trial-over': false } }, transitions: [] },
       { advance: '30d' },
-      { expect: { u1: { 'trial-over': true } }, transitions: ['u1 entered trial-over at +14d6h (time)'] },
+      {
+        expect: { u1: { 'trial-over': true } },
+        transitions: ['u1 entered trial-over at +14d6h (time)'],
+      },
     ])
   })
 
   it('leaves a count threshold when the oldest event that still counts expires', async () => {
     sc = await Scenario.open(kind)
     await sc.run([
-      { publish: { key: 'twice', rule: { event: 'Viewed Pricing', within: '7d', count: { gte: 2 } } } },
+      {
+        publish: {
+          key: 'twice',
+          rule: { event: 'Viewed Pricing', within: '7d', count: { gte: 2 } },
+        },
+      },
       {
         ingest: [
           { userId: 'u1', event: 'Viewed Pricing', at: '-3d' },
@@ -56,8 +83,18 @@ describe.each(testStoreKinds())('segment engine scenarios on %s', (kind) => {
     sc = await Scenario.open(kind)
     await sc.run([
       { publish: { key: 'active', rule: { event: 'Logged In', within: '1d' } } },
-      { publish: { key: 'active-pro', rule: { all: [{ segment: 'active' }, { trait: 'plan', eq: 'pro' }] } } },
-      { publish: { key: 'active-pro-eu', rule: { all: [{ segment: 'active-pro' }, { trait: 'region', eq: 'eu' }] } } },
+      {
+        publish: {
+          key: 'active-pro',
+          rule: { all: [{ segment: 'active' }, { trait: 'plan', eq: 'pro' }] },
+        },
+      },
+      {
+        publish: {
+          key: 'active-pro-eu',
+          rule: { all: [{ segment: 'active-pro' }, { trait: 'region', eq: 'eu' }] },
+        },
+      },
       { ingest: [{ userId: 'u1', traits: { plan: 'pro', region: 'eu' } }] },
       { advance: '1h' },
       { ingest: [{ userId: 'u1', event: 'Logged In' }] },
@@ -97,10 +134,28 @@ describe.each(testStoreKinds())('segment engine scenarios on %s', (kind) => {
     sc = await Scenario.open(kind)
     await sc.run([
       { publish: { key: 'viewers', rule: { event: 'Viewed Pricing', count: { gte: 2 } } } },
-      { publish: { key: 'pro-viewers', rule: { all: [{ trait: 'plan', eq: 'pro' }, { segment: 'viewers' }] } } },
-      { ingest: [{ userId: 'u1', traits: { plan: 'pro' } }, { userId: 'u1', event: 'Viewed Pricing' }] },
-      { ingest: [{ anonymousId: 'a1', event: 'Viewed Pricing' }, { anonymousId: 'a1', event: 'Viewed Pricing' }] },
-      { expect: { u1: { viewers: false, 'pro-viewers': false }, a1: { viewers: true } }, transitions: ['a1 entered viewers at +0 (event)'] },
+      {
+        publish: {
+          key: 'pro-viewers',
+          rule: { all: [{ trait: 'plan', eq: 'pro' }, { segment: 'viewers' }] },
+        },
+      },
+      {
+        ingest: [
+          { userId: 'u1', traits: { plan: 'pro' } },
+          { userId: 'u1', event: 'Viewed Pricing' },
+        ],
+      },
+      {
+        ingest: [
+          { anonymousId: 'a1', event: 'Viewed Pricing' },
+          { anonymousId: 'a1', event: 'Viewed Pricing' },
+        ],
+      },
+      {
+        expect: { u1: { viewers: false, 'pro-viewers': false }, a1: { viewers: true } },
+        transitions: ['a1 entered viewers at +0 (event)'],
+      },
       { advance: '1h' },
       { ingest: [{ type: 'identify', userId: 'u1', anonymousId: 'a1' }] },
       {
@@ -133,7 +188,12 @@ describe.each(testStoreKinds())('segment engine scenarios on %s', (kind) => {
     await sc.run([
       { publish: { key: 'hour', rule: { event: 'Opened App', within: '1h' } } },
       { publish: { key: 'day', rule: { event: 'Opened App', within: '1d' } } },
-      { ingest: [{ userId: 'u1', event: 'Opened App' }, { userId: 'u2', event: 'Opened App', at: '-30m' }] },
+      {
+        ingest: [
+          { userId: 'u1', event: 'Opened App' },
+          { userId: 'u2', event: 'Opened App', at: '-30m' },
+        ],
+      },
       { expect: { u1: { hour: true, day: true } } },
       { stop: true },
     ])
@@ -155,9 +215,17 @@ describe.each(testStoreKinds())('segment engine scenarios on %s', (kind) => {
   it('backfills a new segment over stored history, then keeps it live', async () => {
     sc = await Scenario.open(kind)
     await sc.run([
-      { ingest: [{ userId: 'u1', event: 'Viewed Pricing', at: '-2d' }, { userId: 'u2', event: 'Viewed Pricing', at: '-10d' }] },
+      {
+        ingest: [
+          { userId: 'u1', event: 'Viewed Pricing', at: '-2d' },
+          { userId: 'u2', event: 'Viewed Pricing', at: '-10d' },
+        ],
+      },
       { publish: { key: 'week', rule: { event: 'Viewed Pricing', within: '7d' } } },
-      { expect: { u1: { week: true }, u2: { week: false } }, transitions: ['u1 entered week at +0 (backfill)'] },
+      {
+        expect: { u1: { week: true }, u2: { week: false } },
+        transitions: ['u1 entered week at +0 (backfill)'],
+      },
       { advance: '5d' },
       { expect: { u1: { week: false } }, transitions: ['u1 exited week at +5d (time)'] },
     ])
@@ -176,7 +244,10 @@ describe.each(testStoreKinds())('segment engine scenarios on %s', (kind) => {
         ],
       },
       { publish: { key: 'paid', rule: { trait: 'plan', eq: 'pro' } } },
-      { expect: { u1: { paid: true }, u2: { paid: false } }, transitions: ['u1 entered paid at +0 (backfill)'] },
+      {
+        expect: { u1: { paid: true }, u2: { paid: false } },
+        transitions: ['u1 entered paid at +0 (backfill)'],
+      },
     ])
     const next = { trait: 'plan', in: ['team', 'enterprise'] }
     const diff = await sc.runtime.segments.diff(WS, 'paid', next)
@@ -187,10 +258,18 @@ describe.each(testStoreKinds())('segment engine scenarios on %s', (kind) => {
       { publish: { key: 'paid', rule: next } },
       {
         expect: { u1: { paid: false }, u2: { paid: true }, u3: { paid: false } },
-        transitions: expect.arrayContaining(['u1 exited paid at +1h (rule_change)', 'u2 entered paid at +1h (rule_change)']) as unknown as string[],
+        transitions: expect.arrayContaining([
+          'u1 exited paid at +1h (rule_change)',
+          'u2 entered paid at +1h (rule_change)',
+        ]) as unknown as string[],
       },
     ])
-    expect(await sc.runtime.segments.get(WS, 'paid')).toMatchObject({ version: 2, liveVersion: 2, status: 'live', size: 1 })
+    expect(await sc.runtime.segments.get(WS, 'paid')).toMatchObject({
+      version: 2,
+      liveVersion: 2,
+      status: 'live',
+      size: 1,
+    })
     const versions = await sc.runtime.store.listSegmentVersions(WS, 'paid')
     expect(versions.map((v) => v.rule)).toEqual([{ trait: 'plan', eq: 'pro' }, next])
   })
@@ -203,15 +282,25 @@ describe.each(testStoreKinds())('segment engine scenarios on %s', (kind) => {
       { ingest: [{ userId: 'u1', traits: { plan: 'pro' } }] },
       { expect: { u1: { base: true, derived: true } } },
     ])
-    await expect(sc.runtime.segments.remove(WS, 'base')).rejects.toMatchObject({ code: 'segment_in_use', status: 409 })
-    await expect(sc.runtime.segments.publish(WS, 'base', { rule: { segment: 'derived' } })).rejects.toMatchObject({
+    await expect(sc.runtime.segments.remove(WS, 'base')).rejects.toMatchObject({
+      code: 'segment_in_use',
+      status: 409,
+    })
+    await expect(
+      sc.runtime.segments.publish(WS, 'base', { rule: { segment: 'derived' } }),
+    ).rejects.toMatchObject({
       code: 'invalid_rule',
-      message: expect.stringMatching(/refers to itself: (base → derived → base|derived → base → derived)/),
+      message: expect.stringMatching(
+        /refers to itself: (base → derived → base|derived → base → derived)/,
+      ),
     })
     await sc.run([
       { advance: '1m' },
       { remove: 'derived' },
-      { expect: { u1: { base: true, derived: false } }, transitions: ['u1 exited derived at +1m (deleted)'] },
+      {
+        expect: { u1: { base: true, derived: false } },
+        transitions: ['u1 exited derived at +1m (deleted)'],
+      },
       // Once deleted, nothing of it runs: a later change fires nothing for it.
       { ingest: [{ userId: 'u1', traits: { plan: 'free' } }] },
       { expect: { u1: { base: false } }, transitions: ['u1 exited base at +1m (event)'] },

@@ -313,3 +313,18 @@ describe('segment references', () => {
     expect(order).toEqual(['base', 'mid', 'top'])
   })
 })
+
+describe('writing rules back as JSON', () => {
+  it('round-trips every generated rule through ruleToJson and parseRule', async () => {
+    const fc = (await import('fast-check')).default
+    const { ruleArb } = await import('./helpers/rule-arbitraries.js')
+    const { ruleToJson } = await import('../src/rules/serialize.js')
+    fc.assert(
+      fc.property(ruleArb(4, ['s1', 's2']), (rule) => {
+        const json = JSON.parse(JSON.stringify(ruleToJson(rule)))
+        expect(ok(json)).toEqual(rule)
+      }),
+      { numRuns: 500 },
+    )
+  })
+})

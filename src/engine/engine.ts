@@ -28,6 +28,8 @@ export interface Touch {
   readonly seen: boolean
   /** Profiles merged into it in this batch: they leave their segments, it is re-evaluated whole. */
   readonly absorbed: readonly string[]
+  /** Created by this batch: no segment has considered it yet, so every one does now. */
+  readonly created: boolean
 }
 
 /** A profile loaded for evaluation, with everything evaluation reads and changes. */
@@ -205,7 +207,8 @@ export class Engine {
         }
       }
       const merged = t.absorbed.length > 0
-      const keys = merged ? segs.order : segs.affected({ events, traits: t.traits, seen: t.seen })
+      const keys =
+        merged || t.created ? segs.order : segs.affected({ events, traits: t.traits, seen: t.seen })
       this.evaluate(segs, p, keys, now, merged ? 'merge' : 'event', changes)
     }
     await tx.deleteTrackers(workspaceId, absorbed)
@@ -236,18 +239,21 @@ export class Engine {
   // ---- time -------------------------------------------------------------------------------
 
   /**
-   * Fires every timer due at or before `upTo`, each at its own instant and in order, in the
-   * caller's transaction. Returns how many fired.
+   * Fires the timers due at or before `upTo` in the caller's transaction, one instant at a time
+   * in order (a change at one instant can set a timer for a later one, which must come before
+   * anything due after it). Stops after `maxInstants` instants; returns how many timers fired.
    */
-  async fireDue(tx: WriteTx, upTo: number): Promise<number> {
+  async fireDue(tx: WriteTx, upTo: number, maxInstants = 10_000): Promise<number> {
     let fired = 0
-    for (;;) {
+    for (let instants = 0; instants < maxInstants; instants++) {
       const due = await tx.dueTimers(upTo, 1000)
-      if (due.length === 0) return fired
-      fired += due.length
+      const at = due[0]?.dueAt
+      if (at === undefined) break
+      const now = due.filter((t) => t.dueAt === at)
+      fired += now.length
       const changes = new Changes()
       const byWs = new Map<string, TimerRecord[]>()
-      for (const t of due)
+      for (const t of now)
         (byWs.get(t.workspaceId) ?? byWs.set(t.workspaceId, []).get(t.workspaceId)!).push(t)
       for (const [ws, timers] of byWs) {
         // A fired timer is gone unless evaluation sets it again.
@@ -262,24 +268,18 @@ export class Engine {
           profiles.filter((p) => p.mergedInto === null),
           [],
         )
-        // Per profile and instant, the segments due then and everything that refers to them.
-        const groups = new Map<string, { profile: string; at: number; keys: string[] }>()
-        for (const t of timers) {
-          const g = groups.get(`${t.profileId}\u0000${t.dueAt}`) ?? {
-            profile: t.profileId,
-            at: t.dueAt,
-            keys: [],
-          }
-          g.keys.push(t.segmentKey)
-          groups.set(`${t.profileId}\u0000${t.dueAt}`, g)
-        }
-        for (const g of [...groups.values()].sort((a, b) => a.at - b.at)) {
-          const p = loaded.get(g.profile)
-          if (p) this.evaluate(segs, p, segs.withDependents(g.keys), g.at, 'time', changes)
+        // Per profile, the segments due now and everything that refers to them.
+        const keys = new Map<string, string[]>()
+        for (const t of timers)
+          (keys.get(t.profileId) ?? keys.set(t.profileId, []).get(t.profileId)!).push(t.segmentKey)
+        for (const [profileId, due] of keys) {
+          const p = loaded.get(profileId)
+          if (p) this.evaluate(segs, p, segs.withDependents(due), at, 'time', changes)
         }
       }
       await this.flush(tx, changes)
     }
+    return fired
   }
 
   // ---- segment lifecycle --------------------------------------------------------------------

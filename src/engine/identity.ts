@@ -52,6 +52,8 @@ export class IdentityResolver {
   readonly newIdentities = new Map<string, IdentityRecord>()
   readonly dirty = new Set<string>()
   readonly merges: MergeRecord[] = []
+  /** Profiles this batch created (every segment must consider them). */
+  readonly created = new Set<string>()
 
   constructor(
     private readonly workspaceId: string,
@@ -215,6 +217,7 @@ export class IdentityResolver {
       mergedInto: null,
     }
     this.profiles.set(p.id, p)
+    this.created.add(p.id)
     this.touch(p)
     return p
   }

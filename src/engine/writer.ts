@@ -155,11 +155,21 @@ function touches(
       traits: Set<string>
       seen: boolean
       absorbed: string[]
+      created: boolean
     }
   >()
   for (const p of resolver.changedProfiles()) {
-    if (p.mergedInto === null)
-      out.set(p.id, { profile: p, events: [], traits: new Set(), seen: false, absorbed: [] })
+    if (p.mergedInto === null) {
+      const created = resolver.created.has(p.id)
+      out.set(p.id, {
+        profile: p,
+        events: [],
+        traits: new Set(),
+        seen: false,
+        absorbed: [],
+        created,
+      })
+    }
   }
   for (const m of resolver.merges)
     out.get(resolver.finalId(m.intoProfileId))?.absorbed.push(m.fromProfileId)
