@@ -20,6 +20,8 @@ export interface ProfileView {
   readonly createdAt: string
   readonly updatedAt: string
   readonly merges: { from: string; reason: string; messageId: string; at: string }[]
+  /** The segments the profile is in now, and since when. */
+  readonly segments: { key: string; version: number; since: string }[]
 }
 
 export interface EventView {
@@ -109,9 +111,10 @@ export class ProfileService {
   private async view(workspaceId: string, id: string): Promise<ProfileView | null> {
     const p = await this.store.getProfile(workspaceId, id)
     if (!p || p.mergedInto !== null) return null
-    const [identities, merges] = await Promise.all([
+    const [identities, merges, memberships] = await Promise.all([
       this.store.listIdentities(workspaceId, id),
       this.store.listMerges(workspaceId, id),
+      this.store.profileMemberships(workspaceId, id),
     ])
     return {
       id: p.id,
@@ -128,6 +131,11 @@ export class ProfileService {
       lastSeen: p.lastSeen === null ? null : iso(p.lastSeen),
       createdAt: iso(p.createdAt),
       updatedAt: iso(p.updatedAt),
+      segments: memberships.map((m) => ({
+        key: m.segmentKey,
+        version: m.version,
+        since: iso(m.enteredAt),
+      })),
       merges: merges.map((m) => ({
         from: m.fromProfileId,
         reason: m.reason,

@@ -29,7 +29,8 @@ export class Scheduler {
   private handle: unknown = null
   private armedAt: number | null = null
   private running: Promise<void> | null = null
-  private stopped = false
+  /** Inert until started: a runtime that never starts it (a CLI command) sleeps on nothing. */
+  private stopped = true
 
   constructor(
     private readonly store: Store,

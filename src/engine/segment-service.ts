@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util'
 import type { Explanation } from '../evaluate/compile.js'
 import { emptyState } from '../evaluate/state.js'
 import type { TrackerState } from '../evaluate/state.js'
@@ -161,8 +162,7 @@ export class SegmentService {
       if (problems.length > 0)
         throw invalidRule(problems.map((p) => ({ path: '', message: p.message })))
       const now = this.clock.now()
-      const sameRule =
-        existing !== undefined && JSON.stringify(existing.rule) === JSON.stringify(json)
+      const sameRule = existing !== undefined && isDeepStrictEqual(existing.rule, json)
       const record: SegmentRecord = sameRule
         ? { ...existing, name, description, priority, updatedAt: now }
         : {
@@ -304,9 +304,17 @@ export class SegmentService {
     return { items, nextCursor: ids.length > limit ? page[page.length - 1]! : null }
   }
 
-  async history(workspaceId: string, key: string, from: number, to: number) {
+  /** Entered and exited per UTC day between `from` and `to` (default: the last 30 days). */
+  async history(workspaceId: string, key: string, from: number | null, to: number | null) {
     await this.record(workspaceId, key)
-    return { days: await this.store.segmentHistory(workspaceId, key, from, to) }
+    const end = to ?? this.clock.now() + 1
+    const start = from ?? end - 30 * 86_400_000
+    if (start >= end) throw new SegflowError('invalid_request', 'from must be before to')
+    return {
+      from: iso(start),
+      to: iso(end),
+      days: await this.store.segmentHistory(workspaceId, key, start, end),
+    }
   }
 
   /** Why a profile is or is not in a segment now, condition by condition. */

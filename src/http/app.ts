@@ -1,6 +1,7 @@
 import Fastify from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { ProfileService } from '../engine/profiles.js'
+import type { SegmentService } from '../engine/segment-service.js'
 import type { Ingestor } from '../ingest/ingestor.js'
 import type { KeyService } from '../keys/key-service.js'
 import type { Metrics } from '../shared/metrics.js'
@@ -10,6 +11,7 @@ import { requireAdminKey } from './admin-auth.js'
 import { installErrorHandling } from './errors.js'
 import { ingestRoutes } from './ingest-routes.js'
 import { profileRoutes } from './profile-routes.js'
+import { segmentRoutes } from './segment-routes.js'
 import { systemRoutes } from './system-routes.js'
 
 export interface AppDeps {
@@ -17,6 +19,7 @@ export interface AppDeps {
   readonly keys: KeyService
   readonly ingestor: Ingestor
   readonly profiles: ProfileService
+  readonly segments: SegmentService
   readonly metrics: Metrics
   /** Request logging; none when omitted (tests). */
   readonly logger?: FastifyBaseLogger
@@ -65,6 +68,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     async (api) => {
       requireAdminKey(api, deps.keys)
       await profileRoutes(api, deps.profiles)
+      await segmentRoutes(api, deps.segments)
     },
     { prefix: '/api' },
   )

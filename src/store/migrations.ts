@@ -152,9 +152,10 @@ export const MIGRATIONS: readonly Migration[] = [
         name TEXT NOT NULL,
         description TEXT NOT NULL,
         priority INTEGER NOT NULL,
-        rule ${t.json} NOT NULL,
+        -- Rules are kept as the JSON text the user sent: JSONB would reorder their keys.
+        rule TEXT NOT NULL,
         live_version INTEGER,
-        live_rule ${t.json},
+        live_rule TEXT,
         status TEXT NOT NULL CHECK (status IN ('computing', 'live')),
         backfill_cursor TEXT,
         backfill_done ${t.int} NOT NULL,
@@ -169,7 +170,7 @@ export const MIGRATIONS: readonly Migration[] = [
         version INTEGER NOT NULL,
         name TEXT NOT NULL,
         description TEXT NOT NULL,
-        rule ${t.json} NOT NULL,
+        rule TEXT NOT NULL,
         published_at ${t.int} NOT NULL,
         PRIMARY KEY (workspace_id, key, version)
       )`,

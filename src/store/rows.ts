@@ -149,7 +149,7 @@ export function decodeCursor(cursor: string): [number, number] {
   return [ts, seq]
 }
 
-export function toSegment(r: Row, h: DialectHooks): SegmentRecord {
+export function toSegment(r: Row): SegmentRecord {
   return {
     workspaceId: String(r.workspace_id),
     key: String(r.key),
@@ -157,13 +157,13 @@ export function toSegment(r: Row, h: DialectHooks): SegmentRecord {
     name: String(r.name),
     description: String(r.description),
     priority: num(r.priority),
-    rule: h.decodeJson(r.rule) as JsonValue,
+    rule: JSON.parse(String(r.rule)) as JsonValue,
     liveVersion:
       r.live_version === null || r.live_version === undefined ? null : num(r.live_version),
     liveRule:
       r.live_rule === null || r.live_rule === undefined
         ? null
-        : (h.decodeJson(r.live_rule) as JsonValue),
+        : (JSON.parse(String(r.live_rule)) as JsonValue),
     status: r.status === 'live' ? 'live' : 'computing',
     backfillCursor: strOrNull(r.backfill_cursor),
     backfillDone: num(r.backfill_done),
@@ -173,14 +173,14 @@ export function toSegment(r: Row, h: DialectHooks): SegmentRecord {
   }
 }
 
-export function toSegmentVersion(r: Row, h: DialectHooks): SegmentVersionRecord {
+export function toSegmentVersion(r: Row): SegmentVersionRecord {
   return {
     workspaceId: String(r.workspace_id),
     key: String(r.key),
     version: num(r.version),
     name: String(r.name),
     description: String(r.description),
-    rule: h.decodeJson(r.rule) as JsonValue,
+    rule: JSON.parse(String(r.rule)) as JsonValue,
     publishedAt: num(r.published_at),
   }
 }

@@ -281,7 +281,7 @@ export abstract class SqlStore implements Store {
       `SELECT * FROM segments WHERE workspace_id = ? AND key = ?`,
       [workspaceId, key],
     )
-    return rows[0] ? toSegment(rows[0], this.hooks) : null
+    return rows[0] ? toSegment(rows[0]) : null
   }
 
   async listSegmentVersions(workspaceId: string, key: string): Promise<SegmentVersionRecord[]> {
@@ -289,7 +289,7 @@ export abstract class SqlStore implements Store {
       `SELECT * FROM segment_versions WHERE workspace_id = ? AND key = ? ORDER BY version`,
       [workspaceId, key],
     )
-    return rows.map((r) => toSegmentVersion(r, this.hooks))
+    return rows.map(toSegmentVersion)
   }
 
   async segmentSizes(workspaceId: string): Promise<Map<string, number>> {

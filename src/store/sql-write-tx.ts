@@ -145,7 +145,7 @@ export class SqlWriteTx implements WriteTx {
         : await this.c.all(`SELECT * FROM segments WHERE workspace_id = ? ORDER BY key`, [
             workspaceId,
           ])
-    return rows.map((r) => toSegment(r, this.h))
+    return rows.map((r) => toSegment(r))
   }
 
   async upsertSegment(s: SegmentRecord): Promise<void> {

@@ -6,6 +6,7 @@ import { buildApp } from '../../src/http/app.js'
 import { ManualClock } from '../../src/shared/clock.js'
 import type { Clock } from '../../src/shared/clock.js'
 import type { StoreKind } from '../../src/store/store.js'
+import { manualTimers } from './scenario.js'
 import { newTestStore } from './stores.js'
 import type { TestStore } from './stores.js'
 
@@ -45,6 +46,7 @@ export async function newTestApp(
   const rt = await openRuntime(config, {
     store: testStore.store,
     clock: options.clock ?? new ManualClock(Date.parse('2026-06-01T12:00:00Z')),
+    timers: manualTimers,
   })
   await rt.keys.bootstrap({ writeKey: WRITE_KEY, adminKey: ADMIN_KEY })
   const app = await buildApp(rt)
