@@ -13,6 +13,7 @@ import {
 } from './commands.js'
 import type { Output } from './commands.js'
 import { ConfigError, loadConfig } from './config.js'
+import { applySegments, apiTarget, explainProfile } from './segment-commands.js'
 import { serve } from './serve.js'
 
 /** The `segflow` command line. `output` and `env` are injectable so tests can run commands in-process. */
@@ -88,6 +89,40 @@ export function buildProgram(
     .option('--json', 'print the summary as JSON')
     .action(async (file: string, opts: Parameters<typeof importCommand>[3]) => {
       await importCommand(config(), output, file, opts)
+    })
+
+  program
+    .command('apply')
+    .description('apply segment definitions from YAML files to a running segflow (plan first)')
+    .requiredOption(
+      '-f, --file <path>',
+      'a YAML file, or a folder of them (one segment per document)',
+    )
+    .option('--yes', 'apply the plan (without it, only print it)')
+    .option('--prune', 'delete segments that the files do not define')
+    .option('--url <url>', 'segflow to talk to (default SEGFLOW_URL, or SEGFLOW_HOST:SEGFLOW_PORT)')
+    .option('--key <key>', 'admin key (default SEGFLOW_ADMIN_KEY)')
+    .action(
+      async (opts: {
+        file: string
+        yes?: boolean
+        prune?: boolean
+        url?: string
+        key?: string
+      }) => {
+        await applySegments(apiTarget(env, opts), output, opts.file, opts)
+      },
+    )
+
+  program
+    .command('explain')
+    .argument('<profile>', 'userId, anonymousId, email or profile id')
+    .argument('<segment>', 'segment key')
+    .description('why a person is or is not in a segment, condition by condition')
+    .option('--url <url>', 'segflow to talk to (default SEGFLOW_URL, or SEGFLOW_HOST:SEGFLOW_PORT)')
+    .option('--key <key>', 'admin key (default SEGFLOW_ADMIN_KEY)')
+    .action(async (profile: string, segment: string, opts: { url?: string; key?: string }) => {
+      await explainProfile(apiTarget(env, opts), output, profile, segment)
     })
 
   return program
