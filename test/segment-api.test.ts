@@ -250,3 +250,48 @@ describe.each(testStoreKinds())('segments API on %s', (kind) => {
     expect(write.statusCode).toBe(403)
   })
 })
+
+describe.each(testStoreKinds())('segment computation on %s', (kind) => {
+  it('shows progress while a backfill runs, ingestion going on meanwhile', async () => {
+    const t = await newTestApp(kind, { backfillPageSize: 2 })
+    try {
+      await t.track('/v1/batch', {
+        batch: Array.from({ length: 7 }, (_, i) => ({
+          type: 'identify',
+          userId: `u${i}`,
+          traits: { n: i },
+        })),
+      })
+      // Hold the writer so the first page cannot run yet.
+      let release!: () => void
+      const gate = new Promise<void>((r) => (release = r))
+      const held = t.rt.store.write(() => gate)
+      const put = t.admin('PUT', '/api/segments/even', { rule: { trait: 'n', in: [0, 2, 4, 6] } })
+      await new Promise((r) => setTimeout(r, 20))
+      release()
+      await held
+      const published = (await put).json()
+      expect(published).toMatchObject({ status: 'computing', progress: { done: 0, total: 7 } })
+      const seen: number[] = []
+      for (;;) {
+        const s = (await t.admin('GET', '/api/segments/even')).json()
+        if (s.status === 'live') break
+        seen.push(s.progress.done)
+        // A message arriving mid-backfill is stored and evaluated like any other.
+        await t.track('/v1/track', { userId: 'late', event: 'Signed Up' })
+        await new Promise((r) => setImmediate(r))
+      }
+      expect(seen.some((d) => d > 0 && d < 7)).toBe(true)
+      expect((await t.admin('GET', '/api/segments/even')).json()).toMatchObject({
+        status: 'live',
+        size: 4,
+        progress: null,
+      })
+      const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body
+      expect(metrics).toMatch(/segflow_transitions_total 4/)
+      expect(metrics).toMatch(/segflow_segment_evaluations_total \d+/)
+    } finally {
+      await t.close()
+    }
+  })
+})

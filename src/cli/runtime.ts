@@ -44,6 +44,8 @@ export interface RuntimeOptions {
   readonly timers?: TimerHost
   /** Called with errors of background work (scheduler, backfills). */
   readonly onError?: (e: unknown) => void
+  /** Profiles per backfill transaction. Default 500. */
+  readonly backfillPageSize?: number
 }
 
 export function openStore(config: Config): Store {
@@ -72,7 +74,11 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const onError = options.onError ?? (() => undefined)
   const metrics = new Metrics()
   let scheduler: Scheduler | null = null
-  const engine = new Engine(store, clock, { onTimer: (at) => scheduler?.notify(at) })
+  const engine = new Engine(store, clock, {
+    onTimer: (at) => scheduler?.notify(at),
+    ...(options.backfillPageSize ? { backfillPageSize: options.backfillPageSize } : {}),
+  })
+  metrics.trackEngine(() => engine.stats)
   await engine.load()
   scheduler = new Scheduler(store, engine, clock, options.timers, onError)
   const writer = new Writer(store, clock, engine)

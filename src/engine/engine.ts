@@ -99,6 +99,8 @@ export interface EngineStats {
   evaluations: number
   /** Transitions recorded, since start. */
   transitions: number
+  /** Timers fired, since start. */
+  timersFired: number
 }
 
 export interface EngineOptions {
@@ -117,7 +119,7 @@ export interface EngineOptions {
  */
 export class Engine {
   private readonly workspaces = new Map<string, WorkspaceSegments>()
-  readonly stats: EngineStats = { evaluations: 0, transitions: 0 }
+  readonly stats: EngineStats = { evaluations: 0, transitions: 0, timersFired: 0 }
   private readonly pageSize: number
 
   constructor(
@@ -251,6 +253,7 @@ export class Engine {
       if (at === undefined) break
       const now = due.filter((t) => t.dueAt === at)
       fired += now.length
+      this.stats.timersFired += now.length
       const changes = new Changes()
       const byWs = new Map<string, TimerRecord[]>()
       for (const t of now)

@@ -53,6 +53,41 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry })
   }
 
+  private engineSource: () => { evaluations: number; transitions: number; timersFired: number } =
+    () => ({
+      evaluations: 0,
+      transitions: 0,
+      timersFired: 0,
+    })
+  readonly evaluations: Counter = new Counter({
+    name: 'segflow_segment_evaluations_total',
+    help: 'Segment evaluations of one profile (by events, timers and backfills)',
+    registers: [this.registry],
+    collect: (): void => this.sync(this.evaluations, this.engineSource().evaluations),
+  })
+  readonly transitions: Counter = new Counter({
+    name: 'segflow_transitions_total',
+    help: 'Segment entries and exits recorded',
+    registers: [this.registry],
+    collect: (): void => this.sync(this.transitions, this.engineSource().transitions),
+  })
+  readonly timersFired: Counter = new Counter({
+    name: 'segflow_timers_fired_total',
+    help: 'Time-driven re-evaluations fired at their due instant',
+    registers: [this.registry],
+    collect: (): void => this.sync(this.timersFired, this.engineSource().timersFired),
+  })
+
+  /** Where the engine's counters are read at scrape time. */
+  trackEngine(read: () => { evaluations: number; transitions: number; timersFired: number }): void {
+    this.engineSource = read
+  }
+
+  private sync(counter: Counter, total: number): void {
+    counter.reset()
+    counter.inc(total)
+  }
+
   /** Where the queue depth is read at scrape time. */
   trackQueueDepth(read: () => number): void {
     this.depthSource = read

@@ -39,7 +39,7 @@ export function basic(key: string): string {
 
 export async function newTestApp(
   kind: StoreKind,
-  options: { clock?: Clock; env?: Record<string, string> } = {},
+  options: { clock?: Clock; env?: Record<string, string>; backfillPageSize?: number } = {},
 ): Promise<TestApp> {
   const testStore = await newTestStore(kind)
   const config = loadConfig({ ...options.env })
@@ -47,6 +47,7 @@ export async function newTestApp(
     store: testStore.store,
     clock: options.clock ?? new ManualClock(Date.parse('2026-06-01T12:00:00Z')),
     timers: manualTimers,
+    ...(options.backfillPageSize ? { backfillPageSize: options.backfillPageSize } : {}),
   })
   await rt.keys.bootstrap({ writeKey: WRITE_KEY, adminKey: ADMIN_KEY })
   const app = await buildApp(rt)
