@@ -30,6 +30,8 @@ export interface AppDeps {
    * response asks the client to close its connection. Default: never.
    */
   readonly draining?: () => boolean
+  /** Told of every route as it is registered (the OpenAPI test). */
+  readonly onRoute?: (method: string, url: string) => void
 }
 
 /**
@@ -48,6 +50,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: 'idle',
     bodyLimit: 1024 * 1024,
   })
+  const onRoute = deps.onRoute
+  if (onRoute) {
+    app.addHook('onRoute', (r) => {
+      for (const m of [r.method].flat()) onRoute(m, r.url)
+    })
+  }
   installErrorHandling(app)
   const draining = deps.draining
   if (draining) {

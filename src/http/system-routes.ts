@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import type { Metrics } from '../shared/metrics.js'
+import { openApiDocument } from './openapi.js'
 import type { Store } from '../store/store.js'
 
-/** `/healthz` for load balancers and `/metrics` for Prometheus. Neither needs a key. */
+/** `/healthz` for load balancers, `/metrics` for Prometheus, `/openapi.json`. None needs a key. */
 export async function systemRoutes(
   app: FastifyInstance,
   deps: { store: Store; metrics: Metrics },
@@ -13,6 +14,9 @@ export async function systemRoutes(
       return reply.status(503).send({ status: 'unavailable', store: deps.store.kind })
     return { status: 'ok', store: deps.store.kind, schemaVersion: version }
   })
+
+  const doc = openApiDocument()
+  app.get('/openapi.json', async () => doc)
 
   app.get('/metrics', async (_req, reply) => {
     const body = await deps.metrics.registry.metrics()

@@ -1,0 +1,404 @@
+/**
+ * The OpenAPI 3.1 description of segflow's HTTP API, served at /openapi.json. A test checks
+ * that it names exactly the routes the app registers, so it cannot drift from them.
+ */
+
+type Json = Record<string, unknown>
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` })
+const json = (schema: Json, description = 'OK') => ({
+  description,
+  content: { 'application/json': { schema } },
+})
+const errors = {
+  '400': json(ref('Error'), 'The request is not valid; `error.code` says why'),
+  '401': json(ref('Error'), 'No key, or an unknown or revoked one'),
+  '403': json(ref('Error'), 'The wrong kind of key'),
+  '404': json(ref('Error'), 'Not found in this workspace'),
+}
+const body = (schema: Json) => ({ required: true, content: { 'application/json': { schema } } })
+const pathParam = (name: string, description: string) => ({
+  name,
+  in: 'path',
+  required: true,
+  schema: { type: 'string' },
+  description,
+})
+const query = (name: string, description: string, type = 'string') => ({
+  name,
+  in: 'query',
+  required: false,
+  schema: { type },
+  description,
+})
+
+const message = {
+  type: 'object',
+  description: 'A Segment message (track, identify, page, screen, group, alias)',
+  additionalProperties: true,
+  properties: {
+    type: { type: 'string', enum: ['track', 'identify', 'page', 'screen', 'group', 'alias'] },
+    userId: { type: 'string' },
+    anonymousId: { type: 'string' },
+    messageId: { type: 'string' },
+    event: { type: 'string' },
+    name: { type: 'string' },
+    properties: { type: 'object' },
+    traits: { type: 'object' },
+    context: { type: 'object' },
+    timestamp: { type: 'string', format: 'date-time' },
+    sentAt: { type: 'string', format: 'date-time' },
+  },
+}
+
+const tracking = (summary: string) => ({
+  post: {
+    summary,
+    tags: ['tracking'],
+    security: [{ writeKey: [] }, {}],
+    requestBody: body(message),
+    responses: {
+      '200': json({ type: 'object', properties: { success: { type: 'boolean' } } }),
+      '413': json(ref('Error'), 'Over 32 KB'),
+      ...errors,
+    },
+  },
+})
+
+const batch = {
+  post: {
+    summary:
+      'Several messages at once (up to 2,500 and 500 KB); good ones are stored, bad ones named',
+    tags: ['tracking'],
+    security: [{ writeKey: [] }, {}],
+    requestBody: body({
+      type: 'object',
+      required: ['batch'],
+      properties: {
+        batch: { type: 'array', items: message },
+        sentAt: { type: 'string' },
+        context: { type: 'object' },
+      },
+    }),
+    responses: {
+      '200': json({
+        type: 'object',
+        properties: {
+          success: { type: 'boolean' },
+          accepted: { type: 'integer' },
+          duplicates: { type: 'integer' },
+          rejected: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                index: { type: 'integer' },
+                field: { type: 'string' },
+                reason: { type: 'string' },
+              },
+            },
+          },
+        },
+      }),
+      '413': json(ref('Error'), 'Over 500 KB or 2,500 messages'),
+      '429': json(ref('Error'), 'Queue full: retry after Retry-After seconds'),
+      ...errors,
+    },
+  },
+}
+
+const admin = [{ adminKey: [] }]
+
+export function openApiDocument(): Json {
+  const paths: Json = {}
+  const short: Record<string, string> = {
+    track: 't',
+    identify: 'i',
+    page: 'p',
+    screen: 's',
+    group: 'g',
+    alias: 'a',
+  }
+  for (const [type, s] of Object.entries(short)) {
+    paths[`/v1/${type}`] = tracking(`A ${type} message`)
+    paths[`/v1/${s}`] = tracking(`A ${type} message (analytics.js short path)`)
+  }
+  paths['/v1/batch'] = batch
+  paths['/v1/b'] = batch
+  paths['/v1/import'] = batch
+  paths['/v1/projects/{writeKey}/settings'] = {
+    get: {
+      summary: 'The settings analytics.js loads at start',
+      tags: ['tracking'],
+      parameters: [pathParam('writeKey', 'a write key')],
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  const profile = pathParam('id', 'userId, anonymousId, email or internal profile id')
+  const segment = pathParam('key', 'segment key')
+  paths['/api/profiles/{id}'] = {
+    get: {
+      summary: 'A profile',
+      tags: ['profiles'],
+      security: admin,
+      parameters: [profile],
+      responses: { '200': json(ref('Profile')), ...errors },
+    },
+    post: {
+      summary: 'Set traits (null removes one); an unknown id creates a profile',
+      tags: ['profiles'],
+      security: admin,
+      parameters: [profile],
+      requestBody: body({
+        type: 'object',
+        required: ['traits'],
+        properties: { traits: { type: 'object' } },
+      }),
+      responses: { '200': json(ref('Profile')), '201': json(ref('Profile'), 'Created'), ...errors },
+    },
+    put: {
+      summary: 'Replace all traits',
+      tags: ['profiles'],
+      security: admin,
+      parameters: [profile],
+      requestBody: body({
+        type: 'object',
+        required: ['traits'],
+        properties: { traits: { type: 'object' } },
+      }),
+      responses: { '200': json(ref('Profile')), '201': json(ref('Profile'), 'Created'), ...errors },
+    },
+  }
+  paths['/api/profiles/{id}/events'] = {
+    get: {
+      summary: "A profile's events, newest first",
+      tags: ['profiles'],
+      security: admin,
+      parameters: [
+        profile,
+        query('limit', '1–1000', 'integer'),
+        query('cursor', 'from a previous page'),
+      ],
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/profiles/{id}/explain/{key}'] = {
+    get: {
+      summary: 'Why a profile is or is not in a segment, condition by condition',
+      tags: ['segments'],
+      security: admin,
+      parameters: [profile, segment],
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/segments'] = {
+    get: {
+      summary: 'Segments with their sizes',
+      tags: ['segments'],
+      security: admin,
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: { items: { type: 'array', items: ref('Segment') } },
+        }),
+        ...errors,
+      },
+    },
+  }
+  paths['/api/segments/{key}'] = {
+    get: {
+      summary: 'A segment',
+      tags: ['segments'],
+      security: admin,
+      parameters: [segment],
+      responses: { '200': json(ref('Segment')), ...errors },
+    },
+    put: {
+      summary: 'Create a segment or publish a new version (computed in the background)',
+      tags: ['segments'],
+      security: admin,
+      parameters: [segment],
+      requestBody: body({
+        type: 'object',
+        required: ['rule'],
+        properties: {
+          name: { type: 'string' },
+          description: { type: 'string' },
+          priority: { type: 'integer' },
+          rule: { type: 'object' },
+        },
+      }),
+      responses: { '200': json(ref('Segment')), '201': json(ref('Segment'), 'Created'), ...errors },
+    },
+    delete: {
+      summary: 'Delete a segment: its members exit (reason deleted)',
+      tags: ['segments'],
+      security: admin,
+      parameters: [segment],
+      responses: {
+        '200': json({ type: 'object' }),
+        '409': json(ref('Error'), 'Other segments refer to it'),
+        ...errors,
+      },
+    },
+  }
+  paths['/api/segments/preview'] = {
+    post: {
+      summary: 'How many people a rule matches now, and a sample',
+      tags: ['segments'],
+      security: admin,
+      requestBody: body({
+        type: 'object',
+        required: ['rule'],
+        properties: { rule: { type: 'object' } },
+      }),
+      responses: { '200': json(ref('Counted')), ...errors },
+    },
+  }
+  paths['/api/segments/{key}/diff'] = {
+    post: {
+      summary: 'Who would enter and leave if this rule were published',
+      tags: ['segments'],
+      security: admin,
+      parameters: [segment],
+      requestBody: body({
+        type: 'object',
+        required: ['rule'],
+        properties: { rule: { type: 'object' } },
+      }),
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: { entering: ref('Counted'), exiting: ref('Counted') },
+        }),
+        ...errors,
+      },
+    },
+  }
+  paths['/api/segments/{key}/members'] = {
+    get: {
+      summary:
+        'Members, a page at a time; the whole list as CSV with Accept: text/csv or format=csv',
+      tags: ['segments'],
+      security: admin,
+      parameters: [
+        segment,
+        query('limit', '1–1000', 'integer'),
+        query('cursor', 'from a previous page'),
+        query('format', 'csv for CSV'),
+      ],
+      responses: {
+        '200': {
+          description: 'OK',
+          content: {
+            'application/json': { schema: { type: 'object' } },
+            'text/csv': { schema: { type: 'string' } },
+          },
+        },
+        ...errors,
+      },
+    },
+  }
+  paths['/api/segments/{key}/history'] = {
+    get: {
+      summary: 'Entered and exited per UTC day',
+      tags: ['segments'],
+      security: admin,
+      parameters: [segment, query('from', 'ISO-8601 date'), query('to', 'ISO-8601 date')],
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/healthz'] = {
+    get: {
+      summary: 'Health',
+      tags: ['system'],
+      responses: {
+        '200': json({ type: 'object' }),
+        '503': json({ type: 'object' }, 'Unavailable'),
+      },
+    },
+  }
+  paths['/metrics'] = {
+    get: {
+      summary: 'Prometheus metrics',
+      tags: ['system'],
+      responses: {
+        '200': { description: 'OK', content: { 'text/plain': { schema: { type: 'string' } } } },
+      },
+    },
+  }
+  paths['/openapi.json'] = {
+    get: {
+      summary: 'This document',
+      tags: ['system'],
+      responses: { '200': json({ type: 'object' }) },
+    },
+  }
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'segflow',
+      version: '0.1.0',
+      description: 'Real-time dynamic segmentation for email marketing',
+    },
+    paths,
+    components: {
+      securitySchemes: {
+        writeKey: {
+          type: 'http',
+          scheme: 'basic',
+          description: 'The write key as the username, no password (or writeKey in the body)',
+        },
+        adminKey: { type: 'http', scheme: 'bearer', description: 'An admin key' },
+      },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message'],
+              properties: { code: { type: 'string' }, message: { type: 'string' } },
+            },
+          },
+        },
+        Profile: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            userId: { type: ['string', 'null'] },
+            anonymousIds: { type: 'array', items: { type: 'string' } },
+            emails: { type: 'array', items: { type: 'string' } },
+            traits: { type: 'object' },
+            firstSeen: { type: ['string', 'null'] },
+            lastSeen: { type: ['string', 'null'] },
+            segments: { type: 'array', items: { type: 'object' } },
+            merges: { type: 'array', items: { type: 'object' } },
+          },
+        },
+        Segment: {
+          type: 'object',
+          properties: {
+            key: { type: 'string' },
+            name: { type: 'string' },
+            version: { type: 'integer' },
+            liveVersion: { type: ['integer', 'null'] },
+            status: { type: 'string', enum: ['computing', 'live'] },
+            progress: { type: ['object', 'null'] },
+            size: { type: 'integer' },
+            rule: { type: 'object' },
+          },
+        },
+        Counted: {
+          type: 'object',
+          properties: {
+            count: { type: 'integer' },
+            sample: { type: 'array', items: { type: 'object' } },
+          },
+        },
+      },
+    },
+  }
+}
