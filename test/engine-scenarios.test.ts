@@ -306,4 +306,37 @@ describe.each(testStoreKinds())('segment engine scenarios on %s', (kind) => {
       { expect: { u1: { base: false } }, transitions: ['u1 exited base at +1m (event)'] },
     ])
   })
+
+  it('drops the tracker state no rule needs once a segment is deleted or replaced', async () => {
+    sc = await Scenario.open(kind)
+    const keys = async () =>
+      (await sc.runtime.store.query('SELECT DISTINCT key FROM trackers ORDER BY key', [])).map(
+        (r) => String(r.key),
+      )
+    await sc.run([
+      { publish: { key: 'seen-twice', rule: { event: 'Viewed Pricing', count: { gte: 2 } } } },
+      { publish: { key: 'also-twice', rule: { event: 'Viewed Pricing', count: { gte: 2 } } } },
+      {
+        publish: {
+          key: 'ordered',
+          rule: { aggregate: 'sum', event: 'Order Completed', property: 'revenue', gte: 10 },
+        },
+      },
+      {
+        ingest: [
+          { userId: 'u1', event: 'Viewed Pricing' },
+          { userId: 'u1', event: 'Order Completed', properties: { revenue: 12 } },
+        ],
+      },
+    ])
+    expect(await keys()).toHaveLength(2)
+    await sc.run([{ remove: 'ordered' }])
+    expect(await keys()).toHaveLength(1)
+    // Shared by two segments: deleting one keeps it.
+    await sc.run([{ remove: 'also-twice' }])
+    expect(await keys()).toHaveLength(1)
+    // A new version that reads other events replaces the old state once it is live.
+    await sc.run([{ publish: { key: 'seen-twice', rule: { event: 'Signed Up' } } }])
+    expect(await keys()).toHaveLength(0)
+  })
 })

@@ -148,13 +148,18 @@ export class Engine {
     return this.workspaces.get(workspaceId)
   }
 
-  /** Installs a workspace's segments as they now are in the store (after a change in `tx`). */
+  /**
+   * Installs a workspace's segments as they now are in the store (after a change in `tx`), and
+   * drops the tracker state no rule reads any more (a version replaced, a segment deleted).
+   */
   async refresh(tx: WriteTx, workspaceId: string): Promise<WorkspaceSegments> {
-    const segs = new WorkspaceSegments(
-      await tx.listSegments(workspaceId),
-      this.workspaces.get(workspaceId),
-    )
+    const before = this.workspaces.get(workspaceId)
+    const segs = new WorkspaceSegments(await tx.listSegments(workspaceId), before)
     this.workspaces.set(workspaceId, segs)
+    const unused = [...(before?.plan.trackers.keys() ?? [])].filter(
+      (k) => !segs.plan.trackers.has(k),
+    )
+    await tx.deleteTrackerKeys(workspaceId, unused)
     return segs
   }
 

@@ -262,6 +262,14 @@ export class SqlWriteTx implements WriteTx {
     )
   }
 
+  async deleteTrackerKeys(workspaceId: string, keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return
+    await this.c.run(`DELETE FROM trackers WHERE workspace_id = ? AND key ${this.h.inArray('?')}`, [
+      workspaceId,
+      this.h.arrayParam(keys),
+    ])
+  }
+
   async upsertTimers(rows: readonly TimerRecord[]): Promise<void> {
     await this.c.insertMany(
       `INSERT INTO timers (workspace_id, profile_id, segment_key, due_at)`,

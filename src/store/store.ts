@@ -222,6 +222,8 @@ export interface WriteTx {
   upsertTrackers(rows: readonly TrackerRecord[]): Promise<void>
   /** Every tracker of these profiles (merged away, erased). */
   deleteTrackers(workspaceId: string, profileIds: readonly string[]): Promise<void>
+  /** Every profile's state of these trackers (no rule needs them any more). */
+  deleteTrackerKeys(workspaceId: string, keys: readonly string[]): Promise<void>
   upsertTimers(rows: readonly TimerRecord[]): Promise<void>
   deleteTimers(
     workspaceId: string,
