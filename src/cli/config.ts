@@ -27,6 +27,8 @@ export interface Config {
   readonly trustProxy: boolean
   /** SEGFLOW_SHUTDOWN_TIMEOUT_MS: longest wait for requests in flight at shutdown, default 10000. */
   readonly shutdownTimeoutMs: number
+  /** SEGFLOW_WEBHOOK_ALLOW_PRIVATE: allow webhooks to loopback and private addresses, default false. */
+  readonly webhookAllowPrivate: boolean
 }
 
 export class ConfigError extends Error {
@@ -93,5 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     commitBatch: int(env, 'SEGFLOW_COMMIT_BATCH', 5_000, 1, 100_000),
     trustProxy: oneOf(env, 'SEGFLOW_TRUST_PROXY', ['true', 'false'] as const, 'false') === 'true',
     shutdownTimeoutMs: int(env, 'SEGFLOW_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    webhookAllowPrivate:
+      oneOf(env, 'SEGFLOW_WEBHOOK_ALLOW_PRIVATE', ['true', 'false'] as const, 'false') === 'true',
   }
 }

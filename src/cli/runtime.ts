@@ -5,6 +5,9 @@ import { Scheduler } from '../engine/scheduler.js'
 import type { TimerHost } from '../engine/scheduler.js'
 import { SegmentService } from '../engine/segment-service.js'
 import { Writer } from '../engine/writer.js'
+import { DeliveryWorker } from '../delivery/worker.js'
+import type { DeliveryOptions } from '../delivery/worker.js'
+import { WebhookService } from '../delivery/webhook-service.js'
 import { GroupCommit } from '../ingest/group-commit.js'
 import { Ingestor } from '../ingest/ingestor.js'
 import { KeyService } from '../keys/key-service.js'
@@ -30,6 +33,9 @@ export interface Runtime {
   readonly segments: SegmentService
   /** Fires time-driven transitions; started by `start()`. */
   readonly scheduler: Scheduler
+  /** Sends webhook deliveries; started by `start()`. */
+  readonly delivery: DeliveryWorker
+  readonly webhooks: WebhookService
   /** Starts background work: timers and interrupted backfills. */
   start(): Promise<void>
   /** Drains accepted work, then closes the store. */
@@ -46,6 +52,8 @@ export interface RuntimeOptions {
   readonly onError?: (e: unknown) => void
   /** Profiles per backfill transaction. Default 500. */
   readonly backfillPageSize?: number
+  /** How deliveries are sent and retried (tests inject jitter and timeouts). */
+  readonly delivery?: Omit<DeliveryOptions, 'timers' | 'onError' | 'allowPrivate'>
 }
 
 export function openStore(config: Config): Store {
@@ -74,8 +82,15 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const onError = options.onError ?? (() => undefined)
   const metrics = new Metrics()
   let scheduler: Scheduler | null = null
+  const delivery = new DeliveryWorker(store, clock, {
+    ...options.delivery,
+    allowPrivate: config.webhookAllowPrivate,
+    ...(options.timers ? { timers: options.timers } : {}),
+    onError,
+  })
   const engine = new Engine(store, clock, {
     onTimer: (at) => scheduler?.notify(at),
+    onTransitions: () => delivery.kick(),
     ...(options.backfillPageSize ? { backfillPageSize: options.backfillPageSize } : {}),
   })
   metrics.trackEngine(() => engine.stats)
@@ -92,6 +107,10 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const keys = new KeyService(store, clock)
   const profiles = new ProfileService(store, (m) => queue.submit(m), clock)
   const segments = new SegmentService(store, engine, clock, onError)
+  const webhooks = new WebhookService(store, clock, {
+    allowPrivate: config.webhookAllowPrivate,
+    kick: () => delivery.kick(),
+  })
   const running = scheduler
   return {
     config,
@@ -105,13 +124,17 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     engine,
     segments,
     scheduler: running,
+    delivery,
+    webhooks,
     async start() {
       segments.resume()
       await running.start()
+      delivery.start()
     },
     async close() {
       await queue.close()
       await running.stop()
+      await delivery.stop()
       await segments.stop()
       await store.close()
     },

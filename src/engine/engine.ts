@@ -108,6 +108,8 @@ export interface EngineOptions {
   readonly backfillPageSize?: number
   /** Called with the earliest due time of timers a transaction wrote (for the scheduler). */
   readonly onTimer?: (dueAt: number) => void
+  /** Called when a transaction wrote transitions (for delivery). */
+  readonly onTransitions?: () => void
 }
 
 /**
@@ -566,5 +568,6 @@ export class Engine {
   private async flush(tx: WriteTx, changes: Changes): Promise<void> {
     const earliest = await changes.flush(tx)
     if (earliest !== null) this.options.onTimer?.(earliest)
+    if (changes.transitions.length > 0) this.options.onTransitions?.()
   }
 }

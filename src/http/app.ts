@@ -2,6 +2,7 @@ import Fastify from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { ProfileService } from '../engine/profiles.js'
 import type { SegmentService } from '../engine/segment-service.js'
+import type { WebhookService } from '../delivery/webhook-service.js'
 import type { Ingestor } from '../ingest/ingestor.js'
 import type { KeyService } from '../keys/key-service.js'
 import type { Metrics } from '../shared/metrics.js'
@@ -12,6 +13,7 @@ import { installErrorHandling } from './errors.js'
 import { ingestRoutes } from './ingest-routes.js'
 import { profileRoutes } from './profile-routes.js'
 import { segmentRoutes } from './segment-routes.js'
+import { webhookRoutes } from './webhook-routes.js'
 import { systemRoutes } from './system-routes.js'
 
 export interface AppDeps {
@@ -20,6 +22,7 @@ export interface AppDeps {
   readonly ingestor: Ingestor
   readonly profiles: ProfileService
   readonly segments: SegmentService
+  readonly webhooks: WebhookService
   readonly metrics: Metrics
   /** Request logging; none when omitted (tests). */
   readonly logger?: FastifyBaseLogger
@@ -77,6 +80,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       requireAdminKey(api, deps.keys)
       await profileRoutes(api, deps.profiles)
       await segmentRoutes(api, deps.segments)
+      await webhookRoutes(api, deps.webhooks)
     },
     { prefix: '/api' },
   )

@@ -308,6 +308,85 @@ export function openApiDocument(): Json {
       responses: { '200': json({ type: 'object' }), ...errors },
     },
   }
+  const hook = pathParam('id', 'webhook id')
+  const webhookBody = body({
+    type: 'object',
+    required: ['url'],
+    properties: {
+      url: { type: 'string' },
+      secret: { type: 'string', description: 'whsec_…; a new one is rotated in' },
+      segments: { type: 'array', items: { type: 'string' } },
+      types: {
+        type: 'array',
+        items: { type: 'string', enum: ['segment.entered', 'segment.exited'] },
+      },
+      maxInFlight: { type: 'integer' },
+    },
+  })
+  paths['/api/webhooks'] = {
+    get: {
+      summary: 'Webhook endpoints',
+      tags: ['webhooks'],
+      security: admin,
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/webhooks/{id}'] = {
+    get: {
+      summary: 'A webhook endpoint',
+      tags: ['webhooks'],
+      security: admin,
+      parameters: [hook],
+      responses: { '200': json(ref('Webhook')), ...errors },
+    },
+    put: {
+      summary: 'Create or replace an endpoint (the answer holds its secret); saving re-enables it',
+      tags: ['webhooks'],
+      security: admin,
+      parameters: [hook],
+      requestBody: webhookBody,
+      responses: { '200': json(ref('Webhook')), '201': json(ref('Webhook'), 'Created'), ...errors },
+    },
+    delete: {
+      summary: 'Delete an endpoint; pending deliveries are cancelled',
+      tags: ['webhooks'],
+      security: admin,
+      parameters: [hook],
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/webhooks/{id}/rotate'] = {
+    post: {
+      summary: 'A new secret; the old one keeps signing for the overlap (24h)',
+      tags: ['webhooks'],
+      security: admin,
+      parameters: [hook],
+      responses: { '200': json(ref('Webhook')), ...errors },
+    },
+  }
+  paths['/api/webhooks/{id}/deliveries'] = {
+    get: {
+      summary: 'Deliveries with their attempts',
+      tags: ['webhooks'],
+      security: admin,
+      parameters: [
+        hook,
+        query('status', 'pending, succeeded, failed, exhausted, cancelled'),
+        query('limit', '1–500', 'integer'),
+        query('cursor', 'from a previous page'),
+      ],
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/webhooks/{id}/replay'] = {
+    post: {
+      summary: 'Send failed and exhausted deliveries again, with the same ids',
+      tags: ['webhooks'],
+      security: admin,
+      parameters: [hook],
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
   paths['/healthz'] = {
     get: {
       summary: 'Health',
@@ -389,6 +468,18 @@ export function openApiDocument(): Json {
             progress: { type: ['object', 'null'] },
             size: { type: 'integer' },
             rule: { type: 'object' },
+          },
+        },
+        Webhook: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            url: { type: 'string' },
+            secret: { type: 'string' },
+            segments: { type: ['array', 'null'] },
+            types: { type: ['array', 'null'] },
+            status: { type: 'string', enum: ['active', 'disabled'] },
+            disabledReason: { type: ['string', 'null'] },
           },
         },
         Counted: {

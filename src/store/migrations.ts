@@ -218,6 +218,60 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX transitions_profile ON transitions (workspace_id, profile_id, seq)`,
     ],
   },
+  {
+    version: 4,
+    name: 'webhooks, deliveries and their attempts, the outbox cursor',
+    statements: (t) => [
+      `CREATE TABLE webhooks (
+        workspace_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        secrets TEXT NOT NULL,
+        segments TEXT,
+        types TEXT,
+        status TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
+        disabled_reason TEXT,
+        max_in_flight INTEGER NOT NULL,
+        created_at ${t.int} NOT NULL,
+        updated_at ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, id)
+      )`,
+      // One row per message to one destination; its id is the webhook-id, stable across retries.
+      `CREATE TABLE deliveries (
+        workspace_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        transition_seq ${t.int} NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'exhausted', 'cancelled')),
+        attempts INTEGER NOT NULL,
+        next_attempt_at ${t.int} NOT NULL,
+        last_status INTEGER,
+        last_error TEXT,
+        created_at ${t.int} NOT NULL,
+        updated_at ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, id)
+      )`,
+      `CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at)`,
+      `CREATE INDEX deliveries_order ON deliveries (workspace_id, destination, profile_id, transition_seq)`,
+      `CREATE TABLE delivery_attempts (
+        workspace_id TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        at ${t.int} NOT NULL,
+        status INTEGER,
+        error TEXT,
+        duration_ms INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, delivery_id, attempt)
+      )`,
+      // How far each consumer of the transition outbox has read.
+      `CREATE TABLE outbox_cursors (
+        name TEXT PRIMARY KEY,
+        seq ${t.int} NOT NULL
+      )`,
+    ],
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {

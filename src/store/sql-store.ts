@@ -17,9 +17,11 @@ import {
   toWorkspace,
 } from './rows.js'
 import type { DialectHooks, Row, SqlConnection } from './sql-connection.js'
+import { SqlDeliveryReads } from './sql-delivery.js'
 import { SqlWriteTx } from './sql-write-tx.js'
 import type {
   ApiKeyRecord,
+  DeliveryReads,
   EventQuery,
   IdentityKind,
   IdentityRecord,
@@ -58,6 +60,15 @@ export abstract class SqlStore implements Store {
   abstract readonly kind: StoreKind
   protected abstract readonly hooks: DialectHooks
   private readonly mutex = new Mutex()
+  readonly delivery: DeliveryReads = new SqlDeliveryReads(
+    () => this.reader(),
+    // Hooks are set by the subclass constructor, after this field: read them lazily.
+    {
+      inArray: (c) => this.hooks.inArray(c),
+      arrayParam: (v) => this.hooks.arrayParam(v),
+      decodeJson: (v) => this.hooks.decodeJson(v),
+    },
+  )
 
   /** The connection for reads outside a write transaction. */
   protected abstract reader(): SqlConnection

@@ -1,4 +1,5 @@
 import type { DialectHooks, SqlConnection } from './sql-connection.js'
+import { SqlDeliveryTx } from './sql-delivery.js'
 import {
   EVENT_COLUMNS,
   jsonParam,
@@ -29,10 +30,14 @@ import type {
 
 /** The write-transaction operations, on the connection holding the transaction. */
 export class SqlWriteTx implements WriteTx {
+  readonly delivery: SqlDeliveryTx
+
   constructor(
     private readonly c: SqlConnection,
     private readonly h: DialectHooks,
-  ) {}
+  ) {
+    this.delivery = new SqlDeliveryTx(c, h)
+  }
 
   async existingMessageIds(
     workspaceId: string,

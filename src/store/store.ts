@@ -176,6 +176,108 @@ export interface StoredTransition extends TransitionRecord {
   readonly seq: number
 }
 
+export interface WebhookSecret {
+  /** `whsec_` + base64 key. */
+  readonly secret: string
+  /** When a rotated-out secret stops being used to sign (null: current). */
+  readonly expiresAt: number | null
+}
+
+export interface WebhookRecord {
+  readonly workspaceId: string
+  readonly id: string
+  readonly url: string
+  /** The current secret last; older ones sign too until they expire (rotation). */
+  readonly secrets: readonly WebhookSecret[]
+  /** Only these segments' transitions (null: all). */
+  readonly segments: readonly string[] | null
+  /** Only these transition types (null: all). */
+  readonly types: readonly TransitionType[] | null
+  readonly status: 'active' | 'disabled'
+  readonly disabledReason: string | null
+  /** Deliveries in flight at once to this endpoint. */
+  readonly maxInFlight: number
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'exhausted' | 'cancelled'
+
+/** One message to one destination; `id` is stable across retries (the webhook-id). */
+export interface DeliveryRecord {
+  readonly workspaceId: string
+  readonly id: string
+  /** `webhook:<id>` */
+  readonly destination: string
+  readonly profileId: string
+  /** The transition's place in the outbox: deliveries to a destination for a person go in this order. */
+  readonly transitionSeq: number
+  readonly payload: JsonValue
+  readonly status: DeliveryStatus
+  readonly attempts: number
+  readonly nextAttemptAt: number
+  readonly lastStatus: number | null
+  readonly lastError: string | null
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+export interface AttemptRecord {
+  readonly workspaceId: string
+  readonly deliveryId: string
+  readonly attempt: number
+  readonly at: number
+  /** The HTTP status, or null when there was none (refused, timed out). */
+  readonly status: number | null
+  readonly error: string | null
+  readonly durationMs: number
+}
+
+/** The delivery tables, inside a write transaction. */
+export interface DeliveryTx {
+  /** The last transition seq a named consumer of the outbox has handled (0 before any). */
+  outboxCursor(name: string): Promise<number>
+  setOutboxCursor(name: string, seq: number): Promise<void>
+  /** Transitions after `seq`, in order, in every workspace. */
+  transitionsAfter(seq: number, limit: number): Promise<StoredTransition[]>
+  identitiesOf(workspaceId: string, profileIds: readonly string[]): Promise<IdentityRecord[]>
+  listWebhooks(workspaceId?: string): Promise<WebhookRecord[]>
+  upsertWebhook(row: WebhookRecord): Promise<void>
+  deleteWebhook(workspaceId: string, id: string): Promise<void>
+  /** Inserts deliveries; an id already there is skipped. Returns how many were new. */
+  insertDeliveries(rows: readonly DeliveryRecord[]): Promise<number>
+  /**
+   * Pending deliveries due by `now` to active destinations, each the oldest pending one for its
+   * destination and person (so deliveries to a person arrive in order), earliest first.
+   */
+  dueDeliveries(now: number, limit: number): Promise<DeliveryRecord[]>
+  updateDelivery(row: DeliveryRecord): Promise<void>
+  insertAttempt(row: AttemptRecord): Promise<void>
+  /** Puts failed and exhausted deliveries (these ids, or all) back to pending, due at `at`. */
+  replayDeliveries(
+    workspaceId: string,
+    destination: string,
+    ids: readonly string[] | null,
+    at: number,
+  ): Promise<number>
+  /** Cancels a destination's pending deliveries (it was deleted). */
+  cancelDeliveries(workspaceId: string, destination: string, at: number): Promise<number>
+}
+
+/** The delivery tables, read outside transactions. */
+export interface DeliveryReads {
+  getWebhook(workspaceId: string, id: string): Promise<WebhookRecord | null>
+  listWebhooks(workspaceId: string): Promise<WebhookRecord[]>
+  listDeliveries(
+    workspaceId: string,
+    destination: string,
+    query: { status?: DeliveryStatus; limit: number; after?: string | null },
+  ): Promise<DeliveryRecord[]>
+  attemptsOf(workspaceId: string, deliveryIds: readonly string[]): Promise<AttemptRecord[]>
+  /** The earliest next attempt of a pending delivery to an active destination, or null. */
+  nextDeliveryDue(): Promise<number | null>
+}
+
 /** A page of results and the cursor for the next page (null on the last). */
 export interface Page<T> {
   readonly items: T[]
@@ -205,6 +307,8 @@ export interface WriteTx {
   insertMerges(rows: readonly MergeRecord[]): Promise<void>
   /** Inserts events; a messageId already stored is skipped. Returns how many were inserted. */
   insertEvents(rows: readonly EventRecord[]): Promise<number>
+
+  readonly delivery: DeliveryTx
 
   // ---- the segment engine ----
   listSegments(workspaceId?: string): Promise<SegmentRecord[]>
@@ -316,6 +420,8 @@ export interface Store {
   ): Promise<StoredTransition[]>
   /** The earliest timer's due time, in any workspace, or null. */
   nextTimerDue(): Promise<number | null>
+
+  readonly delivery: DeliveryReads
 }
 
 export type { JsonObject, JsonValue }

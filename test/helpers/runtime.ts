@@ -1,7 +1,7 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { loadConfig } from '../../src/cli/config.js'
 import { openRuntime } from '../../src/cli/runtime.js'
-import type { Runtime } from '../../src/cli/runtime.js'
+import type { Runtime, RuntimeOptions } from '../../src/cli/runtime.js'
 import { buildApp } from '../../src/http/app.js'
 import { ManualClock } from '../../src/shared/clock.js'
 import type { Clock } from '../../src/shared/clock.js'
@@ -39,7 +39,12 @@ export function basic(key: string): string {
 
 export async function newTestApp(
   kind: StoreKind,
-  options: { clock?: Clock; env?: Record<string, string>; backfillPageSize?: number } = {},
+  options: {
+    clock?: Clock
+    env?: Record<string, string>
+    backfillPageSize?: number
+    delivery?: RuntimeOptions['delivery']
+  } = {},
 ): Promise<TestApp> {
   const testStore = await newTestStore(kind)
   const config = loadConfig({ ...options.env })
@@ -48,6 +53,7 @@ export async function newTestApp(
     clock: options.clock ?? new ManualClock(Date.parse('2026-06-01T12:00:00Z')),
     timers: manualTimers,
     ...(options.backfillPageSize ? { backfillPageSize: options.backfillPageSize } : {}),
+    ...(options.delivery ? { delivery: options.delivery } : {}),
   })
   await rt.keys.bootstrap({ writeKey: WRITE_KEY, adminKey: ADMIN_KEY })
   const app = await buildApp(rt)

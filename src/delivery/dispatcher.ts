@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto'
+import type { JsonObject } from '../shared/json.js'
+import type { DeliveryRecord, StoredTransition, WebhookRecord, WriteTx } from '../store/store.js'
+
+/** The outbox consumer name of the webhook fan-out. */
+export const WEBHOOK_CURSOR = 'webhooks'
+
+/** A delivery's id: the same transition to the same destination always gets the same one. */
+export function deliveryId(transitionId: string, destination: string): string {
+  return `msg_${createHash('sha256').update(`${transitionId}\u0000${destination}`).digest('base64url').slice(0, 24)}`
+}
+
+export function matchesWebhook(w: WebhookRecord, t: StoredTransition): boolean {
+  return (
+    (w.segments === null || w.segments.includes(t.segmentKey)) &&
+    (w.types === null || w.types.includes(t.type))
+  )
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+/**
+ * Reads the transition outbox from where it left off and turns each transition into one
+ * delivery per matching webhook, with a snapshot of the person (so retries send the same body).
+ * Deliveries and the new read position are written in one transaction: a crash re-reads and
+ * re-creates nothing twice (ids are derived from the transition and the destination).
+ */
+export async function fanOut(
+  tx: WriteTx,
+  now: number,
+  limit = 500,
+): Promise<{ created: number; more: boolean }> {
+  const cursor = await tx.delivery.outboxCursor(WEBHOOK_CURSOR)
+  const transitions = await tx.delivery.transitionsAfter(cursor, limit)
+  if (transitions.length === 0) return { created: 0, more: false }
+  const byWs = new Map<string, StoredTransition[]>()
+  for (const t of transitions)
+    (byWs.get(t.workspaceId) ?? byWs.set(t.workspaceId, []).get(t.workspaceId)!).push(t)
+  const rows: DeliveryRecord[] = []
+  for (const [ws, list] of byWs) {
+    // Disabled endpoints get their deliveries too (held, not sent): enabling one again resumes
+    // where it stopped instead of silently skipping what happened meanwhile.
+    const hooks = await tx.delivery.listWebhooks(ws)
+    if (hooks.length === 0) continue
+    const wanted = list.filter((t) => hooks.some((w) => matchesWebhook(w, t)))
+    const ids = [...new Set(wanted.map((t) => t.profileId))]
+    const [profiles, identities] = await Promise.all([
+      tx.loadProfiles(ws, ids),
+      tx.delivery.identitiesOf(ws, ids),
+    ])
+    const people = new Map(profiles.map((p) => [p.id, p]))
+    for (const t of wanted) {
+      const p = people.get(t.profileId)
+      const own = identities.filter((i) => i.profileId === t.profileId)
+      const email =
+        typeof p?.traits.email === 'string'
+          ? p.traits.email
+          : (own.find((i) => i.kind === 'email')?.value ?? null)
+      const payload: JsonObject = {
+        type: t.type,
+        timestamp: iso(t.at),
+        data: {
+          id: t.id,
+          type: t.type,
+          at: iso(t.at),
+          segment: { key: t.segmentKey, version: t.segmentVersion },
+          profile: {
+            id: t.profileId,
+            userId: p?.userId ?? null,
+            anonymousIds: own.filter((i) => i.kind === 'anonymous').map((i) => i.value),
+            email,
+          },
+          reason: t.reason,
+        },
+      }
+      for (const w of hooks) {
+        if (!matchesWebhook(w, t)) continue
+        const destination = `webhook:${w.id}`
+        rows.push({
+          workspaceId: ws,
+          id: deliveryId(t.id, destination),
+          destination,
+          profileId: t.profileId,
+          transitionSeq: t.seq,
+          payload,
+          status: 'pending',
+          attempts: 0,
+          nextAttemptAt: now,
+          lastStatus: null,
+          lastError: null,
+          createdAt: now,
+          updatedAt: now,
+        })
+      }
+    }
+  }
+  const created = await tx.delivery.insertDeliveries(rows)
+  await tx.delivery.setOutboxCursor(WEBHOOK_CURSOR, transitions[transitions.length - 1]!.seq)
+  return { created, more: transitions.length === limit }
+}

@@ -1,0 +1,228 @@
+import type { TimerHost } from '../engine/scheduler.js'
+import { realTimers } from '../engine/scheduler.js'
+import type { Clock } from '../shared/clock.js'
+import type { AttemptRecord, DeliveryRecord, Store, WebhookRecord } from '../store/store.js'
+import { fanOut } from './dispatcher.js'
+import { MAX_ATTEMPTS, retryAfterMs, retryDelay } from './schedule.js'
+import type { Sender } from './sender.js'
+import { httpSender } from './sender.js'
+import { signatureHeaders } from './signing.js'
+import { checkTarget } from './targets.js'
+
+export interface DeliveryOptions {
+  /** How requests are sent. Default: fetch. */
+  readonly sender?: Sender
+  /** Allow webhooks to loopback and private addresses (SEGFLOW_WEBHOOK_ALLOW_PRIVATE). Default false. */
+  readonly allowPrivate?: boolean
+  /** Time an endpoint has to answer. Default 15,000 ms. */
+  readonly timeoutMs?: number
+  /** Deliveries in flight at once, over all endpoints. Default 32. */
+  readonly concurrency?: number
+  /** Jitter source in [0, 1). Default Math.random. */
+  readonly random?: () => number
+  readonly timers?: TimerHost
+  readonly onError?: (e: unknown) => void
+}
+
+interface Outcome {
+  readonly delivery: DeliveryRecord
+  readonly attempt: AttemptRecord
+  readonly disable: string | null
+}
+
+/**
+ * Sends webhook deliveries: at least once, with a stable id, in order per person and endpoint,
+ * retried on the Standard Webhooks schedule. It wakes when transitions are written (kick) and
+ * when the next retry is due; it never polls.
+ */
+export class DeliveryWorker {
+  private readonly sender: Sender
+  private readonly timers: TimerHost
+  private readonly inFlight = new Map<string, number>()
+  private handle: unknown = null
+  private running: Promise<void> | null = null
+  private again = false
+  private stopped = true
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly options: DeliveryOptions = {},
+  ) {
+    this.sender = options.sender ?? httpSender
+    this.timers = options.timers ?? realTimers
+  }
+
+  start(): void {
+    this.stopped = false
+    this.kick()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.handle !== null) this.timers.clear(this.handle)
+    this.handle = null
+    await this.running
+  }
+
+  /** Something may be due (transitions written, a webhook changed): run soon. */
+  kick(): void {
+    if (this.stopped) return
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.arm(0)
+  }
+
+  private arm(delay: number): void {
+    if (this.handle !== null) this.timers.clear(this.handle)
+    this.handle = this.timers.set(() => {
+      this.handle = null
+      this.running ??= this.loop().finally(() => {
+        this.running = null
+      })
+    }, delay)
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      do {
+        this.again = false
+        await this.runDue()
+      } while (this.again && !this.stopped)
+      if (this.stopped) return
+      const next = await this.store.delivery.nextDeliveryDue()
+      if (next !== null) this.arm(Math.min(2 ** 31 - 1, Math.max(0, next - this.clock.now())))
+    } catch (e) {
+      this.options.onError?.(e)
+      if (!this.stopped) this.arm(1000)
+    }
+  }
+
+  /**
+   * Fans out new transitions, then sends everything due now, round after round (a success
+   * makes the same person's next delivery due), until nothing is. Returns how many were sent.
+   */
+  async runDue(): Promise<number> {
+    for (;;) {
+      const r = await this.store.write((tx) => fanOut(tx, this.clock.now()))
+      if (!r.more) break
+    }
+    let sent = 0
+    for (;;) {
+      const now = this.clock.now()
+      const due = await this.store.write((tx) => tx.delivery.dueDeliveries(now, 500))
+      if (due.length === 0) return sent
+      const hooks = new Map<string, WebhookRecord>()
+      for (const ws of new Set(due.map((d) => d.workspaceId))) {
+        for (const w of await this.store.delivery.listWebhooks(ws))
+          hooks.set(`${ws}\u0000webhook:${w.id}`, w)
+      }
+      const limit = this.options.concurrency ?? 32
+      const batch: DeliveryRecord[] = []
+      for (const d of due) {
+        const w = hooks.get(`${d.workspaceId}\u0000${d.destination}`)
+        const key = `${d.workspaceId}\u0000${d.destination}`
+        if (!w || (this.inFlight.get(key) ?? 0) >= w.maxInFlight || batch.length >= limit) continue
+        this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1)
+        batch.push(d)
+      }
+      if (batch.length === 0) return sent
+      const outcomes = await Promise.all(
+        batch.map(async (d) => {
+          const key = `${d.workspaceId}\u0000${d.destination}`
+          try {
+            return await this.attempt(d, hooks.get(key)!)
+          } finally {
+            this.inFlight.set(key, (this.inFlight.get(key) ?? 1) - 1)
+          }
+        }),
+      )
+      await this.store.write(async (tx) => {
+        for (const o of outcomes) {
+          await tx.delivery.updateDelivery(o.delivery)
+          await tx.delivery.insertAttempt(o.attempt)
+          if (o.disable) {
+            const w = (await tx.delivery.listWebhooks(o.delivery.workspaceId)).find(
+              (x) => `webhook:${x.id}` === o.delivery.destination,
+            )
+            if (w)
+              await tx.delivery.upsertWebhook({
+                ...w,
+                status: 'disabled',
+                disabledReason: o.disable,
+                updatedAt: this.clock.now(),
+              })
+          }
+        }
+      })
+      sent += batch.length
+    }
+  }
+
+  /** One attempt: sign, send, and decide what happens next. */
+  private async attempt(d: DeliveryRecord, w: WebhookRecord): Promise<Outcome> {
+    const started = this.clock.now()
+    const body = JSON.stringify(d.payload)
+    const timeout = this.options.timeoutMs ?? 15_000
+    let result
+    try {
+      await checkTarget(w.url, this.options.allowPrivate ?? false)
+      result = await this.sender.post(
+        w.url,
+        signatureHeaders(w.secrets, d.id, started, body),
+        body,
+        timeout,
+      )
+    } catch (e) {
+      result = { status: null, retryAfter: null, error: (e as Error).message }
+    }
+    const now = this.clock.now()
+    const attempts = d.attempts + 1
+    const attempt: AttemptRecord = {
+      workspaceId: d.workspaceId,
+      deliveryId: d.id,
+      attempt: attempts,
+      at: started,
+      status: result.status,
+      error: result.error,
+      durationMs: Math.max(0, now - started),
+    }
+    const base = {
+      ...d,
+      attempts,
+      lastStatus: result.status,
+      lastError: result.error,
+      updatedAt: now,
+    }
+    if (result.status !== null && result.status >= 200 && result.status < 300) {
+      return { delivery: { ...base, status: 'succeeded' }, attempt, disable: null }
+    }
+    if (result.status === 410) {
+      return {
+        delivery: { ...base, status: 'failed' },
+        attempt,
+        disable: 'the endpoint answered 410 Gone',
+      }
+    }
+    const error =
+      result.error ??
+      `HTTP ${result.status}${result.status !== null && result.status < 400 ? ' (redirects are not followed)' : ''}`
+    const delay =
+      attempts >= MAX_ATTEMPTS ? null : retryDelay(attempts, this.options.random ?? Math.random)
+    if (delay === null)
+      return {
+        delivery: { ...base, lastError: error, status: 'exhausted' },
+        attempt,
+        disable: null,
+      }
+    const honoured = retryAfterMs(result.retryAfter, now)
+    const next = Math.max(now + delay, honoured === null ? 0 : now + honoured)
+    return {
+      delivery: { ...base, lastError: error, status: 'pending', nextAttemptAt: next },
+      attempt,
+      disable: null,
+    }
+  }
+}

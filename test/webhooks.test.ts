@@ -1,0 +1,263 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { RETRY_DELAYS_MS } from '../src/delivery/schedule.js'
+import { ManualClock } from '../src/shared/clock.js'
+import { Receiver } from './helpers/receiver.js'
+import { newTestApp } from './helpers/runtime.js'
+import type { TestApp } from './helpers/runtime.js'
+import { testStoreKinds } from './helpers/stores.js'
+
+const NOW = Date.parse('2026-06-01T12:00:00Z')
+const MIN = 60_000
+const HOUR = 60 * MIN
+
+describe.each(testStoreKinds())('webhooks on %s', (kind) => {
+  let t: TestApp
+  let clock: ManualClock
+  let rx: Receiver
+
+  beforeEach(async () => {
+    clock = new ManualClock(NOW)
+    t = await newTestApp(kind, {
+      clock,
+      env: { SEGFLOW_WEBHOOK_ALLOW_PRIVATE: 'true' },
+      delivery: { random: () => 0.5, timeoutMs: 1000 },
+    })
+    rx = await new Receiver().start()
+    await t.admin('PUT', '/api/segments/pro', { rule: { trait: 'plan', eq: 'pro' } })
+    await t.rt.segments.settled('default', 'pro')
+  })
+  afterEach(async () => {
+    await t.close()
+    await rx.stop()
+  })
+
+  const hook = async (body: Record<string, unknown> = {}) => {
+    const res = await t.admin('PUT', '/api/webhooks/crm', { url: rx.url, ...body })
+    expect([200, 201]).toContain(res.statusCode)
+    return res.json() as { secret: string; status: string }
+  }
+  const identify = (userId: string, plan: string) =>
+    t.track('/v1/identify', { userId, traits: { plan, email: `${userId}@x.io` } })
+  const run = () => t.rt.delivery.runDue()
+  const deliveries = async (status?: string) =>
+    (
+      await t.admin('GET', `/api/webhooks/crm/deliveries${status ? `?status=${status}` : ''}`)
+    ).json().items as Array<{
+      id: string
+      status: string
+      attempts: number
+      nextAttemptAt: string | null
+      lastError: string | null
+      history: Array<{ status: number | null; error: string | null }>
+    }>
+
+  it('delivers each transition once, signed as Standard Webhooks, with a stable id', async () => {
+    const { secret } = await hook()
+    expect(secret).toMatch(/^whsec_/)
+    await identify('ann', 'pro')
+    expect(await run()).toBe(1)
+    expect(rx.received).toHaveLength(1)
+    const r = rx.received[0]!
+    expect(rx.verify(r, secret, clock.now())).toMatchObject({ type: 'segment.entered' })
+    expect(r.json).toMatchObject({
+      type: 'segment.entered',
+      timestamp: new Date(NOW).toISOString(),
+      data: {
+        type: 'segment.entered',
+        at: new Date(NOW).toISOString(),
+        segment: { key: 'pro', version: 1 },
+        profile: { userId: 'ann', email: 'ann@x.io', anonymousIds: [] },
+        reason: 'event',
+      },
+    })
+    expect(r.id).toMatch(/^msg_/)
+    expect(await run()).toBe(0)
+    const [d] = await deliveries()
+    expect(d).toMatchObject({ id: r.id, status: 'succeeded', attempts: 1 })
+    // A signature made with another secret does not verify.
+    expect(() => rx.verify(r, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', clock.now())).toThrow()
+  })
+
+  it('retries on the Standard Webhooks schedule, honours Retry-After, exhausts, and replays with the same id', async () => {
+    await hook()
+    rx.answer(
+      { status: 500 },
+      { status: 429, headers: { 'retry-after': '3600' } },
+      { status: 302, headers: { location: 'http://elsewhere' } },
+    )
+    for (let i = 0; i < 5; i++) rx.answer({ status: 503 })
+    await identify('ann', 'pro')
+    await run()
+    let [d] = await deliveries()
+    expect(d).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      nextAttemptAt: new Date(NOW + 5000).toISOString(),
+    })
+    // Not before it is due.
+    clock.advance(4999)
+    expect(await run()).toBe(0)
+    clock.advance(1)
+    await run()
+    ;[d] = await deliveries()
+    // 429 with Retry-After: an hour, not the schedule's 5 minutes.
+    expect(d).toMatchObject({
+      attempts: 2,
+      nextAttemptAt: new Date(clock.now() + HOUR).toISOString(),
+    })
+    clock.advance(HOUR)
+    await run()
+    ;[d] = await deliveries()
+    expect(d).toMatchObject({ attempts: 3, lastError: 'HTTP 302 (redirects are not followed)' })
+    expect(d!.nextAttemptAt).toBe(new Date(clock.now() + RETRY_DELAYS_MS[3]).toISOString())
+    for (let a = 3; a < 8; a++) {
+      clock.advance(RETRY_DELAYS_MS[a]!)
+      await run()
+    }
+    ;[d] = await deliveries('exhausted')
+    expect(d).toMatchObject({ status: 'exhausted', attempts: 8, nextAttemptAt: null })
+    expect(d!.history.map((h) => h.status)).toEqual([500, 429, 302, 503, 503, 503, 503, 503])
+    expect(new Set(rx.received.map((r) => r.id)).size).toBe(1)
+    // Nothing more happens by itself; replay sends it again, same id.
+    clock.advance(24 * HOUR)
+    expect(await run()).toBe(0)
+    expect((await t.admin('POST', '/api/webhooks/crm/replay', {})).json()).toEqual({ replayed: 1 })
+    await run()
+    expect(rx.received).toHaveLength(9)
+    expect(rx.received[8]!.id).toBe(rx.received[0]!.id)
+    expect((await deliveries())[0]).toMatchObject({ status: 'succeeded' })
+  })
+
+  it('gives up on an endpoint that does not answer within the timeout, and retries', async () => {
+    await hook()
+    rx.answer('hang')
+    await identify('ann', 'pro')
+    await run()
+    const [d] = await deliveries()
+    expect(d).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      lastError: 'no answer within 1000 ms',
+    })
+  })
+
+  it('disables an endpoint that answers 410; saving it again resumes delivery', async () => {
+    await hook()
+    rx.answer({ status: 410 })
+    await identify('ann', 'pro')
+    await run()
+    expect((await t.admin('GET', '/api/webhooks/crm')).json()).toMatchObject({
+      status: 'disabled',
+      disabledReason: 'the endpoint answered 410 Gone',
+    })
+    await identify('bob', 'pro')
+    expect(await run()).toBe(0)
+    expect(rx.received).toHaveLength(1)
+    expect((await hook()).status).toBe('active')
+    await run()
+    expect(rx.received.map((r) => r.json.data.profile)).toMatchObject([
+      { userId: 'ann' },
+      { userId: 'bob' },
+    ])
+  })
+
+  it('keeps deliveries for one person in order: a later one waits for the earlier', async () => {
+    await hook()
+    rx.answer({ status: 500 })
+    await identify('ann', 'pro')
+    await identify('bob', 'pro')
+    clock.advance(MIN)
+    await identify('ann', 'free')
+    await run()
+    // ann's entry failed; her exit waits behind it; bob is not held up.
+    expect(
+      rx.received.map(
+        (r) => `${(r.json.data.profile as { userId: string }).userId} ${r.json.type}`,
+      ),
+    ).toEqual(['ann segment.entered', 'bob segment.entered'])
+    clock.advance(5000)
+    await run()
+    expect(
+      rx.received
+        .slice(2)
+        .map((r) => `${(r.json.data.profile as { userId: string }).userId} ${r.json.type}`),
+    ).toEqual(['ann segment.entered', 'ann segment.exited'])
+  })
+
+  it('signs with both secrets during a rotation, then only the new one', async () => {
+    const { secret: old } = await hook()
+    const rotated = (await t.admin('POST', '/api/webhooks/crm/rotate', { overlap: '1h' })).json()
+    expect(rotated.secret).not.toBe(old)
+    expect(rotated.previousSecretsUntil).toEqual([new Date(NOW + HOUR).toISOString()])
+    await identify('ann', 'pro')
+    await run()
+    const during = rx.received[0]!
+    expect(String(during.headers['webhook-signature']).split(' ')).toHaveLength(2)
+    expect(rx.verify(during, old, clock.now())).toBeTruthy()
+    expect(rx.verify(during, rotated.secret, clock.now())).toBeTruthy()
+    clock.advance(HOUR)
+    await identify('bob', 'pro')
+    await run()
+    const after = rx.received[1]!
+    expect(String(after.headers['webhook-signature']).split(' ')).toHaveLength(1)
+    expect(rx.verify(after, rotated.secret, clock.now())).toBeTruthy()
+    expect(() => rx.verify(after, old, clock.now())).toThrow()
+    // Setting a secret explicitly rotates too.
+    const mine = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD'
+    expect((await hook({ secret: mine })).secret).toBe(mine)
+  })
+
+  it('filters by segment and by transition type', async () => {
+    await t.admin('PUT', '/api/segments/free', { rule: { trait: 'plan', eq: 'free' } })
+    await t.rt.segments.settled('default', 'free')
+    await hook({ segments: ['pro'], types: ['segment.exited'] })
+    await identify('ann', 'pro')
+    await identify('ann', 'free')
+    await run()
+    expect(
+      rx.received.map((r) => `${(r.json.data.segment as { key: string }).key} ${r.json.type}`),
+    ).toEqual(['pro segment.exited'])
+    const unknown = await t.admin('PUT', '/api/webhooks/x', { url: rx.url, segments: ['nope'] })
+    expect(unknown.json().error.message).toMatch(/segments nope do not exist/)
+    const types = await t.admin('PUT', '/api/webhooks/x', { url: rx.url, types: ['segment.moved'] })
+    expect(types.json().error.message).toMatch(
+      /types must be a non-empty list of segment.entered, segment.exited/,
+    )
+  })
+
+  it('cancels pending deliveries when an endpoint is deleted', async () => {
+    await hook()
+    rx.answer({ status: 500 })
+    await identify('ann', 'pro')
+    await run()
+    expect((await t.admin('DELETE', '/api/webhooks/crm')).json()).toEqual({ cancelled: 1 })
+    clock.advance(HOUR)
+    expect(await run()).toBe(0)
+    expect((await t.admin('GET', '/api/webhooks/crm')).statusCode).toBe(404)
+  })
+})
+
+describe.each(testStoreKinds())('webhook targets on %s', (kind) => {
+  it('refuses loopback and private addresses unless allowed', async () => {
+    const t = await newTestApp(kind)
+    try {
+      for (const url of [
+        'http://127.0.0.1:9/x',
+        'http://localhost/x',
+        'http://10.1.2.3/x',
+        'http://[::1]/x',
+        'http://169.254.169.254/latest',
+      ]) {
+        const res = await t.admin('PUT', '/api/webhooks/w', { url })
+        expect(res.statusCode, url).toBe(400)
+        expect(res.json().error.message).toMatch(
+          /private or loopback address; set SEGFLOW_WEBHOOK_ALLOW_PRIVATE=true/,
+        )
+      }
+      const ftp = await t.admin('PUT', '/api/webhooks/w', { url: 'ftp://example.com/x' })
+      expect(ftp.json().error.message).toMatch(/url must be http or https/)
+    } finally {
+      await t.close()
+    }
+  })
+})
