@@ -157,3 +157,61 @@ describe.each(testStoreKinds())('crash safety of segflow serve on %s', (kind) =>
     }
   })
 })
+
+describe.each(testStoreKinds())('webhook delivery across a crash on %s', (kind) => {
+  let location: StoreLocation
+  beforeEach(async () => {
+    location = await newStoreLocation(kind)
+  })
+  afterEach(async () => {
+    await location.destroy()
+  })
+
+  it('sends again, with the same id, what was sent but not recorded when the process died', async () => {
+    const { Receiver } = await import('./helpers/receiver.js')
+    const rx = await new Receiver().start()
+    const env = {
+      ...location.env,
+      SEGFLOW_WRITE_KEY: WRITE_KEY,
+      SEGFLOW_ADMIN_KEY: ADMIN_KEY,
+      SEGFLOW_WEBHOOK_ALLOW_PRIVATE: 'true',
+    }
+    const admin = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }
+    try {
+      const first = await startSegflowProcess(env)
+      // The process dies the moment the request reaches the endpoint: sent, never recorded.
+      rx.answer(() => first.child.kill('SIGKILL'))
+      await fetch(`${first.url}/api/segments/pro`, {
+        method: 'PUT',
+        headers: admin,
+        body: JSON.stringify({ rule: { trait: 'plan', eq: 'pro' } }),
+      })
+      await fetch(`${first.url}/api/webhooks/crm`, {
+        method: 'PUT',
+        headers: admin,
+        body: JSON.stringify({ url: rx.url }),
+      })
+      const ingest = await fetch(`${first.url}/v1/identify`, {
+        method: 'POST',
+        headers: { authorization: basic(WRITE_KEY), 'content-type': 'application/json' },
+        body: JSON.stringify({ userId: 'ann', traits: { plan: 'pro' } }),
+      })
+      expect(ingest.status).toBe(200)
+      await first.exited
+      expect(rx.received).toHaveLength(1)
+
+      const second = await startSegflowProcess(env)
+      try {
+        await until(() => rx.received.length >= 2, 15_000)
+        expect(rx.received).toHaveLength(2)
+        expect(rx.received[1]!.id).toBe(rx.received[0]!.id)
+        expect(rx.received[1]!.body).toBe(rx.received[0]!.body)
+      } finally {
+        second.child.kill('SIGTERM')
+        await second.exited
+      }
+    } finally {
+      await rx.stop()
+    }
+  })
+})
