@@ -29,6 +29,12 @@ export interface Config {
   readonly shutdownTimeoutMs: number
   /** SEGFLOW_WEBHOOK_ALLOW_PRIVATE: allow webhooks to loopback and private addresses, default false. */
   readonly webhookAllowPrivate: boolean
+  /** SEGFLOW_SMTP_URL: the SMTP server email goes through (smtp:// or smtps://); none by default. */
+  readonly smtpUrl: string | null
+  /** SEGFLOW_EMAIL_FROM: the From address of workspaces that set none, default segflow@localhost. */
+  readonly emailFrom: string
+  /** SEGFLOW_PUBLIC_URL: the address recipients reach segflow at (tracking and unsubscribe links). */
+  readonly publicUrl: string
 }
 
 export class ConfigError extends Error {
@@ -95,6 +101,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     commitBatch: int(env, 'SEGFLOW_COMMIT_BATCH', 5_000, 1, 100_000),
     trustProxy: oneOf(env, 'SEGFLOW_TRUST_PROXY', ['true', 'false'] as const, 'false') === 'true',
     shutdownTimeoutMs: int(env, 'SEGFLOW_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    smtpUrl: str(env, 'SEGFLOW_SMTP_URL'),
+    emailFrom: str(env, 'SEGFLOW_EMAIL_FROM') ?? 'segflow@localhost',
+    publicUrl: (
+      str(env, 'SEGFLOW_PUBLIC_URL') ??
+      `http://${str(env, 'SEGFLOW_HOST') ?? '127.0.0.1'}:${int(env, 'SEGFLOW_PORT', 8787, 0, 65535)}`
+    ).replace(/\/+$/, ''),
     webhookAllowPrivate:
       oneOf(env, 'SEGFLOW_WEBHOOK_ALLOW_PRIVATE', ['true', 'false'] as const, 'false') === 'true',
   }

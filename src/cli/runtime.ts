@@ -8,6 +8,12 @@ import { Writer } from '../engine/writer.js'
 import { DeliveryWorker } from '../delivery/worker.js'
 import type { DeliveryOptions } from '../delivery/worker.js'
 import { WebhookService } from '../delivery/webhook-service.js'
+import { AutomationRunner, AutomationService, automationsUsing } from '../delivery/automations.js'
+import { Mailer } from '../delivery/email.js'
+import { EmailAdmin } from '../delivery/email-admin.js'
+import { EmailSettingsService } from '../delivery/settings.js'
+import { TemplatePreviews } from '../content/previews.js'
+import { TemplateService } from '../content/templates.js'
 import { GroupCommit } from '../ingest/group-commit.js'
 import { Ingestor } from '../ingest/ingestor.js'
 import { KeyService } from '../keys/key-service.js'
@@ -36,6 +42,14 @@ export interface Runtime {
   /** Sends webhook deliveries; started by `start()`. */
   readonly delivery: DeliveryWorker
   readonly webhooks: WebhookService
+  readonly templates: TemplateService
+  readonly previews: TemplatePreviews
+  readonly emailSettings: EmailSettingsService
+  readonly mailer: Mailer
+  readonly email: EmailAdmin
+  readonly automations: AutomationService
+  /** Runs automation actions; started by `start()`. */
+  readonly automationRunner: AutomationRunner
   /** Starts background work: timers and interrupted backfills. */
   start(): Promise<void>
   /** Drains accepted work, then closes the store. */
@@ -54,6 +68,8 @@ export interface RuntimeOptions {
   readonly backfillPageSize?: number
   /** How deliveries are sent and retried (tests inject jitter and timeouts). */
   readonly delivery?: Omit<DeliveryOptions, 'timers' | 'onError' | 'allowPrivate'>
+  /** Jitter of automation retries, in [0, 1). Default Math.random. */
+  readonly random?: () => number
 }
 
 export function openStore(config: Config): Store {
@@ -88,9 +104,13 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     ...(options.timers ? { timers: options.timers } : {}),
     onError,
   })
+  let runner: AutomationRunner | null = null
   const engine = new Engine(store, clock, {
     onTimer: (at) => scheduler?.notify(at),
-    onTransitions: () => delivery.kick(),
+    onTransitions: () => {
+      delivery.kick()
+      runner?.kick()
+    },
     ...(options.backfillPageSize ? { backfillPageSize: options.backfillPageSize } : {}),
   })
   metrics.trackEngine(() => engine.stats)
@@ -106,11 +126,47 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const ingestor = new Ingestor(queue, clock, metrics)
   const keys = new KeyService(store, clock)
   const profiles = new ProfileService(store, (m) => queue.submit(m), clock)
-  const segments = new SegmentService(store, engine, clock, onError)
+  const segments = new SegmentService(store, engine, clock, onError, (ws, key) =>
+    automationsUsing(store, ws, 'segment', key),
+  )
   const webhooks = new WebhookService(store, clock, {
     allowPrivate: config.webhookAllowPrivate,
     kick: () => delivery.kick(),
+    usedBy: (ws, id) => automationsUsing(store, ws, 'webhook', id),
   })
+  const segmentList = (ws: string) =>
+    [...(engine.segments(ws)?.segments.values() ?? [])].map((s) => ({
+      key: s.key,
+      priority: s.record.priority,
+    }))
+  const segmentKeys = (ws: string) => new Set(engine.segments(ws)?.segments.keys() ?? [])
+  const templates = new TemplateService(store, clock, segmentKeys, (ws, key) =>
+    automationsUsing(store, ws, 'template', key),
+  )
+  const submit = (m: Parameters<GroupCommit['submit']>[0]) => queue.submit(m)
+  const mailer = new Mailer(store, templates, clock, {
+    smtpUrl: config.smtpUrl,
+    defaultFrom: config.emailFrom,
+    publicUrl: config.publicUrl,
+    priorities: (ws) => new Map(segmentList(ws).map((s) => [s.key, s.priority])),
+    submit,
+  })
+  const previews = new TemplatePreviews(store, templates, clock, {
+    publicUrl: config.publicUrl,
+    segments: segmentList,
+  })
+  const emailSettings = new EmailSettingsService(store, clock, config.emailFrom)
+  const email = new EmailAdmin(store, clock, mailer)
+  const automations = new AutomationService(store, clock, segmentKeys)
+  const automationRunner = new AutomationRunner(store, clock, {
+    mailer,
+    submit,
+    kickDeliveries: () => delivery.kick(),
+    ...(options.timers ? { timers: options.timers } : {}),
+    ...(options.random ? { random: options.random } : {}),
+    onError,
+  })
+  runner = automationRunner
   const running = scheduler
   return {
     config,
@@ -126,16 +182,27 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     scheduler: running,
     delivery,
     webhooks,
+    templates,
+    previews,
+    emailSettings,
+    mailer,
+    email,
+    automations,
+    automationRunner,
     async start() {
       segments.resume()
       await running.start()
       delivery.start()
+      automationRunner.start()
     },
     async close() {
+      // Automations write through the queue: they stop first.
+      await automationRunner.stop()
       await queue.close()
       await running.stop()
       await delivery.stop()
       await segments.stop()
+      mailer.close()
       await store.close()
     },
   }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { JsonObject } from '../shared/json.js'
+import { emailAddressOf } from './address.js'
 import type { DeliveryRecord, StoredTransition, WebhookRecord, WriteTx } from '../store/store.js'
 
 /** The outbox consumer name of the webhook fan-out. */
@@ -52,10 +53,7 @@ export async function fanOut(
     for (const t of wanted) {
       const p = people.get(t.profileId)
       const own = identities.filter((i) => i.profileId === t.profileId)
-      const email =
-        typeof p?.traits.email === 'string'
-          ? p.traits.email
-          : (own.find((i) => i.kind === 'email')?.value ?? null)
+      const email = p ? emailAddressOf(p, own) : null
       const payload: JsonObject = {
         type: t.type,
         timestamp: iso(t.at),

@@ -63,7 +63,12 @@ export class WebhookService {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
-    private readonly options: { allowPrivate: boolean; kick: () => void },
+    private readonly options: {
+      allowPrivate: boolean
+      kick: () => void
+      /** Automations calling an endpoint, which stop it being deleted. */
+      usedBy?: (workspaceId: string, id: string) => Promise<string[]>
+    },
   ) {}
 
   async list(workspaceId: string): Promise<WebhookView[]> {
@@ -191,6 +196,13 @@ export class WebhookService {
   /** Deletes an endpoint; its pending deliveries are cancelled, its history kept. */
   async remove(workspaceId: string, id: string): Promise<{ cancelled: number }> {
     await this.record(workspaceId, id)
+    const users = (await this.options.usedBy?.(workspaceId, id)) ?? []
+    if (users.length > 0)
+      throw new SegflowError(
+        'in_use',
+        `webhook ${id} is called by automation ${users.join(', ')}; change or delete it first`,
+        { details: { usedBy: users.map((k) => `automation:${k}`) } },
+      )
     return this.store.write(async (tx) => {
       const cancelled = await tx.delivery.cancelDeliveries(
         workspaceId,

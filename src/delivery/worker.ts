@@ -3,6 +3,7 @@ import { realTimers } from '../engine/scheduler.js'
 import type { Clock } from '../shared/clock.js'
 import type { AttemptRecord, DeliveryRecord, Store, WebhookRecord } from '../store/store.js'
 import { fanOut } from './dispatcher.js'
+import { Pump } from './pump.js'
 import { MAX_ATTEMPTS, retryAfterMs, retryDelay } from './schedule.js'
 import type { Sender } from './sender.js'
 import { httpSender } from './sender.js'
@@ -37,12 +38,8 @@ interface Outcome {
  */
 export class DeliveryWorker {
   private readonly sender: Sender
-  private readonly timers: TimerHost
   private readonly inFlight = new Map<string, number>()
-  private handle: unknown = null
-  private running: Promise<void> | null = null
-  private again = false
-  private stopped = true
+  private readonly pump: Pump
 
   constructor(
     private readonly store: Store,
@@ -50,54 +47,26 @@ export class DeliveryWorker {
     private readonly options: DeliveryOptions = {},
   ) {
     this.sender = options.sender ?? httpSender
-    this.timers = options.timers ?? realTimers
+    this.pump = new Pump(
+      clock,
+      options.timers ?? realTimers,
+      () => this.runDue(),
+      () => store.delivery.nextDeliveryDue(),
+      options.onError,
+    )
   }
 
   start(): void {
-    this.stopped = false
-    this.kick()
+    this.pump.start()
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true
-    if (this.handle !== null) this.timers.clear(this.handle)
-    this.handle = null
-    await this.running
+  stop(): Promise<void> {
+    return this.pump.stop()
   }
 
   /** Something may be due (transitions written, a webhook changed): run soon. */
   kick(): void {
-    if (this.stopped) return
-    if (this.running) {
-      this.again = true
-      return
-    }
-    this.arm(0)
-  }
-
-  private arm(delay: number): void {
-    if (this.handle !== null) this.timers.clear(this.handle)
-    this.handle = this.timers.set(() => {
-      this.handle = null
-      this.running ??= this.loop().finally(() => {
-        this.running = null
-      })
-    }, delay)
-  }
-
-  private async loop(): Promise<void> {
-    try {
-      do {
-        this.again = false
-        await this.runDue()
-      } while (this.again && !this.stopped)
-      if (this.stopped) return
-      const next = await this.store.delivery.nextDeliveryDue()
-      if (next !== null) this.arm(Math.min(2 ** 31 - 1, Math.max(0, next - this.clock.now())))
-    } catch (e) {
-      this.options.onError?.(e)
-      if (!this.stopped) this.arm(1000)
-    }
+    this.pump.kick()
   }
 
   /**

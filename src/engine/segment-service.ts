@@ -76,6 +76,11 @@ export class SegmentService {
     private readonly engine: Engine,
     private readonly clock: Clock,
     private readonly onError: (e: unknown) => void = () => undefined,
+    /** Other things that use a segment (automations), which stop it being deleted. */
+    private readonly usedBy: (
+      workspaceId: string,
+      key: string,
+    ) => Promise<string[]> = async () => [],
   ) {}
 
   private stopped = false
@@ -211,6 +216,14 @@ export class SegmentService {
   async remove(workspaceId: string, key: string): Promise<{ exited: number }> {
     await this.record(workspaceId, key)
     const referrers = this.engine.segments(workspaceId)?.referrers(key) ?? []
+    const users = await this.usedBy(workspaceId, key)
+    if (users.length > 0) {
+      throw new SegflowError(
+        'segment_in_use',
+        `segment ${key} is used by automation ${users.join(', ')}; change or delete it first`,
+        { details: { usedBy: users.map((k) => `automation:${k}`) } },
+      )
+    }
     if (referrers.length > 0) {
       throw new SegflowError(
         'segment_in_use',

@@ -14,15 +14,23 @@ import { ingestRoutes } from './ingest-routes.js'
 import { profileRoutes } from './profile-routes.js'
 import { segmentRoutes } from './segment-routes.js'
 import { webhookRoutes } from './webhook-routes.js'
+import { automationRoutes } from './automation-routes.js'
+import { emailRoutes } from './email-routes.js'
+import { templateRoutes } from './template-routes.js'
+import type { TemplateRouteDeps } from './template-routes.js'
+import type { AutomationService } from '../delivery/automations.js'
+import type { Mailer } from '../delivery/email.js'
 import { systemRoutes } from './system-routes.js'
 
-export interface AppDeps {
+export interface AppDeps extends TemplateRouteDeps {
   readonly store: Store
   readonly keys: KeyService
   readonly ingestor: Ingestor
   readonly profiles: ProfileService
   readonly segments: SegmentService
   readonly webhooks: WebhookService
+  readonly automations: AutomationService
+  readonly mailer: Mailer
   readonly metrics: Metrics
   /** Request logging; none when omitted (tests). */
   readonly logger?: FastifyBaseLogger
@@ -52,6 +60,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     bodyLimit: 1024 * 1024,
+    // Signed tokens in email links are longer than fastify's default of 100.
+    maxParamLength: 512,
   })
   const onRoute = deps.onRoute
   if (onRoute) {
@@ -75,12 +85,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   await app.register(systemRoutes, deps)
   await app.register((v1, _opts) => ingestRoutes(v1, deps), { prefix: '/v1' })
+  await app.register((links, _opts) => emailRoutes(links, deps.mailer))
   await app.register(
     async (api) => {
       requireAdminKey(api, deps.keys)
       await profileRoutes(api, deps.profiles)
       await segmentRoutes(api, deps.segments)
       await webhookRoutes(api, deps.webhooks)
+      await templateRoutes(api, deps)
+      await automationRoutes(api, deps.automations)
     },
     { prefix: '/api' },
   )

@@ -387,6 +387,221 @@ export function openApiDocument(): Json {
       responses: { '200': json({ type: 'object' }), ...errors },
     },
   }
+  const tpl = pathParam('key', 'template key')
+  const templateBody = body({
+    type: 'object',
+    required: ['subject', 'html'],
+    properties: {
+      subject: { type: 'string', description: 'Liquid' },
+      html: { type: 'string', description: 'Liquid; values are HTML-escaped unless `| raw`' },
+      text: { type: ['string', 'null'], description: 'Liquid; the plain-text part' },
+    },
+  })
+  paths['/api/templates'] = {
+    get: {
+      summary: 'Email templates',
+      tags: ['email'],
+      security: admin,
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/templates/{key}'] = {
+    get: {
+      summary: 'A template, with lint warnings',
+      tags: ['email'],
+      security: admin,
+      parameters: [tpl],
+      responses: { '200': json(ref('Template')), ...errors },
+    },
+    put: {
+      summary: 'Create or replace a template; syntax errors are refused with line and column',
+      tags: ['email'],
+      security: admin,
+      parameters: [tpl],
+      requestBody: templateBody,
+      responses: {
+        '200': json(ref('Template')),
+        '201': json(ref('Template'), 'Created'),
+        ...errors,
+      },
+    },
+    delete: {
+      summary: 'Delete a template (refused while an automation sends it)',
+      tags: ['email'],
+      security: admin,
+      parameters: [tpl],
+      responses: {
+        '200': json({ type: 'object' }),
+        '409': json(ref('Error'), 'In use'),
+        ...errors,
+      },
+    },
+  }
+  paths['/api/templates/{key}/preview'] = {
+    post: {
+      summary:
+        'Render for one profile ({"profile": "…"}), or for a sample member of every segment ({}): a QA matrix',
+      tags: ['email'],
+      security: admin,
+      parameters: [tpl],
+      requestBody: body({ type: 'object', properties: { profile: { type: 'string' } } }),
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/templates/{key}/send'] = {
+    post: {
+      summary: 'Send the template to one person now',
+      tags: ['email'],
+      security: admin,
+      parameters: [tpl],
+      requestBody: body({
+        type: 'object',
+        required: ['profile'],
+        properties: {
+          profile: { type: 'string' },
+          category: { type: 'string', enum: ['transactional', 'marketing'] },
+          idempotencyKey: { type: 'string' },
+        },
+      }),
+      responses: {
+        '200': json({ type: 'object' }),
+        '502': json(ref('Error'), 'The SMTP server refused or failed'),
+        ...errors,
+      },
+    },
+  }
+  paths['/api/email/settings'] = {
+    get: {
+      summary: 'From address, frequency caps and consent rule',
+      tags: ['email'],
+      security: admin,
+      responses: { '200': json(ref('EmailSettings')), ...errors },
+    },
+    put: {
+      summary: 'Set the From address, frequency caps and consent rule',
+      tags: ['email'],
+      security: admin,
+      requestBody: body(ref('EmailSettings')),
+      responses: { '200': json(ref('EmailSettings')), ...errors },
+    },
+  }
+  const person = pathParam('id', 'profile id, userId, anonymousId or email')
+  paths['/api/email/status/{id}'] = {
+    get: {
+      summary: 'Subscription status: subscribed, unsubscribed or bounced',
+      tags: ['email'],
+      security: admin,
+      parameters: [person],
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+    put: {
+      summary: 'Subscribe or unsubscribe a person',
+      tags: ['email'],
+      security: admin,
+      parameters: [person],
+      requestBody: body({
+        type: 'object',
+        required: ['status'],
+        properties: {
+          status: { type: 'string', enum: ['subscribed', 'unsubscribed'] },
+          reason: { type: 'string' },
+        },
+      }),
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/email/sends'] = {
+    get: {
+      summary: 'Emails sent, newest first',
+      tags: ['email'],
+      security: admin,
+      parameters: [query('profile', 'only to this person'), query('limit', '1–1000', 'integer')],
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  const auto = pathParam('key', 'automation key')
+  paths['/api/automations'] = {
+    get: {
+      summary: 'Automations',
+      tags: ['automations'],
+      security: admin,
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/automations/{key}'] = {
+    get: {
+      summary: 'An automation',
+      tags: ['automations'],
+      security: admin,
+      parameters: [auto],
+      responses: { '200': json(ref('Automation')), ...errors },
+    },
+    put: {
+      summary: 'Create or replace an automation; it acts on transitions from now on',
+      tags: ['automations'],
+      security: admin,
+      parameters: [auto],
+      requestBody: body(ref('Automation')),
+      responses: {
+        '200': json(ref('Automation')),
+        '201': json(ref('Automation'), 'Created'),
+        ...errors,
+      },
+    },
+    delete: {
+      summary: 'Delete an automation; its scheduled runs are skipped',
+      tags: ['automations'],
+      security: admin,
+      parameters: [auto],
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/automations/{key}/runs'] = {
+    get: {
+      summary: 'Runs: one per transition, with the step reached and what each action did',
+      tags: ['automations'],
+      security: admin,
+      parameters: [auto, query('limit', '1–1000', 'integer')],
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  const token = pathParam('token', 'signed by segflow')
+  const html = { description: 'A page', content: { 'text/html': { schema: { type: 'string' } } } }
+  paths['/e/o/{token}'] = {
+    get: {
+      summary: 'Open pixel: records Email Opened',
+      tags: ['email links'],
+      parameters: [token],
+      responses: {
+        '200': {
+          description: 'A 1×1 GIF',
+          content: { 'image/gif': { schema: { type: 'string' } } },
+        },
+      },
+    },
+  }
+  paths['/e/c/{token}'] = {
+    get: {
+      summary: 'Click redirect: records Email Clicked, then redirects to the signed URL',
+      tags: ['email links'],
+      parameters: [token, query('u', 'the destination (must match the signature)')],
+      responses: { '302': { description: 'To the link' }, '404': html },
+    },
+  }
+  paths['/e/u/{token}'] = {
+    get: {
+      summary: 'Unsubscribe page (asks; link scanners do not unsubscribe anyone)',
+      tags: ['email links'],
+      parameters: [token],
+      responses: { '200': html, '404': html },
+    },
+    post: {
+      summary: 'Unsubscribe: the page form or one-click (RFC 8058, List-Unsubscribe-Post)',
+      tags: ['email links'],
+      parameters: [token],
+      responses: { '200': html, '404': html },
+    },
+  }
   paths['/healthz'] = {
     get: {
       summary: 'Health',
@@ -480,6 +695,82 @@ export function openApiDocument(): Json {
             types: { type: ['array', 'null'] },
             status: { type: 'string', enum: ['active', 'disabled'] },
             disabledReason: { type: ['string', 'null'] },
+          },
+        },
+        Template: {
+          type: 'object',
+          properties: {
+            key: { type: 'string' },
+            subject: { type: 'string' },
+            html: { type: 'string' },
+            text: { type: ['string', 'null'] },
+            warnings: { type: 'array', items: { type: 'string' } },
+          },
+        },
+        EmailSettings: {
+          type: 'object',
+          required: ['from'],
+          properties: {
+            from: { type: 'string', description: 'News <news@example.com>' },
+            caps: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  category: { type: 'string', enum: ['marketing', 'transactional'] },
+                  max: { type: 'integer' },
+                  within: { type: 'string', description: 'a duration like 7d' },
+                },
+              },
+            },
+            consent: {
+              type: ['object', 'null'],
+              properties: { trait: { type: 'string' }, required: { type: 'boolean' } },
+            },
+          },
+        },
+        Automation: {
+          type: 'object',
+          required: ['trigger', 'actions'],
+          properties: {
+            name: { type: 'string' },
+            enabled: { type: 'boolean' },
+            trigger: {
+              type: 'object',
+              required: ['segment', 'on'],
+              properties: {
+                segment: { type: 'string' },
+                on: { type: 'string', enum: ['entered', 'exited'] },
+                delay: { type: ['string', 'null'], description: 'a duration like 2d' },
+              },
+            },
+            conditions: { type: ['object', 'null'], description: 'a rule, checked when it fires' },
+            actions: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['type'],
+                properties: {
+                  type: {
+                    type: 'string',
+                    enum: [
+                      'send_email',
+                      'webhook',
+                      'set_trait',
+                      'unset_trait',
+                      'add_tag',
+                      'remove_tag',
+                    ],
+                  },
+                  template: { type: 'string' },
+                  category: { type: 'string', enum: ['marketing', 'transactional'] },
+                  webhook: { type: 'string' },
+                  trait: { type: 'string' },
+                  value: {},
+                  tag: { type: 'string' },
+                },
+              },
+            },
           },
         },
         Counted: {

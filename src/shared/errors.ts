@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'invalid_message'
   | 'invalid_request'
   | 'invalid_rule'
+  | 'invalid_template'
   | 'payload_too_large'
   | 'batch_too_large'
   | 'missing_key'
@@ -22,6 +23,8 @@ export type ErrorCode =
   | 'workspace_not_found'
   | 'segment_not_found'
   | 'segment_in_use'
+  | 'in_use'
+  | 'send_failed'
   | 'overloaded'
   | 'shutting_down'
   | 'unavailable'
@@ -37,6 +40,7 @@ const STATUS: Record<ErrorCode, number> = {
   invalid_message: 400,
   invalid_request: 400,
   invalid_rule: 400,
+  invalid_template: 400,
   payload_too_large: 413,
   batch_too_large: 413,
   missing_key: 401,
@@ -48,6 +52,8 @@ const STATUS: Record<ErrorCode, number> = {
   workspace_not_found: 404,
   segment_not_found: 404,
   segment_in_use: 409,
+  in_use: 409,
+  send_failed: 502,
   overloaded: 429,
   shutting_down: 503,
   unavailable: 503,

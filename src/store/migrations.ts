@@ -272,6 +272,88 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 5,
+    name: 'templates, email settings, subscription status, sends, automations and their runs',
+    statements: (t) => [
+      `CREATE TABLE templates (
+        workspace_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        html TEXT NOT NULL,
+        text TEXT,
+        updated_at ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, key)
+      )`,
+      `CREATE TABLE email_settings (
+        workspace_id TEXT PRIMARY KEY,
+        from_address TEXT NOT NULL,
+        caps TEXT NOT NULL,
+        consent TEXT,
+        updated_at ${t.int} NOT NULL
+      )`,
+      // subscribed (the default when no row), unsubscribed or bounced.
+      `CREATE TABLE email_status (
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('subscribed', 'unsubscribed', 'bounced')),
+        reason TEXT,
+        updated_at ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, profile_id)
+      )`,
+      `CREATE TABLE email_sends (
+        workspace_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        address TEXT NOT NULL,
+        template_key TEXT NOT NULL,
+        automation_key TEXT,
+        transition_id TEXT,
+        category TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'failed')),
+        message_id TEXT NOT NULL,
+        error TEXT,
+        created_at ${t.int} NOT NULL,
+        sent_at ${t.int},
+        PRIMARY KEY (workspace_id, id)
+      )`,
+      `CREATE INDEX email_sends_profile ON email_sends (workspace_id, profile_id, category, created_at)`,
+      `CREATE TABLE automations (
+        workspace_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        from_seq ${t.int} NOT NULL,
+        created_at ${t.int} NOT NULL,
+        updated_at ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, key)
+      )`,
+      // One run per automation and transition: its id makes every action happen once.
+      `CREATE TABLE automation_runs (
+        workspace_id TEXT NOT NULL,
+        automation_key TEXT NOT NULL,
+        transition_id TEXT NOT NULL,
+        transition_seq ${t.int} NOT NULL,
+        transition_at ${t.int} NOT NULL,
+        profile_id TEXT NOT NULL,
+        segment_key TEXT NOT NULL,
+        transition_type TEXT NOT NULL,
+        due_at ${t.int} NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('scheduled', 'done', 'skipped', 'failed')),
+        step INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        detail TEXT,
+        created_at ${t.int} NOT NULL,
+        updated_at ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, automation_key, transition_id)
+      )`,
+      `CREATE INDEX automation_runs_due ON automation_runs (status, due_at)`,
+      // Secrets segflow makes for itself (the key that signs tracking links).
+      `CREATE TABLE instance_secrets (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      )`,
+    ],
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {

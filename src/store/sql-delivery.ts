@@ -97,6 +97,12 @@ export class SqlDeliveryTx implements DeliveryTx {
     return rows.map(toTransition)
   }
 
+  async latestTransitionSeq(): Promise<number> {
+    const rows = await this.c.all(`SELECT MAX(seq) AS seq FROM transitions`)
+    const seq = rows[0]?.seq
+    return seq === null || seq === undefined ? 0 : num(seq)
+  }
+
   async identitiesOf(
     workspaceId: string,
     profileIds: readonly string[],

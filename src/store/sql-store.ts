@@ -18,11 +18,13 @@ import {
 } from './rows.js'
 import type { DialectHooks, Row, SqlConnection } from './sql-connection.js'
 import { SqlDeliveryReads } from './sql-delivery.js'
+import { SqlMessagingReads } from './sql-messaging.js'
 import { SqlWriteTx } from './sql-write-tx.js'
 import type {
   ApiKeyRecord,
   DeliveryReads,
   EventQuery,
+  MessagingReads,
   IdentityKind,
   IdentityRecord,
   MergeRecord,
@@ -60,6 +62,7 @@ export abstract class SqlStore implements Store {
   abstract readonly kind: StoreKind
   protected abstract readonly hooks: DialectHooks
   private readonly mutex = new Mutex()
+  readonly messaging: MessagingReads = new SqlMessagingReads(() => this.reader())
   readonly delivery: DeliveryReads = new SqlDeliveryReads(
     () => this.reader(),
     // Hooks are set by the subclass constructor, after this field: read them lazily.

@@ -1,5 +1,6 @@
 import type { DialectHooks, SqlConnection } from './sql-connection.js'
 import { SqlDeliveryTx } from './sql-delivery.js'
+import { SqlMessagingTx } from './sql-messaging.js'
 import {
   EVENT_COLUMNS,
   jsonParam,
@@ -31,12 +32,14 @@ import type {
 /** The write-transaction operations, on the connection holding the transaction. */
 export class SqlWriteTx implements WriteTx {
   readonly delivery: SqlDeliveryTx
+  readonly messaging: SqlMessagingTx
 
   constructor(
     private readonly c: SqlConnection,
     private readonly h: DialectHooks,
   ) {
     this.delivery = new SqlDeliveryTx(c, h)
+    this.messaging = new SqlMessagingTx(c)
   }
 
   async existingMessageIds(

@@ -240,6 +240,8 @@ export interface DeliveryTx {
   setOutboxCursor(name: string, seq: number): Promise<void>
   /** Transitions after `seq`, in order, in every workspace. */
   transitionsAfter(seq: number, limit: number): Promise<StoredTransition[]>
+  /** The seq of the newest transition (0 when there is none). */
+  latestTransitionSeq(): Promise<number>
   identitiesOf(workspaceId: string, profileIds: readonly string[]): Promise<IdentityRecord[]>
   listWebhooks(workspaceId?: string): Promise<WebhookRecord[]>
   upsertWebhook(row: WebhookRecord): Promise<void>
@@ -278,6 +280,140 @@ export interface DeliveryReads {
   nextDeliveryDue(): Promise<number | null>
 }
 
+export interface TemplateRecord {
+  readonly workspaceId: string
+  readonly key: string
+  readonly subject: string
+  readonly html: string
+  readonly text: string | null
+  readonly updatedAt: number
+}
+
+/** A frequency cap: at most `max` emails of a category per person within `within` ms. */
+export interface EmailCap {
+  readonly category: string
+  readonly max: number
+  readonly within: number
+}
+
+export interface EmailSettingsRecord {
+  readonly workspaceId: string
+  readonly fromAddress: string
+  readonly caps: readonly EmailCap[]
+  /**
+   * Where marketing consent is recorded: a trait that is `false` blocks marketing email, and
+   * with `required` only `true` allows it. Null: no consent rule beyond unsubscribes.
+   */
+  readonly consent: { readonly trait: string; readonly required: boolean } | null
+  readonly updatedAt: number
+}
+
+export type EmailStatus = 'subscribed' | 'unsubscribed' | 'bounced'
+
+export interface EmailSendRecord {
+  readonly workspaceId: string
+  readonly id: string
+  readonly profileId: string
+  readonly address: string
+  readonly templateKey: string
+  readonly automationKey: string | null
+  readonly transitionId: string | null
+  /** `marketing` (consent, subscription and caps apply) or `transactional`. */
+  readonly category: string
+  readonly status: 'sending' | 'sent' | 'failed'
+  readonly messageId: string
+  readonly error: string | null
+  readonly createdAt: number
+  readonly sentAt: number | null
+}
+
+export interface AutomationRecord {
+  readonly workspaceId: string
+  readonly key: string
+  /** The definition as written (validated when saved). */
+  readonly definition: JsonValue
+  /** Only transitions after this outbox position trigger it (nothing from before it existed). */
+  readonly fromSeq: number
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+export type RunStatus = 'scheduled' | 'done' | 'skipped' | 'failed'
+
+export interface AutomationRunRecord {
+  readonly workspaceId: string
+  readonly automationKey: string
+  readonly transitionId: string
+  readonly transitionSeq: number
+  readonly transitionAt: number
+  readonly profileId: string
+  readonly segmentKey: string
+  readonly transitionType: TransitionType
+  readonly dueAt: number
+  readonly status: RunStatus
+  /** The index of the next action to run (actions before it are done). */
+  readonly step: number
+  /** Failed attempts at the current step (retried with backoff). */
+  readonly attempts: number
+  readonly detail: string | null
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+/** Templates, email and automations, inside a write transaction. */
+export interface MessagingTx {
+  listTemplates(workspaceId: string): Promise<TemplateRecord[]>
+  upsertTemplate(row: TemplateRecord): Promise<void>
+  deleteTemplate(workspaceId: string, key: string): Promise<boolean>
+  getEmailSettings(workspaceId: string): Promise<EmailSettingsRecord | null>
+  upsertEmailSettings(row: EmailSettingsRecord): Promise<void>
+  emailStatus(workspaceId: string, profileId: string): Promise<EmailStatus>
+  setEmailStatus(
+    workspaceId: string,
+    profileId: string,
+    status: EmailStatus,
+    reason: string | null,
+    at: number,
+  ): Promise<void>
+  insertSend(row: EmailSendRecord): Promise<void>
+  updateSend(row: EmailSendRecord): Promise<void>
+  getSend(workspaceId: string, id: string): Promise<EmailSendRecord | null>
+  /** Emails of a category sent (or being sent) to a person since `since`. */
+  countSends(
+    workspaceId: string,
+    profileId: string,
+    category: string,
+    since: number,
+  ): Promise<number>
+  listAutomations(workspaceId?: string): Promise<AutomationRecord[]>
+  upsertAutomation(row: AutomationRecord): Promise<void>
+  deleteAutomation(workspaceId: string, key: string): Promise<boolean>
+  /** The named instance secret, created with `make` on first use. */
+  instanceSecret(name: string, make: () => string): Promise<string>
+  /** Inserts runs; one already there for the automation and transition is skipped. */
+  insertRuns(rows: readonly AutomationRunRecord[]): Promise<number>
+  dueRuns(now: number, limit: number): Promise<AutomationRunRecord[]>
+  updateRun(row: AutomationRunRecord): Promise<void>
+}
+
+/** Read side of the messaging tables. */
+export interface MessagingReads {
+  getTemplate(workspaceId: string, key: string): Promise<TemplateRecord | null>
+  listTemplates(workspaceId: string): Promise<TemplateRecord[]>
+  listSends(
+    workspaceId: string,
+    query: { profileId?: string; limit: number },
+  ): Promise<EmailSendRecord[]>
+  listRuns(
+    workspaceId: string,
+    query: { automationKey?: string; limit: number },
+  ): Promise<AutomationRunRecord[]>
+  emailStatus(workspaceId: string, profileId: string): Promise<EmailStatus>
+  listAutomations(workspaceId: string): Promise<AutomationRecord[]>
+  /** The earliest scheduled automation run, or null. */
+  nextRunDue(): Promise<number | null>
+}
+
 /** A page of results and the cursor for the next page (null on the last). */
 export interface Page<T> {
   readonly items: T[]
@@ -309,6 +445,7 @@ export interface WriteTx {
   insertEvents(rows: readonly EventRecord[]): Promise<number>
 
   readonly delivery: DeliveryTx
+  readonly messaging: MessagingTx
 
   // ---- the segment engine ----
   listSegments(workspaceId?: string): Promise<SegmentRecord[]>
@@ -422,6 +559,7 @@ export interface Store {
   nextTimerDue(): Promise<number | null>
 
   readonly delivery: DeliveryReads
+  readonly messaging: MessagingReads
 }
 
 export type { JsonObject, JsonValue }

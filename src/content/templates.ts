@@ -1,0 +1,268 @@
+import { Liquid } from 'liquidjs'
+import type { Template } from 'liquidjs'
+import type { Clock } from '../shared/clock.js'
+import { SegflowError } from '../shared/errors.js'
+import { isPlainObject } from '../shared/json.js'
+import type { JsonObject } from '../shared/json.js'
+import type { Store, TemplateRecord } from '../store/store.js'
+
+/** The names a template can use; anything else is reported by lint. */
+export const TEMPLATE_VARIABLES = [
+  'profile',
+  'traits',
+  'segments',
+  'recipient',
+  'computed',
+  'unsubscribe_url',
+  'now',
+]
+
+const LIMITS = {
+  /** Longest template source, in characters. */
+  parseLimit: 200_000,
+  /** Longest a render may take, in ms: a loop over a huge range cannot hang the server. */
+  renderLimit: 500,
+  /** Rough bound on memory a render may allocate (strings, arrays). */
+  memoryLimit: 20_000_000,
+}
+
+function liquid(escape: boolean): Liquid {
+  return new Liquid({
+    ...LIMITS,
+    // Only a value's own properties are visible: no prototype or constructor tricks.
+    ownPropertyOnly: true,
+    strictFilters: true,
+    cache: false,
+    ...(escape ? { outputEscape: 'escape' as const } : {}),
+  })
+}
+
+/** HTML output escapes every value by default (`| raw` opts out); subject and text do not. */
+const htmlLiquid = liquid(true)
+const textLiquid = liquid(false)
+
+export interface Parsed {
+  readonly subject: Template[]
+  readonly html: Template[]
+  readonly text: Template[] | null
+}
+
+export interface TemplateIssue {
+  readonly field: 'subject' | 'html' | 'text'
+  readonly line: number | null
+  readonly column: number | null
+  readonly message: string
+}
+
+export interface Rendered {
+  readonly subject: string
+  readonly html: string
+  readonly text: string | null
+}
+
+function parseField(
+  field: TemplateIssue['field'],
+  source: string,
+  issues: TemplateIssue[],
+): Template[] | null {
+  try {
+    return (field === 'html' ? htmlLiquid : textLiquid).parse(source)
+  } catch (e) {
+    const err = e as Error & { token?: { getPosition?: () => [number, number] } }
+    const pos = err.token?.getPosition?.() ?? null
+    issues.push({
+      field,
+      line: pos?.[0] ?? null,
+      column: pos?.[1] ?? null,
+      message: err.message.replace(/, line:\d+, col:\d+$/, ''),
+    })
+    return null
+  }
+}
+
+/** Parses subject, html and text; every syntax error is reported with its field, line and column. */
+export function parseTemplate(t: {
+  subject: string
+  html: string
+  text: string | null
+}): { ok: true; parsed: Parsed } | { ok: false; issues: TemplateIssue[] } {
+  const issues: TemplateIssue[] = []
+  const subject = parseField('subject', t.subject, issues)
+  const html = parseField('html', t.html, issues)
+  const text = t.text === null ? null : parseField('text', t.text, issues)
+  if (issues.length > 0 || !subject || !html) return { ok: false, issues }
+  return { ok: true, parsed: { subject, html, text } }
+}
+
+const SEGMENT_LITERALS = [
+  /recipient\.segment\s*(?:==|!=)\s*['"]([^'"]+)['"]/g,
+  /['"]([^'"]+)['"]\s*(?:==|!=)\s*recipient\.segment/g,
+  /segments\s+contains\s+['"]([^'"]+)['"]/g,
+]
+
+/**
+ * What a template refers to that does not exist: variables segflow does not provide, and
+ * segment keys (in `recipient.segment == '…'` or `segments contains '…'`) of no segment.
+ */
+export function lintTemplate(
+  t: { subject: string; html: string; text: string | null },
+  parsed: Parsed,
+  segmentKeys: ReadonlySet<string>,
+): string[] {
+  const warnings = new Set<string>()
+  for (const [field, templates, engine] of [
+    ['subject', parsed.subject, textLiquid],
+    ['html', parsed.html, htmlLiquid],
+    ['text', parsed.text, textLiquid],
+  ] as const) {
+    if (!templates) continue
+    for (const name of engine.globalVariablesSync(templates)) {
+      if (!TEMPLATE_VARIABLES.includes(name))
+        warnings.add(
+          `${field}: undefined variable "${name}" (available: ${TEMPLATE_VARIABLES.join(', ')})`,
+        )
+    }
+  }
+  for (const source of [t.subject, t.html, t.text ?? '']) {
+    for (const re of SEGMENT_LITERALS) {
+      for (const m of source.matchAll(re))
+        if (!segmentKeys.has(m[1]!)) warnings.add(`segment "${m[1]}" does not exist`)
+    }
+  }
+  return [...warnings]
+}
+
+export async function render(parsed: Parsed, context: JsonObject): Promise<Rendered> {
+  try {
+    return {
+      subject: (await textLiquid.render(parsed.subject, context)).trim(),
+      html: await htmlLiquid.render(parsed.html, context),
+      text: parsed.text === null ? null : await textLiquid.render(parsed.text, context),
+    }
+  } catch (e) {
+    throw new SegflowError(
+      'invalid_template',
+      `the template could not be rendered: ${(e as Error).message}`,
+    )
+  }
+}
+
+/** Templates: saved after parsing, linted, parsed once and cached by version. */
+export class TemplateService {
+  private readonly cache = new Map<string, { updatedAt: number; parsed: Parsed }>()
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly segmentKeys: (workspaceId: string) => ReadonlySet<string>,
+    /** Automations sending a template, which stop it being deleted. */
+    private readonly usedBy: (
+      workspaceId: string,
+      key: string,
+    ) => Promise<string[]> = async () => [],
+  ) {}
+
+  async put(
+    workspaceId: string,
+    key: string,
+    body: unknown,
+  ): Promise<{ template: TemplateRecord; created: boolean; warnings: string[] }> {
+    if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(key)) {
+      throw new SegflowError(
+        'invalid_request',
+        `template key ${JSON.stringify(key)} must be lower-case letters, digits, - and _`,
+      )
+    }
+    if (!isPlainObject(body))
+      throw new SegflowError(
+        'invalid_body',
+        'body must be a JSON object like {"subject": "…", "html": "…"}',
+      )
+    for (const k of Object.keys(body)) {
+      if (!['subject', 'html', 'text'].includes(k))
+        throw new SegflowError(
+          'invalid_body',
+          `unknown field ${JSON.stringify(k)}; expected subject, html, text`,
+        )
+    }
+    if (typeof body.subject !== 'string' || body.subject.trim() === '')
+      throw new SegflowError('invalid_body', 'subject is required text')
+    if (typeof body.html !== 'string')
+      throw new SegflowError('invalid_body', 'html is required text')
+    if (body.text !== undefined && body.text !== null && typeof body.text !== 'string')
+      throw new SegflowError('invalid_body', 'text must be text')
+    const source = {
+      subject: body.subject,
+      html: body.html,
+      text: typeof body.text === 'string' ? body.text : null,
+    }
+    const r = parseTemplate(source)
+    if (!r.ok) {
+      throw new SegflowError(
+        'invalid_template',
+        `the template does not parse: ${r.issues.map((i) => `${i.field}${i.line ? `:${i.line}:${i.column}` : ''}: ${i.message}`).join('; ')}`,
+        { details: { issues: r.issues } },
+      )
+    }
+    const record: TemplateRecord = { workspaceId, key, ...source, updatedAt: this.clock.now() }
+    const created = await this.store.write(async (tx) => {
+      const existed = (await tx.messaging.listTemplates(workspaceId)).some((t) => t.key === key)
+      await tx.messaging.upsertTemplate(record)
+      return !existed
+    })
+    this.cache.set(`${workspaceId}\u0000${key}`, { updatedAt: record.updatedAt, parsed: r.parsed })
+    return {
+      template: record,
+      created,
+      warnings: lintTemplate(source, r.parsed, this.segmentKeys(workspaceId)),
+    }
+  }
+
+  async get(
+    workspaceId: string,
+    key: string,
+  ): Promise<{ template: TemplateRecord; warnings: string[] }> {
+    const { template, parsed } = await this.load(workspaceId, key)
+    return { template, warnings: lintTemplate(template, parsed, this.segmentKeys(workspaceId)) }
+  }
+
+  list(workspaceId: string): Promise<TemplateRecord[]> {
+    return this.store.messaging.listTemplates(workspaceId)
+  }
+
+  async remove(workspaceId: string, key: string): Promise<void> {
+    const users = await this.usedBy(workspaceId, key)
+    if (users.length > 0)
+      throw new SegflowError(
+        'in_use',
+        `template ${key} is sent by automation ${users.join(', ')}; change or delete it first`,
+        { details: { usedBy: users.map((k) => `automation:${k}`) } },
+      )
+    const gone = await this.store.write((tx) => tx.messaging.deleteTemplate(workspaceId, key))
+    if (!gone) throw notFound(key)
+    this.cache.delete(`${workspaceId}\u0000${key}`)
+  }
+
+  /** The parsed template, from the cache while its version is current. */
+  async load(
+    workspaceId: string,
+    key: string,
+  ): Promise<{ template: TemplateRecord; parsed: Parsed }> {
+    const template = await this.store.messaging.getTemplate(workspaceId, key)
+    if (!template) throw notFound(key)
+    const cached = this.cache.get(`${workspaceId}\u0000${key}`)
+    if (cached && cached.updatedAt === template.updatedAt)
+      return { template, parsed: cached.parsed }
+    const r = parseTemplate(template)
+    if (!r.ok) throw new SegflowError('invalid_template', `stored template ${key} does not parse`)
+    this.cache.set(`${workspaceId}\u0000${key}`, {
+      updatedAt: template.updatedAt,
+      parsed: r.parsed,
+    })
+    return { template, parsed: r.parsed }
+  }
+}
+
+function notFound(key: string): SegflowError {
+  return new SegflowError('not_found', `no template ${JSON.stringify(key)} in this workspace`)
+}

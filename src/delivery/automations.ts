@@ -1,0 +1,728 @@
+import { createHash } from 'node:crypto'
+import type { Message } from '../engine/message.js'
+import type { WriteOutcome } from '../engine/writer.js'
+import type { TimerHost } from '../engine/scheduler.js'
+import { realTimers } from '../engine/scheduler.js'
+import { desugar, segmentRefs } from '../rules/desugar.js'
+import { formatPath, parseRule } from '../rules/parse.js'
+import type { CoreRule } from '../rules/types.js'
+import type { Clock } from '../shared/clock.js'
+import { SegflowError } from '../shared/errors.js'
+import { isPlainObject } from '../shared/json.js'
+import type { JsonObject, JsonValue } from '../shared/json.js'
+import { parseDuration } from '../shared/time.js'
+import { dialectFor, param, RuleCompiler, sql } from '../sql/index.js'
+import type {
+  AutomationRecord,
+  AutomationRunRecord,
+  DeliveryRecord,
+  RunStatus,
+  Store,
+  TransitionReason,
+  WriteTx,
+} from '../store/store.js'
+import { emailAddressOf } from './address.js'
+import { deliveryId } from './dispatcher.js'
+import { CATEGORIES } from './email.js'
+import type { Mailer } from './email.js'
+import { Pump } from './pump.js'
+import { retryDelay } from './schedule.js'
+
+export type AutomationAction =
+  | { readonly type: 'send_email'; readonly template: string; readonly category: string }
+  | { readonly type: 'webhook'; readonly webhook: string }
+  | { readonly type: 'set_trait'; readonly trait: string; readonly value: JsonValue }
+  | { readonly type: 'unset_trait'; readonly trait: string }
+  | { readonly type: 'add_tag'; readonly tag: string }
+  | { readonly type: 'remove_tag'; readonly tag: string }
+
+export interface AutomationDefinition {
+  readonly name: string
+  readonly enabled: boolean
+  readonly trigger: {
+    readonly segment: string
+    readonly on: 'entered' | 'exited'
+    /** As written (`"2d"`), or null for at once. */
+    readonly delay: string | null
+  }
+  /** A rule the person must match when the actions are about to run. */
+  readonly conditions: JsonValue | null
+  readonly actions: readonly AutomationAction[]
+}
+
+/** What a definition may refer to, to check it when saved. */
+export interface AutomationRefs {
+  readonly segments: ReadonlySet<string>
+  readonly templates: ReadonlySet<string>
+  readonly webhooks: ReadonlySet<string>
+}
+
+const KEY = /^[a-z0-9][a-z0-9_-]{0,63}$/
+const ACTION_FIELDS: Record<AutomationAction['type'], readonly string[]> = {
+  send_email: ['template', 'category'],
+  webhook: ['webhook'],
+  set_trait: ['trait', 'value'],
+  unset_trait: ['trait'],
+  add_tag: ['tag'],
+  remove_tag: ['tag'],
+}
+/** The trait tags live in: a list of strings. */
+export const TAGS_TRAIT = 'tags'
+/** The transitions that trigger automations: not a segment's first computation, deletion or erasure. */
+const TRIGGERING: ReadonlySet<TransitionReason> = new Set(['event', 'time', 'rule_change', 'merge'])
+const MAX_ACTIONS = 20
+
+function bad(path: string, message: string): SegflowError {
+  return new SegflowError('invalid_body', `${path}: ${message}`, { details: { path } })
+}
+
+function only(o: Record<string, unknown>, path: string, allowed: readonly string[]): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k))
+      throw bad(path ? `${path}.${k}` : k, `unknown field; expected ${allowed.join(', ')}`)
+  }
+}
+
+function text(o: Record<string, unknown>, field: string, path: string): string {
+  const v = o[field]
+  if (typeof v !== 'string' || v.trim() === '')
+    throw bad(`${path}.${field}`, 'must be non-empty text')
+  return v
+}
+
+/**
+ * Validates `PUT /api/automations/:key`, naming the path of the first problem: unknown fields,
+ * a segment, template or webhook that does not exist, a bad delay or condition rule.
+ */
+export function parseAutomation(body: unknown, refs: AutomationRefs): AutomationDefinition {
+  if (!isPlainObject(body))
+    throw new SegflowError(
+      'invalid_body',
+      'body must be a JSON object like {"trigger": {"segment": "…", "on": "entered"}, "actions": [...]}',
+    )
+  only(body, '', ['name', 'enabled', 'trigger', 'conditions', 'actions'])
+  if (body.name !== undefined && typeof body.name !== 'string') throw bad('name', 'must be text')
+  if (body.enabled !== undefined && typeof body.enabled !== 'boolean')
+    throw bad('enabled', 'must be true or false')
+  const t = body.trigger
+  if (!isPlainObject(t)) throw bad('trigger', 'must be like {"segment": "…", "on": "entered"}')
+  only(t, 'trigger', ['segment', 'on', 'delay'])
+  const segment = text(t, 'segment', 'trigger')
+  if (!refs.segments.has(segment))
+    throw bad('trigger.segment', `segment ${JSON.stringify(segment)} does not exist`)
+  if (t.on !== 'entered' && t.on !== 'exited') throw bad('trigger.on', 'must be entered or exited')
+  let delay: string | null = null
+  if (t.delay !== undefined && t.delay !== null) {
+    const ms = typeof t.delay === 'string' ? parseDuration(t.delay) : null
+    if (ms === null || ms < 0) throw bad('trigger.delay', 'must be a duration like "30m" or "2d"')
+    delay = ms === 0 ? null : (t.delay as string)
+  }
+  let conditions: JsonValue | null = null
+  if (body.conditions !== undefined && body.conditions !== null) {
+    const r = parseRule(body.conditions)
+    if (!r.ok) {
+      const i = r.issues[0]!
+      throw new SegflowError(
+        'invalid_rule',
+        `conditions${i.path ? `.${i.path}` : ''}: ${i.message}`,
+        {
+          details: {
+            issues: r.issues.map((x) => ({
+              path: `conditions.${formatPath(x.at)}`,
+              message: x.message,
+            })),
+          },
+        },
+      )
+    }
+    for (const ref of segmentRefs(r.rule)) {
+      if (!refs.segments.has(ref))
+        throw new SegflowError(
+          'invalid_rule',
+          `conditions: segment ${JSON.stringify(ref)} does not exist`,
+        )
+    }
+    conditions = body.conditions as JsonValue
+  }
+  if (!Array.isArray(body.actions) || body.actions.length === 0)
+    throw bad('actions', 'must be a non-empty list of actions')
+  if (body.actions.length > MAX_ACTIONS) throw bad('actions', `at most ${MAX_ACTIONS} actions`)
+  const actions = body.actions.map((a, i): AutomationAction => {
+    const path = `actions[${i}]`
+    if (!isPlainObject(a)) throw bad(path, 'must be an object like {"type": "send_email", …}')
+    const type = a.type as AutomationAction['type']
+    if (typeof type !== 'string' || !Object.hasOwn(ACTION_FIELDS, type))
+      throw bad(`${path}.type`, `must be one of ${Object.keys(ACTION_FIELDS).join(', ')}`)
+    only(a, path, ['type', ...ACTION_FIELDS[type]])
+    switch (type) {
+      case 'send_email': {
+        const template = text(a, 'template', path)
+        if (!refs.templates.has(template))
+          throw bad(`${path}.template`, `template ${JSON.stringify(template)} does not exist`)
+        const category = a.category ?? 'marketing'
+        if (typeof category !== 'string' || !CATEGORIES.includes(category))
+          throw bad(`${path}.category`, `must be one of ${CATEGORIES.join(', ')}`)
+        return { type, template, category }
+      }
+      case 'webhook': {
+        const webhook = text(a, 'webhook', path)
+        if (!refs.webhooks.has(webhook))
+          throw bad(`${path}.webhook`, `webhook ${JSON.stringify(webhook)} does not exist`)
+        return { type, webhook }
+      }
+      case 'set_trait':
+        if (a.value === undefined || a.value === null)
+          throw bad(`${path}.value`, 'is required (use unset_trait to remove a trait)')
+        return { type, trait: text(a, 'trait', path), value: a.value as JsonValue }
+      case 'unset_trait':
+        return { type, trait: text(a, 'trait', path) }
+      case 'add_tag':
+      case 'remove_tag':
+        return { type, tag: text(a, 'tag', path) }
+    }
+  })
+  return {
+    name: typeof body.name === 'string' ? body.name : '',
+    enabled: body.enabled !== false,
+    trigger: { segment, on: t.on, delay },
+    conditions,
+    actions,
+  }
+}
+
+function definitionOf(a: AutomationRecord): AutomationDefinition {
+  return a.definition as unknown as AutomationDefinition
+}
+
+function delayMs(d: AutomationDefinition): number {
+  return d.trigger.delay === null ? 0 : (parseDuration(d.trigger.delay) ?? 0)
+}
+
+export interface AutomationView extends AutomationDefinition {
+  readonly key: string
+  readonly createdAt: string
+  readonly updatedAt: string
+}
+
+export interface RunView {
+  readonly automation: string
+  readonly transitionId: string
+  readonly profileId: string
+  readonly segment: string
+  readonly type: string
+  readonly status: RunStatus
+  readonly dueAt: string
+  readonly step: number
+  readonly attempts: number
+  readonly detail: string | null
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+function view(a: AutomationRecord): AutomationView {
+  return {
+    key: a.key,
+    ...definitionOf(a),
+    createdAt: iso(a.createdAt),
+    updatedAt: iso(a.updatedAt),
+  }
+}
+
+function runView(r: AutomationRunRecord): RunView {
+  return {
+    automation: r.automationKey,
+    transitionId: r.transitionId,
+    profileId: r.profileId,
+    segment: r.segmentKey,
+    type: r.transitionType,
+    status: r.status,
+    dueAt: iso(r.dueAt),
+    step: r.step,
+    attempts: r.attempts,
+    detail: r.detail,
+  }
+}
+
+/** What an automation can depend on. */
+export type Dependency = 'segment' | 'template' | 'webhook'
+
+/** The automations (keys) whose trigger, conditions or actions use a segment, template or webhook. */
+export async function automationsUsing(
+  store: Store,
+  workspaceId: string,
+  kind: Dependency,
+  key: string,
+): Promise<string[]> {
+  const out: string[] = []
+  for (const a of await store.messaging.listAutomations(workspaceId)) {
+    const d = definitionOf(a)
+    let uses = false
+    if (kind === 'segment') {
+      const parsed = d.conditions === null ? null : parseRule(d.conditions)
+      uses =
+        d.trigger.segment === key || (parsed?.ok === true && segmentRefs(parsed.rule).includes(key))
+    } else if (kind === 'template') {
+      uses = d.actions.some((x) => x.type === 'send_email' && x.template === key)
+    } else {
+      uses = d.actions.some((x) => x.type === 'webhook' && x.webhook === key)
+    }
+    if (uses) out.push(a.key)
+  }
+  return out
+}
+
+/** `/api/automations`: definitions and their runs. */
+export class AutomationService {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly segmentKeys: (workspaceId: string) => ReadonlySet<string>,
+  ) {}
+
+  async list(workspaceId: string): Promise<AutomationView[]> {
+    return (await this.store.messaging.listAutomations(workspaceId)).map(view)
+  }
+
+  async get(workspaceId: string, key: string): Promise<AutomationView> {
+    return view(await this.record(workspaceId, key))
+  }
+
+  async put(
+    workspaceId: string,
+    key: string,
+    body: unknown,
+  ): Promise<{ automation: AutomationView; created: boolean }> {
+    if (!KEY.test(key))
+      throw new SegflowError(
+        'invalid_request',
+        `automation key ${JSON.stringify(key)} must be lower-case letters, digits, - and _`,
+      )
+    const [templates, webhooks] = await Promise.all([
+      this.store.messaging.listTemplates(workspaceId),
+      this.store.delivery.listWebhooks(workspaceId),
+    ])
+    const definition = parseAutomation(body, {
+      segments: this.segmentKeys(workspaceId),
+      templates: new Set(templates.map((t) => t.key)),
+      webhooks: new Set(webhooks.map((w) => w.id)),
+    })
+    const now = this.clock.now()
+    return this.store.write(async (tx) => {
+      const existing = (await tx.messaging.listAutomations(workspaceId)).find((a) => a.key === key)
+      // A new automation acts on what happens from now on, never on past transitions.
+      const record: AutomationRecord = {
+        workspaceId,
+        key,
+        definition: definition as unknown as JsonValue,
+        fromSeq: existing?.fromSeq ?? (await tx.delivery.latestTransitionSeq()),
+        createdAt: existing?.createdAt ?? now,
+        updatedAt: now,
+      }
+      await tx.messaging.upsertAutomation(record)
+      return { automation: view(record), created: existing === undefined }
+    })
+  }
+
+  async remove(workspaceId: string, key: string): Promise<void> {
+    const gone = await this.store.write((tx) => tx.messaging.deleteAutomation(workspaceId, key))
+    if (!gone) throw notFound(key)
+  }
+
+  async runs(workspaceId: string, key: string, limit: number): Promise<RunView[]> {
+    await this.record(workspaceId, key)
+    return (await this.store.messaging.listRuns(workspaceId, { automationKey: key, limit })).map(
+      runView,
+    )
+  }
+
+  private async record(workspaceId: string, key: string): Promise<AutomationRecord> {
+    const a = (await this.store.messaging.listAutomations(workspaceId)).find((x) => x.key === key)
+    if (!a) throw notFound(key)
+    return a
+  }
+}
+
+function notFound(key: string): SegflowError {
+  return new SegflowError('not_found', `no automation ${JSON.stringify(key)} in this workspace`)
+}
+
+/** The outbox consumer name of the automation fan-out. */
+export const AUTOMATION_CURSOR = 'automations'
+
+/**
+ * Reads the transition outbox from where it left off and schedules one run per matching
+ * automation and transition, in the same transaction as the new read position. Runs are keyed
+ * by (automation, transition): reading a transition twice schedules nothing twice.
+ */
+export async function automationFanOut(
+  tx: WriteTx,
+  now: number,
+  limit = 500,
+): Promise<{ created: number; more: boolean }> {
+  const cursor = await tx.delivery.outboxCursor(AUTOMATION_CURSOR)
+  const automations = (await tx.messaging.listAutomations()).filter((a) => definitionOf(a).enabled)
+  if (automations.length === 0) {
+    // Nothing listens: skip ahead instead of reading the whole outbox later.
+    const head = await tx.delivery.latestTransitionSeq()
+    if (head > cursor) await tx.delivery.setOutboxCursor(AUTOMATION_CURSOR, head)
+    return { created: 0, more: false }
+  }
+  const transitions = await tx.delivery.transitionsAfter(cursor, limit)
+  if (transitions.length === 0) return { created: 0, more: false }
+  const rows: AutomationRunRecord[] = []
+  for (const t of transitions) {
+    if (!TRIGGERING.has(t.reason)) continue
+    for (const a of automations) {
+      const d = definitionOf(a)
+      if (
+        a.workspaceId !== t.workspaceId ||
+        t.seq <= a.fromSeq ||
+        d.trigger.segment !== t.segmentKey ||
+        `segment.${d.trigger.on}` !== t.type
+      )
+        continue
+      rows.push({
+        workspaceId: t.workspaceId,
+        automationKey: a.key,
+        transitionId: t.id,
+        transitionSeq: t.seq,
+        transitionAt: t.at,
+        profileId: t.profileId,
+        segmentKey: t.segmentKey,
+        transitionType: t.type,
+        dueAt: t.at + delayMs(d),
+        status: 'scheduled',
+        step: 0,
+        attempts: 0,
+        detail: null,
+        createdAt: now,
+        updatedAt: now,
+      })
+    }
+  }
+  const created = await tx.messaging.insertRuns(rows)
+  await tx.delivery.setOutboxCursor(AUTOMATION_CURSOR, transitions[transitions.length - 1]!.seq)
+  return { created, more: transitions.length === limit }
+}
+
+export interface AutomationRunnerOptions {
+  readonly mailer: Mailer
+  /** Commits messages (trait and tag changes) as ingestion does. */
+  readonly submit: (messages: readonly Message[]) => Promise<WriteOutcome[]>
+  /** Wakes the webhook worker after a webhook action queued a delivery. */
+  readonly kickDeliveries: () => void
+  readonly timers?: TimerHost
+  readonly random?: () => number
+  readonly onError?: (e: unknown) => void
+}
+
+type StepResult = { readonly ok: string } | { readonly retry: string } | { readonly fail: string }
+
+/** A stable id for everything one step of one run does. */
+function stepKey(r: AutomationRunRecord, step: number): string {
+  return createHash('sha256')
+    .update(`${r.workspaceId}\u0000${r.automationKey}\u0000${r.transitionId}\u0000${step}`)
+    .digest('base64url')
+    .slice(0, 24)
+}
+
+/**
+ * Runs automation actions when they fall due. Every action of a run happens once: the run
+ * records the next step after each action, and each action is idempotent on its own (emails
+ * by a send id, webhook deliveries by a delivery id, trait changes by a message id), so a
+ * crash between doing and recording repeats nothing. It wakes on new transitions and when the
+ * next delayed run is due; it never polls.
+ */
+export class AutomationRunner {
+  private readonly pump: Pump
+  private readonly random: () => number
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly options: AutomationRunnerOptions,
+  ) {
+    this.random = options.random ?? Math.random
+    this.pump = new Pump(
+      clock,
+      options.timers ?? realTimers,
+      () => this.runDue(),
+      () => store.messaging.nextRunDue(),
+      options.onError,
+    )
+  }
+
+  start(): void {
+    this.pump.start()
+  }
+
+  stop(): Promise<void> {
+    return this.pump.stop()
+  }
+
+  kick(): void {
+    this.pump.kick()
+  }
+
+  /** Schedules runs for new transitions, then runs what is due. Returns how many runs ended. */
+  async runDue(): Promise<number> {
+    for (;;) {
+      const r = await this.store.write((tx) => automationFanOut(tx, this.clock.now()))
+      if (!r.more) break
+    }
+    let ended = 0
+    for (;;) {
+      const due = await this.store.write((tx) => tx.messaging.dueRuns(this.clock.now(), 100))
+      if (due.length === 0) return ended
+      let progressed = false
+      for (const run of due) {
+        const after = await this.runOne(run)
+        if (after.status !== 'scheduled') ended++
+        if (after.status !== 'scheduled' || after.dueAt > this.clock.now()) progressed = true
+      }
+      if (!progressed) return ended
+    }
+  }
+
+  private async finish(
+    run: AutomationRunRecord,
+    status: RunStatus,
+    detail: string | null,
+    changes: Partial<AutomationRunRecord> = {},
+  ): Promise<AutomationRunRecord> {
+    const next = { ...run, ...changes, status, detail, updatedAt: this.clock.now() }
+    await this.store.write((tx) => tx.messaging.updateRun(next))
+    return next
+  }
+
+  private async runOne(run: AutomationRunRecord): Promise<AutomationRunRecord> {
+    const a = (await this.store.messaging.listAutomations(run.workspaceId)).find(
+      (x) => x.key === run.automationKey,
+    )
+    if (!a) return this.finish(run, 'skipped', 'automation deleted')
+    const d = definitionOf(a)
+    if (!d.enabled) return this.finish(run, 'skipped', 'automation disabled')
+    const profileId = await this.store.resolveProfileId(run.workspaceId, run.profileId)
+    if (profileId === null) return this.finish(run, 'skipped', 'the person no longer exists')
+    if (run.step === 0) {
+      const why = await this.blocked(run, d, profileId)
+      if (why) return this.finish(run, 'skipped', why)
+    }
+    let current = run
+    const notes = run.detail ? [run.detail] : []
+    for (let step = run.step; step < d.actions.length; step++) {
+      let result: StepResult
+      try {
+        result = await this.act(current, step, d.actions[step]!, profileId)
+      } catch (e) {
+        result = { retry: (e as Error).message }
+      }
+      if ('fail' in result)
+        return this.finish(current, 'failed', [...notes, result.fail].join('; '))
+      if ('retry' in result) {
+        const wait = retryDelay(current.attempts + 1, this.random)
+        if (wait === null)
+          return this.finish(current, 'failed', [...notes, `gave up: ${result.retry}`].join('; '))
+        return this.finish(
+          current,
+          'scheduled',
+          [...notes, `retrying: ${result.retry}`].join('; '),
+          {
+            attempts: current.attempts + 1,
+            dueAt: this.clock.now() + wait,
+          },
+        )
+      }
+      notes.push(result.ok)
+      current = await this.finish(current, 'scheduled', notes.join('; '), {
+        step: step + 1,
+        attempts: 0,
+      })
+    }
+    return this.finish(current, 'done', notes.join('; '))
+  }
+
+  /**
+   * Why a run should not act: a delayed run whose person has moved since (left again, or
+   * came back, after the transition), or conditions the person does not meet now.
+   */
+  private async blocked(
+    run: AutomationRunRecord,
+    d: AutomationDefinition,
+    profileId: string,
+  ): Promise<string | null> {
+    if (delayMs(d) > 0) {
+      const later = await this.store.listTransitions(run.workspaceId, {
+        afterSeq: run.transitionSeq,
+        profileId: run.profileId,
+        segmentKey: run.segmentKey,
+        limit: 1,
+      })
+      const member = (await this.store.profileMemberships(run.workspaceId, profileId)).some(
+        (m) => m.segmentKey === run.segmentKey,
+      )
+      const want = run.transitionType === 'segment.entered'
+      if (later.length > 0 || member !== want)
+        return want ? 'no longer in the segment' : 'back in the segment'
+    }
+    if (d.conditions !== null) {
+      const parsed = parseRule(d.conditions)
+      if (!parsed.ok) return 'conditions no longer parse'
+      if (!(await this.matches(run.workspaceId, desugar(parsed.rule), profileId)))
+        return 'conditions not met'
+    }
+    return null
+  }
+
+  /** Whether the person matches a rule now, over everything stored (the SQL evaluator). */
+  private async matches(workspaceId: string, rule: CoreRule, profileId: string): Promise<boolean> {
+    const c = new RuleCompiler(dialectFor(this.store.kind))
+    const q = c.render(
+      sql`SELECT 1 AS hit FROM profiles p WHERE p.workspace_id = ${param(workspaceId, 'text')} AND p.id = ${param(profileId, 'text')} AND p.merged_into IS NULL AND ${c.expression(rule, this.clock.now())}`,
+    )
+    return (await this.store.query(q.sql, q.params)).length > 0
+  }
+
+  private async act(
+    run: AutomationRunRecord,
+    step: number,
+    action: AutomationAction,
+    profileId: string,
+  ): Promise<StepResult> {
+    const key = stepKey(run, step)
+    switch (action.type) {
+      case 'send_email': {
+        const out = await this.options.mailer.send({
+          workspaceId: run.workspaceId,
+          profileId,
+          template: action.template,
+          category: action.category,
+          idempotencyKey: `automation:${key}`,
+          automationKey: run.automationKey,
+          transitionId: run.transitionId,
+        })
+        if (out.status === 'sent') return { ok: `email ${out.sendId} sent` }
+        if (out.status === 'skipped') return { ok: `email skipped: ${out.reason}` }
+        return out.permanent
+          ? { fail: `email failed: ${out.error}` }
+          : { retry: `email: ${out.error}` }
+      }
+      case 'webhook':
+        return this.queueWebhook(run, step, action.webhook, profileId)
+      case 'set_trait':
+      case 'unset_trait':
+        await this.identify(run, key, profileId, {
+          [action.trait]: action.type === 'set_trait' ? action.value : null,
+        })
+        return { ok: `${action.type} ${action.trait}` }
+      case 'add_tag':
+      case 'remove_tag': {
+        const p = await this.store.getProfile(run.workspaceId, profileId)
+        const current = p?.traits[TAGS_TRAIT]
+        const tags = Array.isArray(current) ? current.filter((x) => typeof x === 'string') : []
+        const next =
+          action.type === 'add_tag'
+            ? tags.includes(action.tag)
+              ? tags
+              : [...tags, action.tag]
+            : tags.filter((x) => x !== action.tag)
+        await this.identify(run, key, profileId, { [TAGS_TRAIT]: next })
+        return { ok: `${action.type} ${action.tag}` }
+      }
+    }
+  }
+
+  /** A trait change for the person, as an identify with a message id unique to this step. */
+  private async identify(
+    run: AutomationRunRecord,
+    key: string,
+    profileId: string,
+    traits: JsonObject,
+  ): Promise<void> {
+    const now = this.clock.now()
+    const [outcome] = await this.options.submit([
+      {
+        workspaceId: run.workspaceId,
+        type: 'identify',
+        messageId: `automation-${key}`,
+        userId: null,
+        anonymousId: null,
+        name: null,
+        properties: null,
+        traits,
+        groupId: null,
+        previousId: null,
+        timestamp: now,
+        receivedAt: now,
+        payload: {
+          context: { library: { name: 'segflow-automation' } },
+          automation: run.automationKey,
+        },
+        target: { profileId },
+        activity: false,
+      },
+    ])
+    if (!outcome) throw new Error('the trait change was not written')
+  }
+
+  private async queueWebhook(
+    run: AutomationRunRecord,
+    step: number,
+    webhookId: string,
+    profileId: string,
+  ): Promise<StepResult> {
+    const now = this.clock.now()
+    const result = await this.store.write(async (tx): Promise<StepResult> => {
+      const hooks = await tx.delivery.listWebhooks(run.workspaceId)
+      if (!hooks.some((w) => w.id === webhookId))
+        return { fail: `webhook ${webhookId} no longer exists` }
+      const [profile] = await tx.loadProfiles(run.workspaceId, [profileId])
+      const identities = await tx.delivery.identitiesOf(run.workspaceId, [profileId])
+      const destination = `webhook:${webhookId}`
+      const delivery: DeliveryRecord = {
+        workspaceId: run.workspaceId,
+        id: deliveryId(run.transitionId, `automation:${run.automationKey}:${step}:${destination}`),
+        destination,
+        profileId,
+        transitionSeq: run.transitionSeq,
+        payload: {
+          type: 'automation.action',
+          timestamp: iso(now),
+          data: {
+            automation: run.automationKey,
+            step,
+            transition: {
+              id: run.transitionId,
+              type: run.transitionType,
+              at: iso(run.transitionAt),
+              segment: { key: run.segmentKey },
+            },
+            profile: {
+              id: profileId,
+              userId: profile?.userId ?? null,
+              anonymousIds: identities.filter((i) => i.kind === 'anonymous').map((i) => i.value),
+              email: profile ? emailAddressOf(profile, identities) : null,
+              traits: profile?.traits ?? {},
+            },
+          },
+        },
+        status: 'pending',
+        attempts: 0,
+        nextAttemptAt: now,
+        lastStatus: null,
+        lastError: null,
+        createdAt: now,
+        updatedAt: now,
+      }
+      const n = await tx.delivery.insertDeliveries([delivery])
+      return {
+        ok:
+          n > 0
+            ? `webhook delivery ${delivery.id} queued`
+            : `webhook delivery ${delivery.id} already queued`,
+      }
+    })
+    this.options.kickDeliveries()
+    return result
+  }
+}

@@ -1,0 +1,69 @@
+import type { TimerHost } from '../engine/scheduler.js'
+import type { Clock } from '../shared/clock.js'
+
+/**
+ * A background loop that runs when kicked and when its next piece of work falls due, and
+ * otherwise sleeps on one timeout: no polling. One run at a time; a kick during a run makes
+ * it go round again.
+ */
+export class Pump {
+  private handle: unknown = null
+  private running: Promise<void> | null = null
+  private again = false
+  private stopped = true
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly timers: TimerHost,
+    private readonly work: () => Promise<unknown>,
+    private readonly nextDue: () => Promise<number | null>,
+    private readonly onError: (e: unknown) => void = () => undefined,
+  ) {}
+
+  start(): void {
+    this.stopped = false
+    this.kick()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.handle !== null) this.timers.clear(this.handle)
+    this.handle = null
+    await this.running
+  }
+
+  /** Something may be due: run soon. */
+  kick(): void {
+    if (this.stopped) return
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.arm(0)
+  }
+
+  private arm(delay: number): void {
+    if (this.handle !== null) this.timers.clear(this.handle)
+    this.handle = this.timers.set(() => {
+      this.handle = null
+      this.running ??= this.loop().finally(() => {
+        this.running = null
+      })
+    }, delay)
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      do {
+        this.again = false
+        await this.work()
+      } while (this.again && !this.stopped)
+      if (this.stopped) return
+      const next = await this.nextDue()
+      if (next !== null) this.arm(Math.min(2 ** 31 - 1, Math.max(0, next - this.clock.now())))
+    } catch (e) {
+      this.onError(e)
+      if (!this.stopped) this.arm(1000)
+    }
+  }
+}

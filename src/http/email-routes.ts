@@ -1,0 +1,81 @@
+import type { FastifyInstance } from 'fastify'
+import type { Mailer } from '../delivery/email.js'
+
+/** A transparent 1×1 GIF. */
+const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64')
+
+const page = (title: string, body: string) =>
+  `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${title}</title></head>` +
+  `<body style="font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem">${body}</body></html>`
+
+/**
+ * The links in emails, reached by recipients (no key; every link carries a signed token):
+ * the open pixel, click redirects, and one-click unsubscribe (RFC 8058).
+ */
+export async function emailRoutes(app: FastifyInstance, mailer: Mailer): Promise<void> {
+  // One-click unsubscribe posts a form (RFC 8058); its content does not matter.
+  app.addContentTypeParser(
+    ['application/x-www-form-urlencoded', 'multipart/form-data'],
+    { parseAs: 'string', bodyLimit: 16 * 1024 },
+    (_req, body, done) => done(null, body),
+  )
+  app.get<{ Params: { token: string } }>('/e/o/:token', async (req, reply) => {
+    const v = await mailer.verify('o', req.params.token.replace(/\.gif$/, ''))
+    if (v) await mailer.recordEngagement('o', v.workspaceId, v.sendId).catch(() => false)
+    // The pixel is served whatever happened: a mail client shows no errors.
+    return reply.type('image/gif').header('cache-control', 'no-store').send(PIXEL)
+  })
+
+  app.get<{ Params: { token: string }; Querystring: { u?: string } }>(
+    '/e/c/:token',
+    async (req, reply) => {
+      const url = req.query.u ?? ''
+      const v = await mailer.verify('c', req.params.token, url)
+      // The token signs the URL: a tampered link is not an open redirect.
+      if (!v)
+        return reply
+          .status(404)
+          .type('text/html')
+          .send(page('Link not found', '<p>This link is not valid.</p>'))
+      await mailer.recordEngagement('c', v.workspaceId, v.sendId, url).catch(() => false)
+      return reply.redirect(url, 302)
+    },
+  )
+
+  // GET asks (mail scanners follow links); POST unsubscribes: the form below, or a mail
+  // client's one-click request (List-Unsubscribe-Post).
+  app.get<{ Params: { token: string } }>('/e/u/:token', async (req, reply) => {
+    const v = await mailer.verify('u', req.params.token)
+    if (!v)
+      return reply
+        .status(404)
+        .type('text/html')
+        .send(page('Link not found', '<p>This link is not valid.</p>'))
+    return reply
+      .type('text/html')
+      .send(
+        page(
+          'Unsubscribe',
+          `<p>Stop receiving these emails?</p><form method="post"><button type="submit">Unsubscribe</button></form>`,
+        ),
+      )
+  })
+
+  app.post<{ Params: { token: string } }>('/e/u/:token', async (req, reply) => {
+    const v = await mailer.verify('u', req.params.token)
+    if (!v || !(await mailer.unsubscribe(v.workspaceId, v.sendId))) {
+      return reply
+        .status(404)
+        .type('text/html')
+        .send(page('Link not found', '<p>This link is not valid.</p>'))
+    }
+    return reply
+      .type('text/html')
+      .send(
+        page(
+          'Unsubscribed',
+          '<p>You are unsubscribed. You will not get these emails any more.</p>',
+        ),
+      )
+  })
+}
