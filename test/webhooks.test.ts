@@ -78,6 +78,18 @@ describe.each(testStoreKinds())('webhooks on %s', (kind) => {
     expect(() => rx.verify(r, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', clock.now())).toThrow()
   })
 
+  it('sends a new endpoint what happens from its creation on, not the history before it', async () => {
+    await identify('old', 'pro')
+    await hook()
+    await identify('new', 'pro')
+    expect(await run()).toBe(1)
+    expect(
+      rx.received.map(
+        (r) => (r.json as { data: { profile: { userId: string } } }).data.profile.userId,
+      ),
+    ).toEqual(['new'])
+  })
+
   it('retries on the Standard Webhooks schedule, honours Retry-After, exhausts, and replays with the same id', async () => {
     await hook()
     rx.answer(

@@ -150,6 +150,8 @@ export async function render(parsed: Parsed, context: JsonObject): Promise<Rende
 /** Templates: saved after parsing, linted, parsed once and cached by version. */
 export class TemplateService {
   private readonly cache = new Map<string, { updatedAt: number; parsed: Parsed }>()
+  /** Templates parsed from stored source (cache misses), for tests and metrics. */
+  parses = 0
 
   constructor(
     private readonly store: Store,
@@ -254,6 +256,7 @@ export class TemplateService {
     if (cached && cached.updatedAt === template.updatedAt)
       return { template, parsed: cached.parsed }
     const r = parseTemplate(template)
+    this.parses++
     if (!r.ok) throw new SegflowError('invalid_template', `stored template ${key} does not parse`)
     this.cache.set(`${workspaceId}\u0000${key}`, {
       updatedAt: template.updatedAt,

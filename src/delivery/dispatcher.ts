@@ -13,6 +13,7 @@ export function deliveryId(transitionId: string, destination: string): string {
 
 export function matchesWebhook(w: WebhookRecord, t: StoredTransition): boolean {
   return (
+    t.seq > w.fromSeq &&
     (w.segments === null || w.segments.includes(t.segmentKey)) &&
     (w.types === null || w.types.includes(t.type))
   )
@@ -32,6 +33,12 @@ export async function fanOut(
   limit = 500,
 ): Promise<{ created: number; more: boolean }> {
   const cursor = await tx.delivery.outboxCursor(WEBHOOK_CURSOR)
+  if ((await tx.delivery.listWebhooks()).length === 0) {
+    // Nothing listens: skip ahead instead of reading the whole outbox later.
+    const head = await tx.delivery.latestTransitionSeq()
+    if (head > cursor) await tx.delivery.setOutboxCursor(WEBHOOK_CURSOR, head)
+    return { created: 0, more: false }
+  }
   const transitions = await tx.delivery.transitionsAfter(cursor, limit)
   if (transitions.length === 0) return { created: 0, more: false }
   const byWs = new Map<string, StoredTransition[]>()

@@ -158,6 +158,8 @@ export class WebhookService {
         status: 'active',
         disabledReason: null,
         maxInFlight,
+        // A new endpoint gets what happens from now on, not the history before it.
+        fromSeq: existing?.fromSeq ?? (await tx.delivery.latestTransitionSeq()),
         createdAt: existing?.createdAt ?? now,
         updatedAt: now,
       }

@@ -276,6 +276,8 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 5,
     name: 'templates, email settings, subscription status, sends, automations and their runs',
     statements: (t) => [
+      // Webhooks made before this version keep getting everything (0).
+      `ALTER TABLE webhooks ADD COLUMN from_seq ${t.int} NOT NULL DEFAULT 0`,
       `CREATE TABLE templates (
         workspace_id TEXT NOT NULL,
         key TEXT NOT NULL,

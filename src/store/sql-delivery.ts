@@ -27,6 +27,7 @@ function toWebhook(r: Row): WebhookRecord {
     status: r.status === 'disabled' ? 'disabled' : 'active',
     disabledReason: strOrNull(r.disabled_reason),
     maxInFlight: num(r.max_in_flight),
+    fromSeq: num(r.from_seq),
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
   }
@@ -127,7 +128,7 @@ export class SqlDeliveryTx implements DeliveryTx {
 
   async upsertWebhook(w: WebhookRecord): Promise<void> {
     await this.c.insertMany(
-      `INSERT INTO webhooks (workspace_id, id, url, secrets, segments, types, status, disabled_reason, max_in_flight, created_at, updated_at)`,
+      `INSERT INTO webhooks (workspace_id, id, url, secrets, segments, types, status, disabled_reason, max_in_flight, from_seq, created_at, updated_at)`,
       [
         [
           w.workspaceId,
@@ -139,6 +140,7 @@ export class SqlDeliveryTx implements DeliveryTx {
           w.status,
           w.disabledReason,
           w.maxInFlight,
+          w.fromSeq,
           w.createdAt,
           w.updatedAt,
         ],

@@ -197,6 +197,8 @@ export interface WebhookRecord {
   readonly disabledReason: string | null
   /** Deliveries in flight at once to this endpoint. */
   readonly maxInFlight: number
+  /** Only transitions after this outbox position: an endpoint gets nothing from before it existed. */
+  readonly fromSeq: number
   readonly createdAt: number
   readonly updatedAt: number
 }

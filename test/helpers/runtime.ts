@@ -44,6 +44,7 @@ export async function newTestApp(
     env?: Record<string, string>
     backfillPageSize?: number
     delivery?: RuntimeOptions['delivery']
+    random?: () => number
   } = {},
 ): Promise<TestApp> {
   const testStore = await newTestStore(kind)
@@ -54,6 +55,7 @@ export async function newTestApp(
     timers: manualTimers,
     ...(options.backfillPageSize ? { backfillPageSize: options.backfillPageSize } : {}),
     ...(options.delivery ? { delivery: options.delivery } : {}),
+    ...(options.random ? { random: options.random } : {}),
   })
   await rt.keys.bootstrap({ writeKey: WRITE_KEY, adminKey: ADMIN_KEY })
   const app = await buildApp(rt)
