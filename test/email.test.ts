@@ -115,6 +115,7 @@ describe.each(testStoreKinds())('email on %s', (kind) => {
     expect((await t.admin('GET', '/api/email/status/bob')).json()).toMatchObject({
       status: 'unsubscribed',
     })
+    expect((await t.admin('GET', '/api/profiles/bob')).json().emailStatus).toBe('unsubscribed')
 
     // The next marketing email goes to Ann only.
     expect((await send('ann')).json()).toMatchObject({ status: 'sent' })
@@ -251,6 +252,24 @@ describe.each(testStoreKinds())('email on %s', (kind) => {
     expect((await send('fay')).json().status).toBe('sent')
     expect((await send('eve')).json().status).toBe('skipped')
     expect(smtp.to('dan@x.io')).toHaveLength(4)
+  })
+
+  it('keeps an unsubscribe when the person is merged with another profile', async () => {
+    await identify('zoe', { name: 'Zoe', email: 'zoe@x.io' })
+    await t.track('/v1/identify', { anonymousId: 'anon-9', traits: { email: 'zoe@x.io' } })
+    const anon = (await t.admin('GET', '/api/profiles/anon-9')).json()
+    const zoe = (await t.admin('GET', '/api/profiles/zoe')).json()
+    expect(anon.id).not.toBe(zoe.id)
+    await t.admin('PUT', '/api/email/status/anon-9', { status: 'unsubscribed' })
+    // Zoe logs in on the device that unsubscribed: one person now, still unsubscribed.
+    await t.track('/v1/identify', { userId: 'zoe', anonymousId: 'anon-9' })
+    const merged = (await t.admin('GET', '/api/profiles/anon-9')).json()
+    expect(merged.userId).toBe('zoe')
+    expect(merged.emailStatus).toBe('unsubscribed')
+    expect((await send('zoe')).json()).toEqual({
+      status: 'skipped',
+      reason: 'the person is unsubscribed',
+    })
   })
 
   it('refuses bad email settings, naming the field', async () => {

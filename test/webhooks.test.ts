@@ -84,9 +84,7 @@ describe.each(testStoreKinds())('webhooks on %s', (kind) => {
     await identify('new', 'pro')
     expect(await run()).toBe(1)
     expect(
-      rx.received.map(
-        (r) => (r.json as { data: { profile: { userId: string } } }).data.profile.userId,
-      ),
+      rx.received.map((r) => (r.json.data as { profile: { userId: string } }).profile.userId),
     ).toEqual(['new'])
   })
 

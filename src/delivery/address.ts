@@ -9,3 +9,18 @@ export function emailAddressOf(
     return profile.traits.email
   return identities.find((i) => i.profileId === profile.id && i.kind === 'email')?.value ?? null
 }
+
+/** The person as webhooks describe them: `{id, userId, anonymousIds, email}`. */
+export function profileSnapshot(
+  profileId: string,
+  profile: ProfileRecord | undefined,
+  identities: readonly IdentityRecord[],
+): { id: string; userId: string | null; anonymousIds: string[]; email: string | null } {
+  const own = identities.filter((i) => i.profileId === profileId)
+  return {
+    id: profileId,
+    userId: profile?.userId ?? null,
+    anonymousIds: own.filter((i) => i.kind === 'anonymous').map((i) => i.value),
+    email: profile ? emailAddressOf(profile, own) : null,
+  }
+}

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { traitUpdate } from '../engine/message.js'
 import type { Message } from '../engine/message.js'
 import type { WriteOutcome } from '../engine/writer.js'
 import type { TimerHost } from '../engine/scheduler.js'
@@ -21,7 +22,7 @@ import type {
   TransitionReason,
   WriteTx,
 } from '../store/store.js'
-import { emailAddressOf } from './address.js'
+import { profileSnapshot } from './address.js'
 import { deliveryId } from './dispatcher.js'
 import { CATEGORIES } from './email.js'
 import type { Mailer } from './email.js'
@@ -639,28 +640,16 @@ export class AutomationRunner {
     profileId: string,
     traits: JsonObject,
   ): Promise<void> {
-    const now = this.clock.now()
     const [outcome] = await this.options.submit([
-      {
+      traitUpdate({
         workspaceId: run.workspaceId,
-        type: 'identify',
+        profileId,
         messageId: `automation-${key}`,
-        userId: null,
-        anonymousId: null,
-        name: null,
-        properties: null,
         traits,
-        groupId: null,
-        previousId: null,
-        timestamp: now,
-        receivedAt: now,
-        payload: {
-          context: { library: { name: 'segflow-automation' } },
-          automation: run.automationKey,
-        },
-        target: { profileId },
-        activity: false,
-      },
+        now: this.clock.now(),
+        library: 'segflow-automation',
+        payload: { automation: run.automationKey },
+      }),
     ])
     if (!outcome) throw new Error('the trait change was not written')
   }
@@ -698,10 +687,7 @@ export class AutomationRunner {
               segment: { key: run.segmentKey },
             },
             profile: {
-              id: profileId,
-              userId: profile?.userId ?? null,
-              anonymousIds: identities.filter((i) => i.kind === 'anonymous').map((i) => i.value),
-              email: profile ? emailAddressOf(profile, identities) : null,
+              ...profileSnapshot(profileId, profile, identities),
               traits: profile?.traits ?? {},
             },
           },

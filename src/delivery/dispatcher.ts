@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { JsonObject } from '../shared/json.js'
-import { emailAddressOf } from './address.js'
+import { profileSnapshot } from './address.js'
 import type { DeliveryRecord, StoredTransition, WebhookRecord, WriteTx } from '../store/store.js'
 
 /** The outbox consumer name of the webhook fan-out. */
@@ -58,9 +58,6 @@ export async function fanOut(
     ])
     const people = new Map(profiles.map((p) => [p.id, p]))
     for (const t of wanted) {
-      const p = people.get(t.profileId)
-      const own = identities.filter((i) => i.profileId === t.profileId)
-      const email = p ? emailAddressOf(p, own) : null
       const payload: JsonObject = {
         type: t.type,
         timestamp: iso(t.at),
@@ -69,12 +66,7 @@ export async function fanOut(
           type: t.type,
           at: iso(t.at),
           segment: { key: t.segmentKey, version: t.segmentVersion },
-          profile: {
-            id: t.profileId,
-            userId: p?.userId ?? null,
-            anonymousIds: own.filter((i) => i.kind === 'anonymous').map((i) => i.value),
-            email,
-          },
+          profile: profileSnapshot(t.profileId, people.get(t.profileId), identities),
           reason: t.reason,
         },
       }

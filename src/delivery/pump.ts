@@ -8,6 +8,7 @@ import type { Clock } from '../shared/clock.js'
  */
 export class Pump {
   private handle: unknown = null
+  private immediate: NodeJS.Immediate | null = null
   private running: Promise<void> | null = null
   private again = false
   private stopped = true
@@ -29,26 +30,39 @@ export class Pump {
     this.stopped = true
     if (this.handle !== null) this.timers.clear(this.handle)
     this.handle = null
+    if (this.immediate !== null) clearImmediate(this.immediate)
+    this.immediate = null
     await this.running
   }
 
-  /** Something may be due: run soon. */
+  /** Something may be due: run soon (on the next turn of the event loop, not a timer). */
   kick(): void {
     if (this.stopped) return
     if (this.running) {
       this.again = true
       return
     }
-    this.arm(0)
+    this.immediate ??= setImmediate(() => {
+      this.immediate = null
+      this.launch()
+    })
   }
 
+  private launch(): void {
+    if (this.stopped) return
+    if (this.handle !== null) this.timers.clear(this.handle)
+    this.handle = null
+    this.running ??= this.loop().finally(() => {
+      this.running = null
+    })
+  }
+
+  /** Sleeps until the next piece of work is due, on the timer host. */
   private arm(delay: number): void {
     if (this.handle !== null) this.timers.clear(this.handle)
     this.handle = this.timers.set(() => {
       this.handle = null
-      this.running ??= this.loop().finally(() => {
-        this.running = null
-      })
+      this.launch()
     }, delay)
   }
 

@@ -36,3 +36,39 @@ export interface Message {
   /** identify from `PUT /api/profiles/:id`: traits not named are removed. */
   readonly replaceTraits?: boolean
 }
+
+/**
+ * An identify that sets (or, with null, removes) traits of a known profile, made by segflow
+ * itself or an operator rather than sent by a tracker: it does not move first/last seen.
+ */
+export function traitUpdate(o: {
+  workspaceId: string
+  profileId: string | null
+  /** Used when there is no profile yet: the new profile's userId. */
+  userId?: string
+  messageId: string
+  traits: JsonObject
+  now: number
+  library: string
+  replace?: boolean
+  payload?: JsonObject
+}): Message {
+  return {
+    workspaceId: o.workspaceId,
+    type: 'identify',
+    messageId: o.messageId,
+    userId: o.profileId === null ? (o.userId ?? null) : null,
+    anonymousId: null,
+    name: null,
+    properties: null,
+    traits: o.traits,
+    groupId: null,
+    previousId: null,
+    timestamp: o.now,
+    receivedAt: o.now,
+    payload: { context: { library: { name: o.library } }, ...o.payload },
+    ...(o.profileId === null ? {} : { target: { profileId: o.profileId } }),
+    ...(o.replace ? { replaceTraits: true } : {}),
+    activity: false,
+  }
+}

@@ -4,7 +4,8 @@ import type { Issue } from '../shared/errors.js'
 import { newId } from '../shared/ids.js'
 import { isPlainObject, sanitizeStrings } from '../shared/json.js'
 import type { JsonObject } from '../shared/json.js'
-import type { IdentityKind, Store, StoredEvent } from '../store/store.js'
+import type { EmailStatus, IdentityKind, Store, StoredEvent } from '../store/store.js'
+import { traitUpdate } from './message.js'
 import type { Message } from './message.js'
 import type { WriteOutcome } from './writer.js'
 
@@ -22,6 +23,8 @@ export interface ProfileView {
   readonly merges: { from: string; reason: string; messageId: string; at: string }[]
   /** The segments the profile is in now, and since when. */
   readonly segments: { key: string; version: number; since: string }[]
+  /** Marketing email: `subscribed`, `unsubscribed` or `bounced`. */
+  readonly emailStatus: EmailStatus
 }
 
 export interface EventView {
@@ -82,24 +85,16 @@ export class ProfileService {
     const existing = await this.store.resolveProfileId(workspaceId, ref)
     if (existing === null && ref.startsWith('prf_')) throw notFound(ref)
     const now = this.clock.now()
-    const message: Message = {
+    const message = traitUpdate({
       workspaceId,
-      type: 'identify',
+      profileId: existing,
+      userId: ref,
       messageId: newId('api', now),
-      userId: existing === null ? ref : null,
-      anonymousId: null,
-      name: null,
-      properties: null,
       traits,
-      groupId: null,
-      previousId: null,
-      timestamp: now,
-      receivedAt: now,
-      payload: { context: { library: { name: 'segflow-admin-api' } } },
-      ...(existing === null ? {} : { target: { profileId: existing } }),
-      replaceTraits: mode === 'replace',
-      activity: false,
-    }
+      now,
+      library: 'segflow-admin-api',
+      replace: mode === 'replace',
+    })
     const [outcome] = await this.submit([message])
     const id = outcome?.profileId
     const profile = id === undefined ? null : await this.view(workspaceId, id)
@@ -111,10 +106,11 @@ export class ProfileService {
   private async view(workspaceId: string, id: string): Promise<ProfileView | null> {
     const p = await this.store.getProfile(workspaceId, id)
     if (!p || p.mergedInto !== null) return null
-    const [identities, merges, memberships] = await Promise.all([
+    const [identities, merges, memberships, emailStatus] = await Promise.all([
       this.store.listIdentities(workspaceId, id),
       this.store.listMerges(workspaceId, id),
       this.store.profileMemberships(workspaceId, id),
+      this.store.messaging.emailStatus(workspaceId, id),
     ])
     return {
       id: p.id,
@@ -142,6 +138,7 @@ export class ProfileService {
         messageId: m.messageId,
         at: iso(m.at),
       })),
+      emailStatus,
     }
   }
 }

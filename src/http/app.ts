@@ -61,7 +61,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: 'idle',
     bodyLimit: 1024 * 1024,
     // Signed tokens in email links are longer than fastify's default of 100.
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
   })
   const onRoute = deps.onRoute
   if (onRoute) {

@@ -1,12 +1,19 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Mailer } from '../delivery/email.js'
 
 /** A transparent 1×1 GIF. */
 const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64')
 
-const page = (title: string, body: string) =>
+const page = (title: string, body: string): string =>
   `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${title}</title></head>` +
   `<body style="font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem">${body}</body></html>`
+
+function notFound(reply: FastifyReply): FastifyReply {
+  return reply
+    .status(404)
+    .type('text/html')
+    .send(page('Link not found', '<p>This link is not valid.</p>'))
+}
 
 /**
  * The links in emails, reached by recipients (no key; every link carries a signed token):
@@ -32,11 +39,7 @@ export async function emailRoutes(app: FastifyInstance, mailer: Mailer): Promise
       const url = req.query.u ?? ''
       const v = await mailer.verify('c', req.params.token, url)
       // The token signs the URL: a tampered link is not an open redirect.
-      if (!v)
-        return reply
-          .status(404)
-          .type('text/html')
-          .send(page('Link not found', '<p>This link is not valid.</p>'))
+      if (!v) return notFound(reply)
       await mailer.recordEngagement('c', v.workspaceId, v.sendId, url).catch(() => false)
       return reply.redirect(url, 302)
     },
@@ -46,11 +49,7 @@ export async function emailRoutes(app: FastifyInstance, mailer: Mailer): Promise
   // client's one-click request (List-Unsubscribe-Post).
   app.get<{ Params: { token: string } }>('/e/u/:token', async (req, reply) => {
     const v = await mailer.verify('u', req.params.token)
-    if (!v)
-      return reply
-        .status(404)
-        .type('text/html')
-        .send(page('Link not found', '<p>This link is not valid.</p>'))
+    if (!v) return notFound(reply)
     return reply
       .type('text/html')
       .send(
@@ -64,10 +63,7 @@ export async function emailRoutes(app: FastifyInstance, mailer: Mailer): Promise
   app.post<{ Params: { token: string } }>('/e/u/:token', async (req, reply) => {
     const v = await mailer.verify('u', req.params.token)
     if (!v || !(await mailer.unsubscribe(v.workspaceId, v.sendId))) {
-      return reply
-        .status(404)
-        .type('text/html')
-        .send(page('Link not found', '<p>This link is not valid.</p>'))
+      return notFound(reply)
     }
     return reply
       .type('text/html')

@@ -669,6 +669,7 @@ export function openApiDocument(): Json {
             firstSeen: { type: ['string', 'null'] },
             lastSeen: { type: ['string', 'null'] },
             segments: { type: 'array', items: { type: 'object' } },
+            emailStatus: { type: 'string', enum: ['subscribed', 'unsubscribed', 'bounced'] },
             merges: { type: 'array', items: { type: 'object' } },
           },
         },

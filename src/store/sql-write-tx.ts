@@ -105,6 +105,25 @@ export class SqlWriteTx implements WriteTx {
       `UPDATE profiles SET merged_into = ? WHERE workspace_id = ? AND merged_into = ?`,
       [intoId, workspaceId, fromId],
     )
+    // An unsubscribe or bounce of either person holds for the merged one; sends count
+    // towards the merged person's frequency caps.
+    await this.c.run(
+      `INSERT INTO email_status (workspace_id, profile_id, status, reason, updated_at)
+       SELECT workspace_id, ?, status, reason, updated_at FROM email_status
+       WHERE workspace_id = ? AND profile_id = ? AND status <> 'subscribed'
+       ON CONFLICT (workspace_id, profile_id) DO UPDATE SET status = excluded.status,
+         reason = excluded.reason, updated_at = excluded.updated_at
+       WHERE email_status.status = 'subscribed'`,
+      [intoId, workspaceId, fromId],
+    )
+    await this.c.run(`DELETE FROM email_status WHERE workspace_id = ? AND profile_id = ?`, [
+      workspaceId,
+      fromId,
+    ])
+    await this.c.run(
+      `UPDATE email_sends SET profile_id = ? WHERE workspace_id = ? AND profile_id = ?`,
+      [intoId, workspaceId, fromId],
+    )
   }
 
   async insertMerges(rows: readonly MergeRecord[]): Promise<void> {
