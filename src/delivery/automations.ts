@@ -19,11 +19,12 @@ import type {
   DeliveryRecord,
   RunStatus,
   Store,
+  StoredTransition,
   TransitionReason,
   WriteTx,
 } from '../store/store.js'
 import { profileSnapshot } from './address.js'
-import { deliveryId } from './dispatcher.js'
+import { consumeOutbox, deliveryId } from './dispatcher.js'
 import { CATEGORIES } from './email.js'
 import type { Mailer } from './email.js'
 import { Pump } from './pump.js'
@@ -360,16 +361,17 @@ export async function automationFanOut(
   now: number,
   limit = 500,
 ): Promise<{ created: number; more: boolean }> {
-  const cursor = await tx.delivery.outboxCursor(AUTOMATION_CURSOR)
   const automations = (await tx.messaging.listAutomations()).filter((a) => definitionOf(a).enabled)
-  if (automations.length === 0) {
-    // Nothing listens: skip ahead instead of reading the whole outbox later.
-    const head = await tx.delivery.latestTransitionSeq()
-    if (head > cursor) await tx.delivery.setOutboxCursor(AUTOMATION_CURSOR, head)
-    return { created: 0, more: false }
-  }
-  const transitions = await tx.delivery.transitionsAfter(cursor, limit)
-  if (transitions.length === 0) return { created: 0, more: false }
+  return consumeOutbox(tx, AUTOMATION_CURSOR, limit, automations.length > 0, (transitions) =>
+    tx.messaging.insertRuns(runsFor(automations, transitions, now)),
+  )
+}
+
+function runsFor(
+  automations: readonly AutomationRecord[],
+  transitions: readonly StoredTransition[],
+  now: number,
+): AutomationRunRecord[] {
   const rows: AutomationRunRecord[] = []
   for (const t of transitions) {
     if (!TRIGGERING.has(t.reason)) continue
@@ -401,9 +403,7 @@ export async function automationFanOut(
       })
     }
   }
-  const created = await tx.messaging.insertRuns(rows)
-  await tx.delivery.setOutboxCursor(AUTOMATION_CURSOR, transitions[transitions.length - 1]!.seq)
-  return { created, more: transitions.length === limit }
+  return rows
 }
 
 export interface AutomationRunnerOptions {

@@ -22,6 +22,31 @@ export function matchesWebhook(w: WebhookRecord, t: StoredTransition): boolean {
 const iso = (ms: number) => new Date(ms).toISOString()
 
 /**
+ * One step of an outbox consumer: reads the transitions after its read position, lets
+ * `handle` turn them into rows, and moves the position, all in the caller's transaction. With
+ * nothing listening it skips to the head instead of reading the whole outbox later.
+ */
+export async function consumeOutbox(
+  tx: WriteTx,
+  name: string,
+  limit: number,
+  listening: boolean,
+  handle: (transitions: StoredTransition[]) => Promise<number>,
+): Promise<{ created: number; more: boolean }> {
+  const cursor = await tx.delivery.outboxCursor(name)
+  if (!listening) {
+    const head = await tx.delivery.latestTransitionSeq()
+    if (head > cursor) await tx.delivery.setOutboxCursor(name, head)
+    return { created: 0, more: false }
+  }
+  const transitions = await tx.delivery.transitionsAfter(cursor, limit)
+  if (transitions.length === 0) return { created: 0, more: false }
+  const created = await handle(transitions)
+  await tx.delivery.setOutboxCursor(name, transitions[transitions.length - 1]!.seq)
+  return { created, more: transitions.length === limit }
+}
+
+/**
  * Reads the transition outbox from where it left off and turns each transition into one
  * delivery per matching webhook, with a snapshot of the person (so retries send the same body).
  * Deliveries and the new read position are written in one transaction: a crash re-reads and
@@ -32,15 +57,17 @@ export async function fanOut(
   now: number,
   limit = 500,
 ): Promise<{ created: number; more: boolean }> {
-  const cursor = await tx.delivery.outboxCursor(WEBHOOK_CURSOR)
-  if ((await tx.delivery.listWebhooks()).length === 0) {
-    // Nothing listens: skip ahead instead of reading the whole outbox later.
-    const head = await tx.delivery.latestTransitionSeq()
-    if (head > cursor) await tx.delivery.setOutboxCursor(WEBHOOK_CURSOR, head)
-    return { created: 0, more: false }
-  }
-  const transitions = await tx.delivery.transitionsAfter(cursor, limit)
-  if (transitions.length === 0) return { created: 0, more: false }
+  const listening = (await tx.delivery.listWebhooks()).length > 0
+  return consumeOutbox(tx, WEBHOOK_CURSOR, limit, listening, (transitions) =>
+    deliveriesFor(tx, transitions, now),
+  )
+}
+
+async function deliveriesFor(
+  tx: WriteTx,
+  transitions: readonly StoredTransition[],
+  now: number,
+): Promise<number> {
   const byWs = new Map<string, StoredTransition[]>()
   for (const t of transitions)
     (byWs.get(t.workspaceId) ?? byWs.set(t.workspaceId, []).get(t.workspaceId)!).push(t)
@@ -91,7 +118,5 @@ export async function fanOut(
       }
     }
   }
-  const created = await tx.delivery.insertDeliveries(rows)
-  await tx.delivery.setOutboxCursor(WEBHOOK_CURSOR, transitions[transitions.length - 1]!.seq)
-  return { created, more: transitions.length === limit }
+  return tx.delivery.insertDeliveries(rows)
 }
