@@ -8,11 +8,19 @@
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { desugar } from '../src/rules/desugar.js'
-import type { CoreRule, Rule } from '../src/rules/types.js'
+import type { CoreRule, Rule, ScoreModel } from '../src/rules/types.js'
+import { modelToJson } from '../src/scoring/model.js'
 import { parseInstant } from '../src/shared/time.js'
 import { oracle } from './oracle.js'
 import type { OracleEvent } from './oracle.js'
-import { DURATIONS, propertiesArb, ruleArb, T0 as ARB_T0 } from './helpers/rule-arbitraries.js'
+import {
+  DURATIONS,
+  MODEL_KEYS,
+  modelArb,
+  propertiesArb,
+  ruleArb,
+  T0 as ARB_T0,
+} from './helpers/rule-arbitraries.js'
 import { ruleToJson } from '../src/rules/serialize.js'
 import { Scenario, WS } from './helpers/scenario.js'
 import { testStoreKinds } from './helpers/stores.js'
@@ -33,10 +41,10 @@ const scaleDuration = (d: number) => SCALED[DURATIONS.indexOf(d)] ?? d
 const scaleInstant = (t: number) => Math.round(T0 + ((t - ARB_T0) / (14 * 86_400_000)) * HOUR)
 
 /** Rewrites a generated rule onto the hour's time scale. */
-function rescale<R extends Rule>(r: R): R {
+function rescale<R>(r: R): R {
   const json = JSON.stringify(r, (key, value) => {
     if (
-      (key === 'duration' || key === 'within' || key === 'olderThan') &&
+      (key === 'duration' || key === 'within' || key === 'olderThan' || key === 'halfLife') &&
       typeof value === 'number'
     )
       return scaleDuration(value)
@@ -79,16 +87,27 @@ const NAMES = [
   'Email Clicked',
 ]
 
-function simulate(): { segments: [string, Rule][]; batches: Batch[] } {
+function simulate(): {
+  models: ScoreModel[]
+  segments: [string, Rule][]
+  batches: Batch[]
+} {
   const random = mulberry32(SEED)
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!
+  const models = MODEL_KEYS.map((k, i) =>
+    rescale(fc.sample(modelArb(k), { seed: SEED - 1 - i, numRuns: 1 })[0]!),
+  )
   const keys: string[] = []
   const segments: [string, Rule][] = []
   for (let i = 0; i < SEGMENTS; i++) {
     const depth = 1 + Math.floor(random() * 3)
     const [rule] = fc.sample(ruleArb(depth, keys.slice(-5)), { seed: SEED + i, numRuns: 1 })
     const key = `s${i}`
-    segments.push([key, rescale(rule!)])
+    // Every model a rule names exists here (publishing refuses one that does not).
+    const named = JSON.parse(
+      JSON.stringify(rule).replaceAll('"model":"missing"', '"model":"m1"'),
+    ) as Rule
+    segments.push([key, rescale(named)])
     keys.push(key)
   }
   const properties = fc.sample(propertiesArb, { seed: SEED, numRuns: 500 })
@@ -156,7 +175,7 @@ function simulate(): { segments: [string, Rule][]; batches: Batch[] } {
       })
     }
   }
-  return { segments, batches }
+  return { models, segments, batches }
 }
 
 const line = (userId: string, type: string, key: string, at: number, reason: string) =>
@@ -174,8 +193,9 @@ describe.each(testStoreKinds())(
       `${PROFILES} profiles, ${SEGMENTS} segments, ${EVENTS} events: same memberships, same transitions`,
       { timeout: 900_000 },
       async () => {
-        const { segments, batches } = simulate()
+        const { models, segments, batches } = simulate()
         sc = await Scenario.open(kind, T0)
+        for (const m of models) await sc.runtime.scores.put(WS, m.key, modelToJson(m))
         for (const [key, rule] of segments)
           await sc.runtime.segments.publish(WS, key, { rule: ruleToJson(rule) })
         for (const [key] of segments) await sc.runtime.segments.settled(WS, key)
@@ -223,7 +243,9 @@ describe.each(testStoreKinds())(
         }
 
         // ---- the oracle ----
-        const rules = new Map<string, CoreRule>(segments.map(([k, r]) => [k, desugar(r)]))
+        const byKey = new Map(models.map((m) => [m.key, m]))
+        const ctx = { models: (k: string) => byKey.get(k) }
+        const rules = new Map<string, CoreRule>(segments.map(([k, r]) => [k, desugar(r, ctx)]))
         const resolve = (key: string) => rules.get(key)
         const byUser = new Map<string, { events: OracleEvent[]; arrivals: number[] }>()
         let seq = 0
@@ -261,6 +283,11 @@ describe.each(testStoreKinds())(
             instants.add(d)
             for (const s of SCALED) instants.add(d + s)
           }
+          // Decayed points halve at every half-life after the event.
+          for (const m of models)
+            if (m.halfLife !== null)
+              for (const e of h.events)
+                for (let t = e.timestamp + m.halfLife; t <= end; t += m.halfLife) instants.add(t)
           const first = h.arrivals[0]!
           const sorted = [...instants].filter((t) => t >= first && t <= end).sort((a, b) => a - b)
           for (const [key, rule] of rules) {

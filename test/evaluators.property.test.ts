@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Message } from '../src/engine/message.js'
 import { CompiledRule } from '../src/evaluate/compile.js'
 import { desugar } from '../src/rules/desugar.js'
-import type { CoreRule, Rule } from '../src/rules/types.js'
+import type { CoreRule, Rule, ScoreModel } from '../src/rules/types.js'
 import { parseInstant } from '../src/shared/time.js'
 import { oracle } from './oracle.js'
 import {
@@ -29,7 +29,9 @@ import {
   dateTraitArb,
   historiesArb,
   leafArb,
+  modelArb,
   ruleArb,
+  scoreLeafArb,
   ruleDepth,
   ruleKinds,
   STEP,
@@ -41,6 +43,8 @@ import type { TestStore } from './helpers/stores.js'
 const RUNS = Number(process.env.SEGFLOW_PROPERTY_RUNS ?? 1000)
 
 const caseArb = fc.record({
+  m1: modelArb('m1'),
+  m2: modelArb('m2'),
   s1: ruleArb(2),
   s2: ruleArb(2, ['s1']),
   rule: fc.integer({ min: 4, max: 5 }).chain((d) => ruleArb(d, ['s1', 's2'])),
@@ -59,6 +63,8 @@ interface Harness {
 }
 
 interface Case {
+  readonly m1: ScoreModel
+  readonly m2: ScoreModel
   readonly s1: Rule
   readonly s2: Rule
   readonly rule: Rule
@@ -84,9 +90,11 @@ function traitInstants(messages: readonly Message[]): number[] {
 
 async function checkCase(h: Harness, c: Case): Promise<void> {
   const ws = `case-${caseNo++}`
-  const registry: Record<string, CoreRule> = { s1: desugar(c.s1), s2: desugar(c.s2) }
+  const models: Record<string, ScoreModel> = { m1: c.m1, m2: c.m2 }
+  const ctx = { models: (key: string) => models[key] }
+  const registry: Record<string, CoreRule> = { s1: desugar(c.s1, ctx), s2: desugar(c.s2, ctx) }
   const resolve = (key: string) => registry[key]
-  const core = desugar(c.rule)
+  const core = desugar(c.rule, ctx)
   ruleKinds(c.rule, coverage.kinds)
   if (
     core !== c.rule ||
@@ -173,12 +181,15 @@ describe('stream, SQL and oracle agree', () => {
     { timeout: Math.max(120_000, RUNS * 200) },
     async () => {
       const leafCase = fc.record({
+        m1: modelArb('m1'),
+        m2: modelArb('m2'),
         s1: ruleArb(2),
         s2: ruleArb(2, ['s1']),
         rule: fc.oneof(
           leafArb(['s1', 's2']),
           leafArb().map((rule) => ({ kind: 'not' as const, rule })),
           dateTraitArb,
+          scoreLeafArb,
         ),
         histories: historiesArb,
         picks: fc.array(fc.nat(), { minLength: 4, maxLength: 4 }),
@@ -205,6 +216,7 @@ describe('stream, SQL and oracle agree', () => {
           'aggregate',
           'all',
           'any',
+          'computed',
           'email',
           'event',
           'not',

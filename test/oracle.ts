@@ -9,6 +9,7 @@ import type {
   NumberTest,
   Path,
   Scalar,
+  ScoreModel,
   TimeTest,
   ValueTest,
 } from '../src/rules/types.js'
@@ -27,7 +28,6 @@ export interface OracleEvent {
 
 export interface OracleContext {
   readonly segments: (key: string) => CoreRule | undefined
-  readonly scores?: Record<string, number>
 }
 
 const DAY_CHECK =
@@ -238,8 +238,13 @@ export function oracle(
       return ref !== undefined && oracle(ref, events, now, ctx)
     }
     case 'score': {
-      const v = ctx.scores?.[rule.model]
-      return v !== undefined && numberHolds(v, rule.test)
+      if (rule.definition === null) return false
+      const t = rule.test
+      const test: NumberTest =
+        t.op === 'between'
+          ? { op: 'between', low: millionths(t.low), high: millionths(t.high) }
+          : { op: t.op, value: millionths(t.value) }
+      return numberHolds(oracleScore(rule.definition, events, now, ctx), test)
     }
     case 'trait':
       return valueHolds(lookup(oracleTraits(events), rule.path), rule.test, now)
@@ -291,4 +296,41 @@ export function oracle(
       return true
     }
   }
+}
+
+/**
+ * A model's score at `now`, in millionths, from the raw events: each criterion's points, an
+ * event's points halved once per full half-life since it happened (dropping what is below one
+ * millionth, toward zero), each criterion's total held to ±cap.
+ */
+export function oracleScore(
+  model: ScoreModel,
+  events: readonly OracleEvent[],
+  now: number,
+  ctx: OracleContext,
+): number {
+  let score = 0
+  for (const c of model.criteria) {
+    const points = millionths(c.points)
+    if (c.kind === 'rule') {
+      if (oracle(c.rule, events, now, ctx)) score += points
+      continue
+    }
+    let total = 0
+    for (const e of events) {
+      if (!eventMatches(c.filter, e, now) || !inWindow(e.timestamp, c.within, now)) continue
+      let worth = points
+      if (model.halfLife !== null) {
+        const halvings = Math.floor((now - e.timestamp) / model.halfLife)
+        for (let i = 0; i < halvings && worth !== 0; i++) worth = Math.trunc(worth / 2)
+      }
+      total += worth
+    }
+    if (c.cap !== null) {
+      const cap = millionths(c.cap)
+      total = points >= 0 ? Math.min(total, cap) : Math.max(total, -cap)
+    }
+    score += total
+  }
+  return score
 }

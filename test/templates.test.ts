@@ -86,7 +86,7 @@ describe.each(testStoreKinds())('templates on %s', (kind) => {
     })
     expect(res.statusCode).toBe(201)
     expect(res.json().warnings).toEqual([
-      'subject: undefined variable "user" (available: profile, traits, segments, recipient, computed, unsubscribe_url, now)',
+      'subject: undefined variable "user" (available: profile, traits, segments, recipient, computed, scores, lifecycle, unsubscribe_url, now)',
       'segment "vip" does not exist',
       'segment "gone" does not exist',
     ])

@@ -2,8 +2,12 @@ import { join } from 'node:path'
 import { Engine } from '../engine/engine.js'
 import { ProfileService } from '../engine/profiles.js'
 import { Scheduler } from '../engine/scheduler.js'
+import { desugarContext } from '../engine/segments.js'
 import type { TimerHost } from '../engine/scheduler.js'
-import { SegmentService } from '../engine/segment-service.js'
+import { ProfileInsights } from '../engine/insights.js'
+import { LifecycleService } from '../engine/lifecycle-service.js'
+import { ScoreService } from '../engine/score-service.js'
+import { isStageKey, SegmentService } from '../engine/segment-service.js'
 import { Writer } from '../engine/writer.js'
 import { DeliveryWorker } from '../delivery/worker.js'
 import type { DeliveryOptions } from '../delivery/worker.js'
@@ -37,6 +41,9 @@ export interface Runtime {
   readonly metrics: Metrics
   readonly engine: Engine
   readonly segments: SegmentService
+  readonly insights: ProfileInsights
+  readonly scores: ScoreService
+  readonly lifecycle: LifecycleService
   /** Fires time-driven transitions; started by `start()`. */
   readonly scheduler: Scheduler
   /** Sends webhook deliveries; started by `start()`. */
@@ -125,20 +132,24 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   metrics.trackQueueDepth(() => queue.depth)
   const ingestor = new Ingestor(queue, clock, metrics)
   const keys = new KeyService(store, clock)
-  const profiles = new ProfileService(store, (m) => queue.submit(m), clock)
+  const insights = new ProfileInsights(store, engine, clock)
+  const insight = (ws: string, id: string) => insights.forProfile(ws, id)
+  const profiles = new ProfileService(store, (m) => queue.submit(m), clock, insights)
   const segments = new SegmentService(store, engine, clock, onError, (ws, key) =>
     automationsUsing(store, ws, 'segment', key),
   )
+  const scores = new ScoreService(store, engine, segments, insights, clock)
+  const lifecycle = new LifecycleService(store, engine, segments, clock)
   const webhooks = new WebhookService(store, clock, {
     allowPrivate: config.webhookAllowPrivate,
     kick: () => delivery.kick(),
     usedBy: (ws, id) => automationsUsing(store, ws, 'webhook', id),
   })
+  // Lifecycle stages are segments, but templates see them as `lifecycle`, not as segments.
   const segmentList = (ws: string) =>
-    [...(engine.segments(ws)?.segments.values() ?? [])].map((s) => ({
-      key: s.key,
-      priority: s.record.priority,
-    }))
+    [...(engine.segments(ws)?.segments.values() ?? [])]
+      .filter((s) => !isStageKey(s.key))
+      .map((s) => ({ key: s.key, priority: s.record.priority }))
   const segmentKeys = (ws: string) => new Set(engine.segments(ws)?.segments.keys() ?? [])
   const templates = new TemplateService(store, clock, segmentKeys, (ws, key) =>
     automationsUsing(store, ws, 'template', key),
@@ -149,11 +160,13 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     defaultFrom: config.emailFrom,
     publicUrl: config.publicUrl,
     priorities: (ws) => new Map(segmentList(ws).map((s) => [s.key, s.priority])),
+    insight,
     submit,
   })
   const previews = new TemplatePreviews(store, templates, clock, {
     publicUrl: config.publicUrl,
     segments: segmentList,
+    insight,
   })
   const emailSettings = new EmailSettingsService(store, clock, config.emailFrom)
   const email = new EmailAdmin(store, clock, mailer)
@@ -162,6 +175,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     mailer,
     submit,
     kickDeliveries: () => delivery.kick(),
+    desugarContext: (ws) => desugarContext(engine.models(ws)),
     ...(options.timers ? { timers: options.timers } : {}),
     ...(options.random ? { random: options.random } : {}),
     onError,
@@ -179,6 +193,9 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     metrics,
     engine,
     segments,
+    insights,
+    scores,
+    lifecycle,
     scheduler: running,
     delivery,
     webhooks,

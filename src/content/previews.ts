@@ -1,4 +1,5 @@
 import { emailAddressOf } from '../delivery/address.js'
+import type { Insight } from '../engine/insights.js'
 import type { Clock } from '../shared/clock.js'
 import { SegflowError } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
@@ -43,6 +44,8 @@ export class TemplatePreviews {
     private readonly options: {
       readonly publicUrl: string
       readonly segments: (workspaceId: string) => readonly { key: string; priority: number }[]
+      /** Scores, computed fields and lifecycle stage of a person, for the template. */
+      readonly insight?: (workspaceId: string, profileId: string) => Promise<Insight | null>
     },
   ) {}
 
@@ -142,6 +145,7 @@ export class TemplatePreviews {
           now: this.clock.now(),
           unsubscribeUrl: `${this.options.publicUrl}/e/u/preview`,
           email,
+          insight: (await this.options.insight?.(workspaceId, id)) ?? null,
         }),
       )
       return { ...base, ...out, error: null }

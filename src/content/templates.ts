@@ -13,6 +13,8 @@ export const TEMPLATE_VARIABLES = [
   'segments',
   'recipient',
   'computed',
+  'scores',
+  'lifecycle',
   'unsubscribe_url',
   'now',
 ]

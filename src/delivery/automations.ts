@@ -5,6 +5,7 @@ import type { WriteOutcome } from '../engine/writer.js'
 import type { TimerHost } from '../engine/scheduler.js'
 import { realTimers } from '../engine/scheduler.js'
 import { desugar, segmentRefs } from '../rules/desugar.js'
+import type { DesugarContext } from '../rules/desugar.js'
 import { formatPath, parseRule } from '../rules/parse.js'
 import type { CoreRule } from '../rules/types.js'
 import type { Clock } from '../shared/clock.js'
@@ -415,6 +416,8 @@ export interface AutomationRunnerOptions {
   readonly timers?: TimerHost
   readonly random?: () => number
   readonly onError?: (e: unknown) => void
+  /** How a workspace's conditions are desugared (its scoring models). Default: no models. */
+  readonly desugarContext?: (workspaceId: string) => DesugarContext
 }
 
 type StepResult = { readonly ok: string } | { readonly retry: string } | { readonly fail: string }
@@ -569,7 +572,13 @@ export class AutomationRunner {
     if (d.conditions !== null) {
       const parsed = parseRule(d.conditions)
       if (!parsed.ok) return 'conditions no longer parse'
-      if (!(await this.matches(run.workspaceId, desugar(parsed.rule), profileId)))
+      if (
+        !(await this.matches(
+          run.workspaceId,
+          desugar(parsed.rule, this.options.desugarContext?.(run.workspaceId)),
+          profileId,
+        ))
+      )
         return 'conditions not met'
     }
     return null

@@ -4,6 +4,7 @@ import type { Transporter } from 'nodemailer'
 import { templateContext } from '../content/context.js'
 import { render } from '../content/templates.js'
 import type { TemplateService } from '../content/templates.js'
+import type { Insight } from '../engine/insights.js'
 import type { Message } from '../engine/message.js'
 import type { WriteOutcome } from '../engine/writer.js'
 import type { Clock } from '../shared/clock.js'
@@ -23,6 +24,8 @@ export interface MailerOptions {
   readonly publicUrl: string
   /** Segment priorities of a workspace, for `recipient.segment`. */
   readonly priorities: (workspaceId: string) => ReadonlyMap<string, number>
+  /** Scores, computed fields and lifecycle stage of a person, for the template. */
+  readonly insight?: (workspaceId: string, profileId: string) => Promise<Insight | null>
   /** Commits messages (Email Opened / Clicked events) as ingestion does. */
   readonly submit: (messages: readonly Message[]) => Promise<WriteOutcome[]>
 }
@@ -205,6 +208,7 @@ export class Mailer {
           now,
           unsubscribeUrl: unsubscribe,
           email: record.address,
+          insight: (await this.options.insight?.(r.workspaceId, profile.id)) ?? null,
         },
       )
       const out = await render(parsed, context)

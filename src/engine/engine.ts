@@ -7,6 +7,7 @@ import type {
   EventRecord,
   MembershipRecord,
   ProfileRecord,
+  ScoreModelRecord,
   SegmentRecord,
   Store,
   TimerRecord,
@@ -14,8 +15,8 @@ import type {
   TransitionRecord,
   WriteTx,
 } from '../store/store.js'
-import { eventKey, versionFor, WorkspaceSegments } from './segments.js'
-import type { EngineSegment, SegmentVersion } from './segments.js'
+import { eventKey, modelSet, NO_MODELS, versionFor, WorkspaceSegments } from './segments.js'
+import type { EngineSegment, ModelSet, SegmentVersion } from './segments.js'
 
 /** A profile the writer changed in this batch, in its final state. */
 export interface Touch {
@@ -132,14 +133,30 @@ export class Engine {
     this.pageSize = options.backfillPageSize ?? 500
   }
 
-  /** Loads every workspace's segments; call once at start. */
+  /** Loads every workspace's segments and scoring models; call once at start. */
   async load(): Promise<void> {
-    const records = await this.store.write((tx) => tx.listSegments())
+    const [records, models] = await this.store.write(
+      async (tx) => [await tx.listSegments(), await tx.scoring.listScoreModels()] as const,
+    )
     const byWs = new Map<string, SegmentRecord[]>()
     for (const r of records)
       (byWs.get(r.workspaceId) ?? byWs.set(r.workspaceId, []).get(r.workspaceId)!).push(r)
+    const modelsByWs = new Map<string, ScoreModelRecord[]>()
+    for (const m of models)
+      (modelsByWs.get(m.workspaceId) ?? modelsByWs.set(m.workspaceId, []).get(m.workspaceId)!).push(
+        m,
+      )
     this.workspaces.clear()
-    for (const [ws, rows] of byWs) this.workspaces.set(ws, new WorkspaceSegments(rows))
+    for (const ws of new Set([...byWs.keys(), ...modelsByWs.keys()]))
+      this.workspaces.set(
+        ws,
+        new WorkspaceSegments(byWs.get(ws) ?? [], modelSet(modelsByWs.get(ws) ?? [])),
+      )
+  }
+
+  /** A workspace's scoring models (none when it has none). */
+  models(workspaceId: string): ModelSet {
+    return this.workspaces.get(workspaceId)?.models ?? NO_MODELS
   }
 
   workspaceIds(): string[] {
@@ -156,7 +173,11 @@ export class Engine {
    */
   async refresh(tx: WriteTx, workspaceId: string): Promise<WorkspaceSegments> {
     const before = this.workspaces.get(workspaceId)
-    const segs = new WorkspaceSegments(await tx.listSegments(workspaceId), before)
+    const segs = new WorkspaceSegments(
+      await tx.listSegments(workspaceId),
+      modelSet(await tx.scoring.listScoreModels(workspaceId)),
+      before,
+    )
     this.workspaces.set(workspaceId, segs)
     const unused = [...(before?.plan.trackers.keys() ?? [])].filter(
       (k) => !segs.plan.trackers.has(k),
@@ -317,6 +338,7 @@ export class Engine {
         ...seg.record,
         liveVersion: seg.next.version,
         liveRule: seg.record.rule,
+        liveModels: seg.record.models,
         status: 'live',
         backfillCursor: null,
         updatedAt: now,
@@ -358,11 +380,12 @@ export class Engine {
     loaded: Map<string, Loaded>,
     changes: Changes,
   ): Promise<void> {
+    // Only live versions' trackers are known to hold every profile's history: a tracker that
+    // another computing version also needs is rebuilt by each (from the same events, so the
+    // same state), never trusted half-built.
     const shared = new Set<string>()
     for (const other of segs.segments.values()) {
-      for (const v of [other.current, other === seg ? null : other.next]) {
-        if (v) for (const k of v.compiled.plan.trackers.keys()) shared.add(k)
-      }
+      if (other.current) for (const k of other.current.compiled.plan.trackers.keys()) shared.add(k)
     }
     const fresh = [...version.compiled.plan.trackers.keys()].filter((k) => !shared.has(k))
     if (fresh.length === 0) return

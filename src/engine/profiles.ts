@@ -7,6 +7,7 @@ import type { JsonObject } from '../shared/json.js'
 import type { EmailStatus, IdentityKind, Store, StoredEvent } from '../store/store.js'
 import { traitUpdate } from './message.js'
 import type { Message } from './message.js'
+import type { ComputedFields, LifecycleStage, ProfileInsights } from './insights.js'
 import type { WriteOutcome } from './writer.js'
 
 export interface ProfileView {
@@ -25,6 +26,12 @@ export interface ProfileView {
   readonly segments: { key: string; version: number; since: string }[]
   /** Marketing email: `subscribed`, `unsubscribed` or `bounced`. */
   readonly emailStatus: EmailStatus
+  /** Each scoring model's score now. */
+  readonly scores: Record<string, number>
+  /** Computed fields now (purchase count, revenue, account age, …). */
+  readonly computed: ComputedFields | null
+  /** The lifecycle stage, when lifecycle stages are enabled and the person is in one. */
+  readonly lifecycle: LifecycleStage | null
 }
 
 export interface EventView {
@@ -55,6 +62,7 @@ export class ProfileService {
     private readonly store: Store,
     private readonly submit: Submit,
     private readonly clock: Clock,
+    private readonly insights?: ProfileInsights,
   ) {}
 
   async get(workspaceId: string, ref: string): Promise<ProfileView> {
@@ -106,11 +114,12 @@ export class ProfileService {
   private async view(workspaceId: string, id: string): Promise<ProfileView | null> {
     const p = await this.store.getProfile(workspaceId, id)
     if (!p || p.mergedInto !== null) return null
-    const [identities, merges, memberships, emailStatus] = await Promise.all([
+    const [identities, merges, memberships, emailStatus, insight] = await Promise.all([
       this.store.listIdentities(workspaceId, id),
       this.store.listMerges(workspaceId, id),
       this.store.profileMemberships(workspaceId, id),
       this.store.messaging.emailStatus(workspaceId, id),
+      this.insights?.forProfile(workspaceId, id) ?? null,
     ])
     return {
       id: p.id,
@@ -139,6 +148,9 @@ export class ProfileService {
         at: iso(m.at),
       })),
       emailStatus,
+      scores: insight?.scores ?? {},
+      computed: insight?.computed ?? null,
+      lifecycle: insight?.lifecycle ?? null,
     }
   }
 }

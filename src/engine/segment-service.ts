@@ -2,7 +2,8 @@ import { isDeepStrictEqual } from 'node:util'
 import type { Explanation } from '../evaluate/compile.js'
 import { emptyState } from '../evaluate/state.js'
 import type { TrackerState } from '../evaluate/state.js'
-import { desugar } from '../rules/desugar.js'
+import { desugar, scoreRefs } from '../rules/desugar.js'
+import type { DesugarContext } from '../rules/desugar.js'
 import { parseRule, SEGMENT_KEY } from '../rules/parse.js'
 import type { RuleIssue } from '../rules/parse.js'
 import { checkReferences } from '../rules/references.js'
@@ -15,7 +16,14 @@ import { dialectFor, param, raw, RuleCompiler, sql } from '../sql/index.js'
 import type { Frag } from '../sql/index.js'
 import type { SegmentRecord, Store } from '../store/store.js'
 import type { Engine } from './engine.js'
-import { versionFor } from './segments.js'
+import { desugarContext, modelSnapshot, versionFor } from './segments.js'
+
+/** Segments that hold lifecycle stages are `lifecycle-<stage>`, managed by PUT /api/lifecycle. */
+export const STAGE_PREFIX = 'lifecycle-'
+
+export function isStageKey(key: string): boolean {
+  return key.startsWith(STAGE_PREFIX)
+}
 
 export interface SegmentView {
   readonly key: string
@@ -123,11 +131,18 @@ export class SegmentService {
     workspaceId: string,
     key: string,
     body: unknown,
+    options: { system?: boolean } = {},
   ): Promise<{ segment: SegmentView; created: boolean }> {
     if (!SEGMENT_KEY.test(key)) {
       throw new SegflowError(
         'invalid_request',
         `segment key ${JSON.stringify(key)} must be lower-case letters, digits, - and _ (at most 64)`,
+      )
+    }
+    if (isStageKey(key) && !options.system) {
+      throw new SegflowError(
+        'invalid_request',
+        `segment keys starting with ${STAGE_PREFIX} are the lifecycle stages; change them with PUT /api/lifecycle`,
       )
     }
     if (!isPlainObject(body))
@@ -155,6 +170,17 @@ export class SegmentService {
     if (body.rule === undefined) throw new SegflowError('invalid_body', 'rule is required')
     const rule = ruleFromRequest(body.rule)
     const json = body.rule as JsonValue
+    const models = this.engine.models(workspaceId)
+    const missing = scoreRefs(rule).filter((m) => !models.models.has(m))
+    if (missing.length > 0) {
+      throw invalidRule(
+        missing.map((m) => ({
+          path: '',
+          message: `scoring model ${m} does not exist; create it with PUT /api/scores/${m}`,
+        })),
+      )
+    }
+    const snapshot = modelSnapshot(rule, models)
 
     const result = await this.store.write(async (tx) => {
       const existing = (await tx.listSegments(workspaceId)).find((s) => s.key === key)
@@ -167,7 +193,10 @@ export class SegmentService {
       if (problems.length > 0)
         throw invalidRule(problems.map((p) => ({ path: '', message: p.message })))
       const now = this.clock.now()
-      const sameRule = existing !== undefined && isDeepStrictEqual(existing.rule, json)
+      const sameRule =
+        existing !== undefined &&
+        isDeepStrictEqual(existing.rule, json) &&
+        isDeepStrictEqual(existing.models, snapshot)
       const record: SegmentRecord = sameRule
         ? { ...existing, name, description, priority, updatedAt: now }
         : {
@@ -178,8 +207,10 @@ export class SegmentService {
             description,
             priority,
             rule: json,
+            models: snapshot,
             liveVersion: existing?.liveVersion ?? null,
             liveRule: existing?.liveRule ?? null,
+            liveModels: existing?.liveModels ?? null,
             status: 'computing',
             backfillCursor: null,
             backfillDone: 0,
@@ -213,8 +244,18 @@ export class SegmentService {
    * Deletes a segment: its members leave (`segment.exited`, reason `deleted`), its timers stop,
    * its history stays. A segment other segments refer to cannot be deleted until they no longer do.
    */
-  async remove(workspaceId: string, key: string): Promise<{ exited: number }> {
+  async remove(
+    workspaceId: string,
+    key: string,
+    options: { system?: boolean } = {},
+  ): Promise<{ exited: number }> {
     await this.record(workspaceId, key)
+    if (isStageKey(key) && !options.system) {
+      throw new SegflowError(
+        'invalid_request',
+        `segment ${key} is a lifecycle stage; change the stages with PUT /api/lifecycle`,
+      )
+    }
     const referrers = this.engine.segments(workspaceId)?.referrers(key) ?? []
     const users = await this.usedBy(workspaceId, key)
     if (users.length > 0) {
@@ -248,9 +289,30 @@ export class SegmentService {
     })
   }
 
+  /**
+   * Publishes a new version of every segment whose latest rule uses scoring model `model`,
+   * compiled with the model as it now is (its members are recomputed, reason `rule_change`).
+   * Returns the keys republished.
+   */
+  async republishForModel(workspaceId: string, model: string): Promise<string[]> {
+    const keys: string[] = []
+    for (const seg of this.engine.segments(workspaceId)?.segments.values() ?? []) {
+      const r = seg.record
+      if (!scoreRefs(desugarOf(r.rule)).includes(model)) continue
+      await this.publish(
+        workspaceId,
+        r.key,
+        { name: r.name, description: r.description, priority: r.priority, rule: r.rule },
+        { system: true },
+      )
+      keys.push(r.key)
+    }
+    return keys
+  }
+
   /** How many people a rule matches now, and a few of them (SQL over everything stored). */
   async preview(workspaceId: string, ruleJson: unknown): Promise<Counted> {
-    const rule = desugar(ruleFromRequest(ruleJson))
+    const rule = desugar(ruleFromRequest(ruleJson), this.ctx(workspaceId))
     return this.counted(workspaceId, (c, now) => c.expression(rule, now))
   }
 
@@ -261,7 +323,7 @@ export class SegmentService {
     ruleJson: unknown,
   ): Promise<{ entering: Counted; exiting: Counted }> {
     await this.record(workspaceId, key)
-    const rule = desugar(ruleFromRequest(ruleJson))
+    const rule = desugar(ruleFromRequest(ruleJson), this.ctx(workspaceId))
     const member = sql`EXISTS (SELECT 1 FROM memberships m WHERE m.workspace_id = p.workspace_id AND m.segment_key = ${param(key, 'text')} AND m.profile_id = p.id)`
     const [entering, exiting] = await Promise.all([
       this.counted(workspaceId, (c, now) => sql`${c.expression(rule, now)} AND NOT ${member}`),
@@ -377,6 +439,11 @@ export class SegmentService {
     }
   }
 
+  /** What outside the segments uses a segment (automations), as `automation:<key>`. */
+  async users(workspaceId: string, key: string): Promise<string[]> {
+    return (await this.usedBy(workspaceId, key)).map((k) => `automation:${k}`)
+  }
+
   /** Resolves when the segment's current backfill (if any) has finished: for tests and tools. */
   async settled(workspaceId: string, key: string): Promise<void> {
     await this.jobs.get(`${workspaceId}\u0000${key}`)
@@ -404,6 +471,10 @@ export class SegmentService {
     void job.finally(() => {
       if (this.jobs.get(id) === job) this.jobs.delete(id)
     })
+  }
+
+  private ctx(workspaceId: string): DesugarContext {
+    return desugarContext(this.engine.models(workspaceId))
   }
 
   private async records(workspaceId: string): Promise<SegmentRecord[]> {

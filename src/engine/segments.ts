@@ -1,10 +1,14 @@
 import { CompiledRule, MEMBERSHIPS } from '../evaluate/compile.js'
 import { StatePlan } from '../evaluate/state.js'
-import { desugar } from '../rules/desugar.js'
+import { desugar, scoreRefs } from '../rules/desugar.js'
+import type { DesugarContext } from '../rules/desugar.js'
+import { parseModel } from '../scoring/model.js'
+import type { ParsedModel } from '../scoring/model.js'
 import { parseRule } from '../rules/parse.js'
 import { dependencyOrder } from '../rules/references.js'
-import type { CoreRule, EventFilter, Rule } from '../rules/types.js'
-import type { SegmentRecord } from '../store/store.js'
+import type { CoreRule, EventFilter, Rule, ScoreModel } from '../rules/types.js'
+import type { JsonObject, JsonValue } from '../shared/json.js'
+import type { ScoreModelRecord, SegmentRecord } from '../store/store.js'
 
 /** What a rule reads: a message touching none of it cannot change the rule's answer. */
 export interface Dependencies {
@@ -51,6 +55,10 @@ export function dependenciesOf(rule: CoreRule, into?: Dependencies): Dependencie
       d.segments.add(rule.key)
       break
     case 'score':
+      for (const c of rule.definition?.criteria ?? []) {
+        if (c.kind === 'rule') dependenciesOf(c.rule, d)
+        else filter(c.filter)
+      }
       break
   }
   return d
@@ -81,14 +89,73 @@ export function versionFor(s: EngineSegment, profileId: string): SegmentVersion 
   return s.current
 }
 
-function compileVersion(version: number, json: unknown, key: string): SegmentVersion {
+/** A workspace's scoring models, compiled, and a fingerprint that changes when any does. */
+export interface ModelSet {
+  readonly models: ReadonlyMap<string, ParsedModel & { readonly definition: JsonValue }>
+  readonly fingerprint: string
+}
+
+export const NO_MODELS: ModelSet = { models: new Map(), fingerprint: '' }
+
+/** The models of stored records (each validated when it was put). */
+export function modelSet(records: readonly ScoreModelRecord[]): ModelSet {
+  const models = new Map<string, ParsedModel & { definition: JsonValue }>()
+  for (const r of records) {
+    const parsed = parseModel(r.key, r.definition)
+    if (!parsed.ok)
+      throw new Error(`stored scoring model ${r.key} does not parse: ${parsed.issues[0]?.message}`)
+    models.set(r.key, { ...parsed.value, definition: r.definition })
+  }
+  return {
+    models,
+    fingerprint: JSON.stringify(records.map((r) => [r.key, r.definition])),
+  }
+}
+
+/** How rules of a workspace are desugared: score conditions get the workspace's models. */
+export function desugarContext(models: ModelSet): DesugarContext {
+  return { models: (key) => models.models.get(key)?.model }
+}
+
+/** The definitions of the models a rule refers to, as a segment version keeps them. */
+export function modelSnapshot(rule: Rule, models: ModelSet): JsonObject | null {
+  const refs = scoreRefs(rule).filter((k) => models.models.has(k))
+  if (refs.length === 0) return null
+  const out: JsonObject = {}
+  for (const k of refs.sort()) out[k] = models.models.get(k)!.definition
+  return out
+}
+
+/** A desugaring context from a version's snapshot of its models. */
+function snapshotContext(snapshot: JsonValue | null, key: string): DesugarContext {
+  const models = new Map<string, ScoreModel>()
+  if (snapshot !== null && typeof snapshot === 'object' && !Array.isArray(snapshot)) {
+    for (const [k, def] of Object.entries(snapshot)) {
+      const parsed = parseModel(k, def)
+      if (!parsed.ok)
+        throw new Error(
+          `scoring model ${k} kept with segment ${key} does not parse: ${parsed.issues[0]?.message}`,
+        )
+      models.set(k, parsed.value.model)
+    }
+  }
+  return { models: (k) => models.get(k) }
+}
+
+function compileVersion(
+  version: number,
+  json: unknown,
+  key: string,
+  snapshot: JsonValue | null,
+): SegmentVersion {
+  const ctx = snapshotContext(snapshot, key)
   const parsed = parseRule(json)
   // Stored rules were validated when published; failing here is a bug or a hand-edited row.
   if (!parsed.ok)
     throw new Error(
       `stored rule of segment ${key} v${version} does not parse: ${parsed.issues[0]?.message}`,
     )
-  const rule = desugar(parsed.rule)
+  const rule = desugar(parsed.rule, ctx)
   return { version, rule, compiled: new CompiledRule(rule, MEMBERSHIPS) }
 }
 
@@ -107,21 +174,33 @@ export class WorkspaceSegments {
   private readonly byTrait = new Map<string, Set<string>>()
   private readonly bySeen = new Set<string>()
 
+  /** How rules are desugared against the workspace's models now (previews, conditions). */
+  readonly ctx: DesugarContext
+
   constructor(
     records: readonly SegmentRecord[],
+    /** The workspace's scoring models now (versions are compiled with their own snapshot). */
+    readonly models: ModelSet = NO_MODELS,
     /** The registry this one replaces: compiled versions that did not change are reused. */
     previous?: WorkspaceSegments,
   ) {
     const rules: CoreRule[] = []
     const graph: Record<string, Rule> = {}
-    const compiled = (key: string, version: number, json: unknown): SegmentVersion => {
+    this.ctx = desugarContext(models)
+    const compiled = (
+      key: string,
+      version: number,
+      json: unknown,
+      snapshot: JsonValue | null,
+    ): SegmentVersion => {
       const prev = previous?.segments.get(key)
       for (const v of [prev?.current, prev?.next]) if (v && v.version === version) return v
-      return compileVersion(version, json, key)
+      return compileVersion(version, json, key, snapshot)
     }
     for (const r of records) {
-      const current = r.liveVersion === null ? null : compiled(r.key, r.liveVersion, r.liveRule)
-      const next = r.status === 'computing' ? compiled(r.key, r.version, r.rule) : null
+      const current =
+        r.liveVersion === null ? null : compiled(r.key, r.liveVersion, r.liveRule, r.liveModels)
+      const next = r.status === 'computing' ? compiled(r.key, r.version, r.rule, r.models) : null
       const deps = dependenciesOf((current ?? next)!.rule)
       if (current && next) dependenciesOf(next.rule, deps)
       this.segments.set(r.key, { key: r.key, record: r, current, next, deps })

@@ -1,8 +1,15 @@
 import { describeRule } from '../rules/describe.js'
 import { formatPath } from '../rules/parse.js'
-import type { AggregateFn, CoreRule, NumberTest } from '../rules/types.js'
-import type { ProfileState, TimesState, ValuesState } from './state.js'
-import { keepFor, StatePlan, timesSpec, trackerKey, valuesSpec } from './state.js'
+import type { AggregateFn, CoreRule, NumberTest, ScoreCriterion } from '../rules/types.js'
+import { capped, decayed, horizonOf, microPoints } from '../scoring/points.js'
+import type {
+  OccurrencesState,
+  ProfileState,
+  TimesState,
+  TrackerState,
+  ValuesState,
+} from './state.js'
+import { keepFor, occurrencesSpec, StatePlan, timesSpec, trackerKey, valuesSpec } from './state.js'
 import { getPath, micro, testNumber, testTime, testValue, timeBreak, valueBreak } from './values.js'
 
 export interface Evaluation {
@@ -115,6 +122,64 @@ function testAggregate(fn: AggregateFn, st: Stats, t: NumberTest): boolean {
   }
 }
 
+/** One criterion of a score, compiled: its points now (millionths) and when they next change. */
+interface Part {
+  readonly name: string
+  readonly node: Node | null
+  micro(s: ProfileState, now: number): number
+  next(s: ProfileState, now: number): number | null
+}
+
+type EventCriterion = Extract<ScoreCriterion, { kind: 'event' }>
+
+/** An event criterion's points at `now`, from its occurrences tracker. */
+export function occurrencePoints(
+  c: EventCriterion,
+  halfLife: number | null,
+  state: TrackerState | undefined,
+  now: number,
+): number {
+  const occ = state as OccurrencesState | undefined
+  if (!occ) return 0
+  const mp = microPoints(c.points)
+  let sum = 0
+  if (c.within === null && halfLife === null) sum = mp * occ.n
+  else {
+    for (const t of occ.times) {
+      if (t > now || (c.within !== null && t <= now - c.within)) continue
+      sum += decayed(mp, now - t, halfLife)
+    }
+  }
+  return capped(sum, mp, c.cap)
+}
+
+/** The next instant after `now` an occurrence enters, halves or leaves the window. */
+function occurrenceBreak(
+  c: EventCriterion,
+  halfLife: number | null,
+  state: TrackerState | undefined,
+  now: number,
+): number | null {
+  const occ = state as OccurrencesState | undefined
+  if (!occ) return null
+  const mp = microPoints(c.points)
+  let best: number | null = null
+  for (const t of occ.times) {
+    if (t > now) {
+      best = earliest(best, t)
+      continue
+    }
+    if (c.within !== null) {
+      if (t <= now - c.within) continue
+      best = earliest(best, t + c.within)
+    }
+    if (halfLife !== null && decayed(mp, now - t, halfLife) !== 0) {
+      best = earliest(best, t + (Math.floor((now - t) / halfLife) + 1) * halfLife)
+    }
+  }
+  return best
+}
+
 function build(
   rule: CoreRule,
   at: (string | number)[],
@@ -206,15 +271,49 @@ function build(
         values: (s) => ({ [`${rule.which}Seen`]: iso(get(s)) }),
       })
     }
-    case 'score':
-      return leaf({
-        value: (s) => {
-          const v = s.scores[rule.model]
-          return typeof v === 'number' && testNumber(v, rule.test)
-        },
-        next: () => null,
-        values: (s) => ({ score: s.scores[rule.model] ?? null }),
+    case 'score': {
+      const def = rule.definition
+      if (!def) {
+        return leaf({
+          value: () => false,
+          next: () => null,
+          values: () => ({ missing: `scoring model ${rule.model} does not exist` }),
+        })
+      }
+      const test = toMicro(rule.test)
+      const parts = def.criteria.map((c, i): Part => {
+        if (c.kind === 'rule') {
+          const node = build(c.rule, [...at, 'criteria', i], resolve, depth + 1)
+          const mp = microPoints(c.points)
+          return {
+            name: c.name,
+            node,
+            micro: (s, now) => (node.value(s, now) ? mp : 0),
+            next: (s, now) => node.next(s, now),
+          }
+        }
+        const key = trackerKey(occurrencesSpec(c.filter, horizonOf(c, def.halfLife)))
+        return {
+          name: c.name,
+          node: null,
+          micro: (s, now) => occurrencePoints(c, def.halfLife, s.trackers[key], now),
+          next: (s, now) => occurrenceBreak(c, def.halfLife, s.trackers[key], now),
+        }
       })
+      const total = (s: ProfileState, now: number) =>
+        parts.reduce((sum, p) => sum + p.micro(s, now), 0)
+      return {
+        rule,
+        path,
+        children: parts.flatMap((p) => (p.node ? [p.node] : [])),
+        value: (s, now) => testNumber(total(s, now), test),
+        next: (s, now) => parts.reduce<number | null>((b, p) => earliest(b, p.next(s, now)), null),
+        values: (s, now) => ({
+          score: total(s, now) / 1_000_000,
+          criteria: parts.map((p) => ({ criterion: p.name, points: p.micro(s, now) / 1_000_000 })),
+        }),
+      }
+    }
     case 'event': {
       const key = trackerKey(timesSpec(rule.filter, keepFor(rule.count)))
       return leaf({

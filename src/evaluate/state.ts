@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { JsonObject } from '../shared/json.js'
 import type { CoreRule, EventFilter, NumberTest, Path } from '../rules/types.js'
+import { horizonOf } from '../scoring/points.js'
 import { getPath, micro, testValue } from './values.js'
 
 /**
@@ -31,7 +32,17 @@ export interface ValuesSpec {
   readonly within: number | null
 }
 
-export type TrackerSpec = TimesSpec | ValuesSpec
+/**
+ * Occurrences of matching events for a score criterion: how many ever, and the timestamps
+ * that can still be worth points (within `horizon` of the newest; none kept when null).
+ */
+export interface OccurrencesSpec {
+  readonly kind: 'occurrences'
+  readonly filter: EventFilter
+  readonly horizon: number | null
+}
+
+export type TrackerSpec = TimesSpec | ValuesSpec | OccurrencesSpec
 
 /** Timestamps, newest first, at most `keep` of them. */
 export interface TimesState {
@@ -46,7 +57,13 @@ export type ValuesState =
   | { entries: [number, number][] }
   | { count: number; sum: number; min: number | null; max: number | null }
 
-export type TrackerState = TimesState | ValuesState
+/** Occurrences: the count ever and the timestamps within the horizon, oldest first. */
+export interface OccurrencesState {
+  n: number
+  times: number[]
+}
+
+export type TrackerState = TimesState | ValuesState | OccurrencesState
 
 export interface ProfileState {
   /** Current traits (as the writer keeps them on the profile). */
@@ -54,8 +71,6 @@ export interface ProfileState {
   /** Earliest and latest timestamp of the person's activity. */
   firstSeen: number | null
   lastSeen: number | null
-  /** Scoring models' current values, by model key (filled once scoring exists). */
-  scores: Record<string, number>
   /** Tracker states by tracker key (see StatePlan). */
   trackers: Record<string, TrackerState>
   /**
@@ -70,7 +85,6 @@ export function emptyState(): ProfileState {
     traits: {},
     firstSeen: null,
     lastSeen: null,
-    scores: {},
     trackers: {},
     segments: new Set(),
   }
@@ -99,6 +113,10 @@ export function trackerKey(spec: TrackerSpec): string {
 
 export function timesSpec(filter: EventFilter, keep: number): TimesSpec {
   return { kind: 'times', filter, keep }
+}
+
+export function occurrencesSpec(filter: EventFilter, horizon: number | null): OccurrencesSpec {
+  return { kind: 'occurrences', filter, horizon }
 }
 
 export function valuesSpec(filter: EventFilter, property: Path, within: number | null): ValuesSpec {
@@ -160,9 +178,14 @@ export class StatePlan {
         case 'aggregate':
           add(valuesSpec(r.filter, r.property, r.within))
           return
+        case 'score':
+          for (const c of r.definition?.criteria ?? []) {
+            if (c.kind === 'rule') visit(c.rule)
+            else add(occurrencesSpec(c.filter, horizonOf(c, r.definition!.halfLife)))
+          }
+          return
         case 'trait':
         case 'seen':
-        case 'score':
           return
       }
     }
@@ -179,6 +202,9 @@ export class StatePlan {
       if (!matches(spec.filter, e)) continue
       if (spec.kind === 'times') {
         if (addTime(state, key, spec.keep, e.timestamp)) changed.push(key)
+      } else if (spec.kind === 'occurrences') {
+        addOccurrence(state, key, spec.horizon, e.timestamp)
+        changed.push(key)
       } else {
         const v = getPath(e.properties, spec.property)
         if (typeof v === 'number') {
@@ -202,6 +228,24 @@ function addTime(state: ProfileState, key: string, keep: number, t: number): boo
   times.splice(i, 0, t)
   if (times.length > keep) times.length = keep
   return true
+}
+
+function addOccurrence(state: ProfileState, key: string, horizon: number | null, t: number): void {
+  const s = (state.trackers[key] ??= { n: 0, times: [] }) as OccurrencesState
+  s.n++
+  if (horizon === null) return
+  insertPruned(s.times, t, horizon)
+}
+
+/** Inserts `t` in order and drops what is `horizon` or more older than the newest. */
+function insertPruned(times: number[], t: number, horizon: number): void {
+  let i = times.length
+  while (i > 0 && times[i - 1]! > t) i--
+  times.splice(i, 0, t)
+  const newest = times[times.length - 1]!
+  let drop = 0
+  while (drop < times.length && times[drop]! <= newest - horizon) drop++
+  if (drop > 0) times.splice(0, drop)
 }
 
 function addValue(
@@ -251,6 +295,15 @@ export function mergeTracker(
       (a, b) => b - a,
     )
     return { times: times.slice(0, spec.keep) }
+  }
+  if (spec.kind === 'occurrences') {
+    const a = into as OccurrencesState
+    const b = from as OccurrencesState
+    const times: number[] = []
+    if (spec.horizon !== null)
+      for (const t of [...a.times, ...b.times].sort((x, y) => x - y))
+        insertPruned(times, t, spec.horizon)
+    return { n: a.n + b.n, times }
   }
   if ('count' in into && 'count' in from) {
     return {

@@ -15,6 +15,9 @@ import { profileRoutes } from './profile-routes.js'
 import { segmentRoutes } from './segment-routes.js'
 import { webhookRoutes } from './webhook-routes.js'
 import { automationRoutes } from './automation-routes.js'
+import { scoreRoutes } from './score-routes.js'
+import type { LifecycleService } from '../engine/lifecycle-service.js'
+import type { ScoreService } from '../engine/score-service.js'
 import { emailRoutes } from './email-routes.js'
 import { templateRoutes } from './template-routes.js'
 import type { TemplateRouteDeps } from './template-routes.js'
@@ -30,6 +33,8 @@ export interface AppDeps extends TemplateRouteDeps {
   readonly segments: SegmentService
   readonly webhooks: WebhookService
   readonly automations: AutomationService
+  readonly scores: ScoreService
+  readonly lifecycle: LifecycleService
   readonly mailer: Mailer
   readonly metrics: Metrics
   /** Request logging; none when omitted (tests). */
@@ -94,6 +99,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await webhookRoutes(api, deps.webhooks)
       await templateRoutes(api, deps)
       await automationRoutes(api, deps.automations)
+      await scoreRoutes(api, deps.scores, deps.lifecycle)
     },
     { prefix: '/api' },
   )

@@ -565,6 +565,90 @@ export function openApiDocument(): Json {
       responses: { '200': json({ type: 'object' }), ...errors },
     },
   }
+  const model = pathParam('key', 'scoring model key')
+  paths['/api/scores'] = {
+    get: {
+      summary: 'Scoring models',
+      tags: ['scores'],
+      security: admin,
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/scores/presets'] = {
+    get: {
+      summary: 'Preset models (engagement)',
+      tags: ['scores'],
+      security: admin,
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/scores/{key}'] = {
+    get: {
+      summary: 'A scoring model',
+      tags: ['scores'],
+      security: admin,
+      parameters: [model],
+      responses: { '200': json(ref('ScoreModel')), ...errors },
+    },
+    put: {
+      summary: 'Create or change a model; segments using it get a new version',
+      tags: ['scores'],
+      security: admin,
+      parameters: [model],
+      requestBody: body(ref('ScoreModel')),
+      responses: {
+        '200': json(ref('ScoreModel')),
+        '201': json(ref('ScoreModel'), 'Created'),
+        ...errors,
+      },
+    },
+    delete: {
+      summary: 'Delete a model no segment uses',
+      tags: ['scores'],
+      security: admin,
+      parameters: [model],
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/profiles/{id}/scores/{key}'] = {
+    get: {
+      summary: "A person's score, criterion by criterion",
+      tags: ['scores'],
+      security: admin,
+      parameters: [person, model],
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/lifecycle'] = {
+    get: {
+      summary: 'Lifecycle stages (or the defaults, when not enabled)',
+      tags: ['lifecycle'],
+      security: admin,
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+    put: {
+      summary: 'Set the ordered stages (first match wins); {"preset": "default"} for the defaults',
+      tags: ['lifecycle'],
+      security: admin,
+      requestBody: body(ref('Lifecycle')),
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+    delete: {
+      summary: 'Turn lifecycle stages off (their segments are deleted)',
+      tags: ['lifecycle'],
+      security: admin,
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
+  paths['/api/profiles/{id}/lifecycle'] = {
+    get: {
+      summary: "A person's stage, and each stage's explanation",
+      tags: ['lifecycle'],
+      security: admin,
+      parameters: [person],
+      responses: { '200': json({ type: 'object' }), ...errors },
+    },
+  }
   const token = pathParam('token', 'signed by segflow')
   const html = { description: 'A page', content: { 'text/html': { schema: { type: 'string' } } } }
   paths['/e/o/{token}'] = {
@@ -671,6 +755,26 @@ export function openApiDocument(): Json {
             segments: { type: 'array', items: { type: 'object' } },
             emailStatus: { type: 'string', enum: ['subscribed', 'unsubscribed', 'bounced'] },
             merges: { type: 'array', items: { type: 'object' } },
+            scores: { type: 'object', additionalProperties: { type: 'number' } },
+            computed: { type: ['object', 'null'] },
+            lifecycle: { type: ['object', 'null'] },
+          },
+        },
+        ScoreModel: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            description: { type: 'string' },
+            half_life: { type: 'string', description: 'e.g. "14d"; points halve at each' },
+            criteria: { type: 'array', items: { type: 'object' } },
+            preset: { type: 'string', enum: ['engagement'] },
+          },
+        },
+        Lifecycle: {
+          type: 'object',
+          properties: {
+            stages: { type: 'array', items: { type: 'object' } },
+            preset: { type: 'string', enum: ['default'] },
           },
         },
         Segment: {

@@ -2,6 +2,7 @@ import { formatDuration } from '../shared/time.js'
 import type {
   CoreRule,
   EventFilter,
+  InstantTest,
   NumberTest,
   PropertyFilter,
   Rule,
@@ -78,6 +79,10 @@ export function describeRule(r: Rule | CoreRule): string {
       return `in segment ${r.key}`
     case 'score':
       return `score ${r.model} ${numberTest(r.test)}`
+    case 'computed':
+      return `${r.field} ${isInstantTest(r.test) ? instantTest(r.test) : numberTest(r.test)}`
+    case 'lifecycle':
+      return `in lifecycle stage ${r.stage}`
     case 'aggregate':
       return `${r.fn} of ${r.property.join('.')} over ${describeFilter(r.filter)}${r.within === null ? '' : ` within ${formatDuration(r.within)}`} ${numberTest(r.test)}`
     case 'sequence':
@@ -90,4 +95,16 @@ export function describeRule(r: Rule | CoreRule): string {
     case 'email':
       return `email ${r.action}${where(r.where)}, count ${numberTest(r.count)}${r.within === null ? ', ever' : ` within ${formatDuration(r.within)}`}`
   }
+}
+
+function instantTest(t: InstantTest): string {
+  return t.op === 'exists'
+    ? t.value
+      ? 'exists'
+      : 'does not exist'
+    : `${t.op.replace('_', ' ')} ${formatDuration(t.duration)}`
+}
+
+function isInstantTest(t: InstantTest | NumberTest): t is InstantTest {
+  return t.op === 'exists' || t.op === 'older_than' || t.op === 'within_last'
 }

@@ -13,7 +13,8 @@ import type {
   TimeTest,
   ValueTest,
 } from './types.js'
-import { AT_LEAST_ONCE } from './types.js'
+import { AT_LEAST_ONCE, INSTANT_FIELDS, NUMBER_FIELDS } from './types.js'
+import type { InstantField, InstantTest, NumberField } from './types.js'
 
 /** A problem in a rule: where (`all[2].within`; line and column for YAML) and what is wrong. */
 export interface RuleIssue extends Issue {
@@ -72,6 +73,8 @@ const KINDS = [
   'last_seen',
   'segment',
   'score',
+  'computed',
+  'lifecycle',
   'email_opened',
   'email_clicked',
 ]
@@ -81,6 +84,8 @@ export const MAX_LIST = 1000
 export const MAX_DEPTH = 32
 
 export const SEGMENT_KEY = /^[a-z0-9][a-z0-9_-]{0,63}$/
+/** Lifecycle stage keys; a stage's segment is `lifecycle-<key>`. */
+export const STAGE_KEY = /^[a-z0-9][a-z0-9_-]{0,39}$/
 
 function describe(v: unknown): string {
   if (v === null) return 'null'
@@ -113,7 +118,7 @@ function suggest(key: string, options: readonly string[]): string {
 }
 
 /** Walks the input, collecting every issue rather than stopping at the first. */
-class Reader {
+export class Reader {
   readonly issues: RuleIssue[] = []
 
   fail(at: readonly (string | number)[], message: string): null {
@@ -424,13 +429,18 @@ class Reader {
  */
 export function parseRule(input: unknown): ParsedRule {
   const r = new Reader()
-  const rule = node(r, input, [], 0)
+  const rule = parseNode(r, input, [], 0)
   return rule !== null && r.issues.length === 0
     ? { ok: true, rule }
     : { ok: false, issues: r.issues }
 }
 
-function node(r: Reader, v: unknown, at: readonly (string | number)[], depth: number): Rule | null {
+export function parseNode(
+  r: Reader,
+  v: unknown,
+  at: readonly (string | number)[],
+  depth: number,
+): Rule | null {
   if (depth > MAX_DEPTH) return r.fail(at, `rules nest at most ${MAX_DEPTH} deep`)
   if (!isPlainObject(v)) {
     return r.fail(
@@ -468,12 +478,12 @@ function node(r: Reader, v: unknown, at: readonly (string | number)[], depth: nu
       if (!Array.isArray(list))
         return r.fail([...at, k], `${k} must be a list of rules, not ${describe(list)}`)
       if (list.length === 0) return r.fail([...at, k], `${k} must list at least one rule`)
-      const rules = list.map((x, i) => node(r, x, [...at, k, i], depth + 1))
+      const rules = list.map((x, i) => parseNode(r, x, [...at, k, i], depth + 1))
       return rules.some((x) => x === null) ? null : { kind: k, rules: rules as Rule[] }
     }
     case 'not': {
       r.keys(v, at, ['not'], 'a not')
-      const rule = node(r, v.not, [...at, 'not'], depth + 1)
+      const rule = parseNode(r, v.not, [...at, 'not'], depth + 1)
       return rule === null ? null : { kind: 'not', rule }
     }
     case 'trait': {
@@ -512,6 +522,20 @@ function node(r: Reader, v: unknown, at: readonly (string | number)[], depth: nu
       const model = r.text(v.score, [...at, 'score'], 'score')
       const test = r.numberTest(v, at, `the condition on score ${JSON.stringify(v.score)}`, false)
       return model === null || test === null ? null : { kind: 'score', model, test }
+    }
+    case 'computed':
+      return computedNode(r, v, at)
+    case 'lifecycle': {
+      r.keys(v, at, ['lifecycle'], 'a lifecycle condition')
+      const stage = r.text(v.lifecycle, [...at, 'lifecycle'], 'lifecycle')
+      if (stage === null) return null
+      if (!STAGE_KEY.test(stage)) {
+        return r.fail(
+          [...at, 'lifecycle'],
+          `lifecycle ${JSON.stringify(stage)} is not a stage key (lower-case letters, digits, - and _, at most 40)`,
+        )
+      }
+      return { kind: 'lifecycle', stage }
     }
     case 'email_opened':
     case 'email_clicked': {
@@ -631,4 +655,52 @@ function aggregateNode(
   )
     return null
   return { kind: 'aggregate', fn: fn as AggregateFn, filter, property, within, test }
+}
+
+const FIELDS: readonly string[] = [...NUMBER_FIELDS, ...INSTANT_FIELDS]
+
+function computedNode(
+  r: Reader,
+  v: Record<string, unknown>,
+  at: readonly (string | number)[],
+): Rule | null {
+  const field = r.text(v.computed, [...at, 'computed'], 'computed')
+  if (field === null) return null
+  if (!FIELDS.includes(field)) {
+    return r.fail(
+      [...at, 'computed'],
+      `unknown computed field ${JSON.stringify(field)}${suggest(field, FIELDS)}; expected one of ${FIELDS.join(', ')}`,
+    )
+  }
+  if ((INSTANT_FIELDS as readonly string[]).includes(field)) {
+    const ops = ['older_than', 'within_last', 'exists'] as const
+    r.keys(v, at, ['computed', ...ops], `the computed field ${field}`)
+    const op = r.op(v, at, ops, `the computed field ${field}`)
+    if (op === null) return null
+    let test: InstantTest | null
+    if (op === 'exists') {
+      test =
+        typeof v.exists === 'boolean'
+          ? { op, value: v.exists }
+          : r.fail([...at, 'exists'], `exists must be true or false, not ${describe(v.exists)}`)
+    } else {
+      const duration = r.duration(v[op], [...at, op], op)
+      test = duration === null ? null : { op, duration }
+    }
+    return test === null ? null : { kind: 'computed', field: field as InstantField, test }
+  }
+  r.keys(v, at, ['computed', ...NUMBER_OPS], `the computed field ${field}`)
+  const test = r.numberTest(v, at, `the computed field ${field}`, false)
+  if (test === null) return null
+  if (field === 'account_age_days') {
+    const values = test.op === 'between' ? [test.low, test.high] : [test.value]
+    if (values.some((x) => x < 0))
+      return r.fail(at, 'account_age_days is compared with numbers 0 or more')
+    if ((test.op === 'eq' || test.op === 'neq') && !Number.isInteger(test.value))
+      return r.fail(
+        [...at, test.op],
+        `account_age_days counts whole days; ${test.op} needs a whole number, not ${test.value}`,
+      )
+  }
+  return { kind: 'computed', field: field as NumberField, test }
 }

@@ -28,6 +28,15 @@ export function ruleToJson(r: Rule): JsonObject {
       return { segment: r.key }
     case 'score':
       return { score: r.model, ...numberTest(r.test) }
+    case 'computed': {
+      const t = r.test
+      if (t.op === 'exists') return { computed: r.field, exists: t.value }
+      if (t.op === 'older_than' || t.op === 'within_last')
+        return { computed: r.field, [t.op]: formatDuration(t.duration) }
+      return { computed: r.field, ...numberTest(t as NumberTest) }
+    }
+    case 'lifecycle':
+      return { lifecycle: r.stage }
     case 'aggregate':
       return {
         aggregate: r.fn,

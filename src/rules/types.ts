@@ -92,6 +92,11 @@ export type Rule =
       readonly olderThan: number | null
       readonly within: number | null
     }
+  /** Sugar: a computed field (purchase count, revenue, …) rewritten into core nodes. */
+  | { readonly kind: 'computed'; readonly field: NumberField; readonly test: NumberTest }
+  | { readonly kind: 'computed'; readonly field: InstantField; readonly test: InstantTest }
+  /** Sugar: in lifecycle stage `stage` (its system segment). */
+  | { readonly kind: 'lifecycle'; readonly stage: string }
   /** Sugar for an event node on `Email Opened` / `Email Clicked`. */
   | {
       readonly kind: 'email'
@@ -105,7 +110,23 @@ export type RuleKind = Rule['kind']
 
 /** A rule with every sugar node rewritten: what the evaluators and the SQL compiler take. */
 export type CoreRule =
-  | Exclude<Rule, { kind: 'email' } | { kind: 'all' } | { kind: 'any' } | { kind: 'not' }>
+  | Exclude<
+      Rule,
+      | { kind: 'email' }
+      | { kind: 'all' }
+      | { kind: 'any' }
+      | { kind: 'not' }
+      | { kind: 'score' }
+      | { kind: 'computed' }
+      | { kind: 'lifecycle' }
+    >
+  /** A score condition with its model's definition (null: no such model, never true). */
+  | {
+      readonly kind: 'score'
+      readonly model: string
+      readonly test: NumberTest
+      readonly definition: ScoreModel | null
+    }
   | { readonly kind: 'all'; readonly rules: readonly CoreRule[] }
   | { readonly kind: 'any'; readonly rules: readonly CoreRule[] }
   | { readonly kind: 'not'; readonly rule: CoreRule }
@@ -115,3 +136,52 @@ export const AT_LEAST_ONCE: NumberTest = { op: 'gte', value: 1 }
 
 /** Event names the email sugar stands for. */
 export const EMAIL_EVENTS = { opened: 'Email Opened', clicked: 'Email Clicked' } as const
+
+/** Computed fields that are numbers, and those that are instants. */
+export const NUMBER_FIELDS = [
+  'purchase_count',
+  'total_revenue',
+  'account_age_days',
+  'engagement_velocity',
+] as const
+export const INSTANT_FIELDS = [
+  'last_purchase_at',
+  'last_email_opened_at',
+  'last_email_clicked_at',
+] as const
+export type NumberField = (typeof NUMBER_FIELDS)[number]
+export type InstantField = (typeof INSTANT_FIELDS)[number]
+
+/** What an instant-valued computed field can be asked: how long ago, or whether there is one. */
+export type InstantTest =
+  | { readonly op: 'older_than' | 'within_last'; readonly duration: number }
+  | { readonly op: 'exists'; readonly value: boolean }
+
+/**
+ * One criterion of a scoring model. A rule criterion gives its points while the rule holds;
+ * an event criterion gives points per matching event (within the window, if any), each
+ * occurrence's points halving at every full half-life of the model since it happened, the
+ * criterion's total held to ±cap.
+ */
+export type ScoreCriterion =
+  | {
+      readonly kind: 'rule'
+      readonly name: string
+      readonly rule: CoreRule
+      readonly points: number
+    }
+  | {
+      readonly kind: 'event'
+      readonly name: string
+      readonly filter: EventFilter
+      readonly points: number
+      readonly cap: number | null
+      readonly within: number | null
+    }
+
+/** A scoring model: weighted criteria and an optional decay half-life. */
+export interface ScoreModel {
+  readonly key: string
+  readonly halfLife: number | null
+  readonly criteria: readonly ScoreCriterion[]
+}

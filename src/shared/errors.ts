@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'invalid_request'
   | 'invalid_rule'
   | 'invalid_template'
+  | 'invalid_model'
+  | 'invalid_lifecycle'
   | 'payload_too_large'
   | 'batch_too_large'
   | 'missing_key'
@@ -22,6 +24,7 @@ export type ErrorCode =
   | 'key_not_found'
   | 'workspace_not_found'
   | 'segment_not_found'
+  | 'model_not_found'
   | 'segment_in_use'
   | 'in_use'
   | 'send_failed'
@@ -41,6 +44,8 @@ const STATUS: Record<ErrorCode, number> = {
   invalid_request: 400,
   invalid_rule: 400,
   invalid_template: 400,
+  invalid_model: 400,
+  invalid_lifecycle: 400,
   payload_too_large: 413,
   batch_too_large: 413,
   missing_key: 401,
@@ -51,6 +56,7 @@ const STATUS: Record<ErrorCode, number> = {
   key_not_found: 404,
   workspace_not_found: 404,
   segment_not_found: 404,
+  model_not_found: 404,
   segment_in_use: 409,
   in_use: 409,
   send_failed: 502,

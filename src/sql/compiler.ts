@@ -1,4 +1,5 @@
 import { foldCase, micro } from '../evaluate/values.js'
+import { MAX_HALVINGS, microPoints } from '../scoring/points.js'
 import { formatPath } from '../rules/parse.js'
 import type {
   AggregateFn,
@@ -7,6 +8,8 @@ import type {
   NumberTest,
   Path,
   Scalar,
+  ScoreCriterion,
+  ScoreModel,
   TimeTest,
   ValueTest,
 } from '../rules/types.js'
@@ -61,6 +64,20 @@ export abstract class Dialect {
   abstract truncate(expr: Frag): Frag
   /** Exact sum of integer-valued amounts. */
   abstract sum(expr: Frag): Frag
+  /** The smaller / larger of two numbers. */
+  abstract least(a: Frag, b: Frag): Frag
+  abstract greatest(a: Frag, b: Frag): Frag
+  /** A bound number as a 64-bit integer (SQLite binds JavaScript numbers as REAL). */
+  abstract int(expr: Frag): Frag
+  /** 2^k as a 64-bit integer, for 0 ≤ k < 63. */
+  abstract pow2(k: Frag): Frag
+}
+
+/** The operands of a number test in millionths, as points and amounts are kept. */
+function toMicro(t: NumberTest): NumberTest {
+  return t.op === 'between'
+    ? { op: 'between', low: micro(t.low), high: micro(t.high) }
+    : { op: t.op, value: micro(t.value) }
 }
 
 const SQL_OP = { eq: '=', neq: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' } as const
@@ -157,9 +174,12 @@ export class RuleCompiler {
         const ref = this.resolve(r.key)
         return ref ? this.rule(ref, now, [...at, 'segment'], depth + 1) : raw(this.dialect.false)
       }
-      case 'score':
-        // Scores are not stored yet: a missing value, so the comparison is false.
-        return raw(this.dialect.false)
+      case 'score': {
+        if (!r.definition) return raw(this.dialect.false)
+        return this.bool(
+          this.numberTest(this.score(r.definition, now, at, depth), toMicro(r.test), 'int'),
+        )
+      }
       case 'trait':
         return this.bool(this.valueTest('p.traits', r.path, r.test, now))
       case 'seen':
@@ -185,13 +205,53 @@ export class RuleCompiler {
     }
   }
 
+  /**
+   * A model's score at `now` in millionths: the sum of its criteria, each an integer, as
+   * scoring/points.ts defines them.
+   */
+  score(model: ScoreModel, now: number, at: (string | number)[] = [], depth = 0): Frag {
+    const parts = model.criteria.map((c, i) =>
+      this.criterion(model, c, now, [...at, 'criteria', i], depth),
+    )
+    return parts.length === 0 ? raw('0') : sql`(${join(parts, ' + ')})`
+  }
+
+  /** One criterion's points at `now`, in millionths. */
+  criterion(
+    model: ScoreModel,
+    c: ScoreCriterion,
+    now: number,
+    at: (string | number)[],
+    depth: number,
+  ): Frag {
+    const d = this.dialect
+    const mp = microPoints(c.points)
+    if (c.kind === 'rule')
+      return sql`(CASE WHEN ${this.rule(c.rule, now, at, depth + 1)} THEN ${d.int(param(mp, 'int'))} ELSE 0 END)`
+    const from = sql`FROM events e WHERE ${this.eventsOf('e', c.filter, now)}${this.window('e', c.within, now)}`
+    let total: Frag
+    if (c.within === null && model.halfLife === null) {
+      total = sql`(SELECT COUNT(*) * ${d.int(param(mp, 'int'))} ${from})`
+    } else if (model.halfLife === null) {
+      total = sql`(SELECT COALESCE(${d.sum(sql`${d.int(param(mp, 'int'))}`)}, 0) ${from})`
+    } else {
+      // Points halve at each full half-life: ⌊age / H⌋ halvings, truncated toward zero.
+      const k = sql`((${d.int(param(now, 'int'))} - e.ts) / ${d.int(param(model.halfLife, 'int'))})`
+      const each = sql`CASE WHEN ${k} >= ${raw(String(MAX_HALVINGS))} THEN 0 ELSE ${d.int(param(mp, 'int'))} / ${d.pow2(k)} END`
+      total = sql`(SELECT COALESCE(${d.sum(each)}, 0) ${from})`
+    }
+    if (c.cap === null) return total
+    const cap = microPoints(c.cap)
+    return mp >= 0 ? d.least(total, param(cap, 'int')) : d.greatest(total, param(-cap, 'int'))
+  }
+
   /** `AND e.ts > now − within`, the lower edge of a window (the upper is in eventsOf). */
-  private window(e: string, within: number | null, now: number): Frag {
+  window(e: string, within: number | null, now: number): Frag {
     return within === null ? raw('') : sql` AND ${raw(e)}.ts > ${param(now - within, 'int')}`
   }
 
   /** The profile's events (alias `e`) matching `filter`, up to `now`. */
-  private eventsOf(e: string, f: EventFilter, now: number): Frag {
+  eventsOf(e: string, f: EventFilter, now: number): Frag {
     const a = raw(e)
     const parts = [
       sql`${a}.workspace_id = p.workspace_id`,

@@ -13,3 +13,4 @@ import { sqliteDialect } from './sqlite-dialect.js'
 export function dialectFor(kind: 'sqlite' | 'postgres'): Dialect {
   return kind === 'sqlite' ? sqliteDialect : postgresDialect
 }
+export { profileValues, COMPUTED_COLUMNS } from './values.js'

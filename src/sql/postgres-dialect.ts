@@ -78,6 +78,22 @@ export class PostgresDialect extends Dialect {
   sum(expr: Frag): Frag {
     return sql`sum((${expr})::bigint)`
   }
+
+  least(a: Frag, b: Frag): Frag {
+    return sql`LEAST(${a}, ${b})`
+  }
+
+  greatest(a: Frag, b: Frag): Frag {
+    return sql`GREATEST(${a}, ${b})`
+  }
+
+  int(expr: Frag): Frag {
+    return expr
+  }
+
+  pow2(k: Frag): Frag {
+    return sql`(1::bigint << (${k})::int)`
+  }
 }
 
 export const postgresDialect = new PostgresDialect()

@@ -78,6 +78,22 @@ export class SqliteDialect extends Dialect {
     // total() is a double that never overflows; it is exact while sums stay under 2^53.
     return sql`total(${expr})`
   }
+
+  least(a: Frag, b: Frag): Frag {
+    return sql`min(${a}, ${b})`
+  }
+
+  greatest(a: Frag, b: Frag): Frag {
+    return sql`max(${a}, ${b})`
+  }
+
+  int(expr: Frag): Frag {
+    return sql`CAST(${expr} AS INTEGER)`
+  }
+
+  pow2(k: Frag): Frag {
+    return sql`(1 << ${k})`
+  }
 }
 
 export const sqliteDialect = new SqliteDialect()

@@ -356,6 +356,27 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 6,
+    name: 'scoring models and lifecycle stages',
+    statements: (t) => [
+      `CREATE TABLE score_models (
+        workspace_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        created_at ${t.int} NOT NULL,
+        updated_at ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, key)
+      )`,
+      `ALTER TABLE segments ADD COLUMN models TEXT`,
+      `ALTER TABLE segments ADD COLUMN live_models TEXT`,
+      `CREATE TABLE lifecycles (
+        workspace_id TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        updated_at ${t.int} NOT NULL
+      )`,
+    ],
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {

@@ -149,6 +149,10 @@ export function decodeCursor(cursor: string): [number, number] {
   return [ts, seq]
 }
 
+function jsonOrNull(v: unknown): JsonValue | null {
+  return v === null || v === undefined ? null : (JSON.parse(String(v)) as JsonValue)
+}
+
 export function toSegment(r: Row): SegmentRecord {
   return {
     workspaceId: String(r.workspace_id),
@@ -164,6 +168,8 @@ export function toSegment(r: Row): SegmentRecord {
       r.live_rule === null || r.live_rule === undefined
         ? null
         : (JSON.parse(String(r.live_rule)) as JsonValue),
+    models: jsonOrNull(r.models),
+    liveModels: jsonOrNull(r.live_models),
     status: r.status === 'live' ? 'live' : 'computing',
     backfillCursor: strOrNull(r.backfill_cursor),
     backfillDone: num(r.backfill_done),

@@ -1,6 +1,7 @@
 import type { DialectHooks, SqlConnection } from './sql-connection.js'
 import { SqlDeliveryTx } from './sql-delivery.js'
 import { SqlMessagingTx } from './sql-messaging.js'
+import { SqlScoringTx } from './sql-scoring.js'
 import {
   EVENT_COLUMNS,
   jsonParam,
@@ -33,6 +34,7 @@ import type {
 export class SqlWriteTx implements WriteTx {
   readonly delivery: SqlDeliveryTx
   readonly messaging: SqlMessagingTx
+  readonly scoring: SqlScoringTx
 
   constructor(
     private readonly c: SqlConnection,
@@ -40,6 +42,7 @@ export class SqlWriteTx implements WriteTx {
   ) {
     this.delivery = new SqlDeliveryTx(c, h)
     this.messaging = new SqlMessagingTx(c)
+    this.scoring = new SqlScoringTx(c)
   }
 
   async existingMessageIds(
@@ -178,7 +181,8 @@ export class SqlWriteTx implements WriteTx {
   async upsertSegment(s: SegmentRecord): Promise<void> {
     await this.c.insertMany(
       `INSERT INTO segments (workspace_id, key, version, name, description, priority, rule, live_version,
-         live_rule, status, backfill_cursor, backfill_done, backfill_total, created_at, updated_at)`,
+         live_rule, status, backfill_cursor, backfill_done, backfill_total, created_at, updated_at,
+         models, live_models)`,
       [
         [
           s.workspaceId,
@@ -196,13 +200,16 @@ export class SqlWriteTx implements WriteTx {
           s.backfillTotal,
           s.createdAt,
           s.updatedAt,
+          s.models === null ? null : JSON.stringify(s.models),
+          s.liveModels === null ? null : JSON.stringify(s.liveModels),
         ],
       ],
       `ON CONFLICT (workspace_id, key) DO UPDATE SET version = excluded.version, name = excluded.name,
          description = excluded.description, priority = excluded.priority, rule = excluded.rule,
          live_version = excluded.live_version, live_rule = excluded.live_rule, status = excluded.status,
          backfill_cursor = excluded.backfill_cursor, backfill_done = excluded.backfill_done,
-         backfill_total = excluded.backfill_total, updated_at = excluded.updated_at`,
+         backfill_total = excluded.backfill_total, updated_at = excluded.updated_at,
+         models = excluded.models, live_models = excluded.live_models`,
     )
   }
 

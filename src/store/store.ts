@@ -107,8 +107,14 @@ export interface SegmentRecord {
   /** Higher wins when a template asks for a person's one segment. */
   readonly priority: number
   readonly rule: JsonValue
+  /**
+   * The scoring models `rule` refers to, as they were when it was published ({key: definition});
+   * a version is compiled with these, so changing a model publishes a new version.
+   */
+  readonly models: JsonValue | null
   readonly liveVersion: number | null
   readonly liveRule: JsonValue | null
+  readonly liveModels: JsonValue | null
   readonly status: SegmentStatus
   /** While computing: the last profile id the latest version has been applied to. */
   readonly backfillCursor: string | null
@@ -362,6 +368,32 @@ export interface AutomationRunRecord {
   readonly updatedAt: number
 }
 
+/** A scoring model as stored: its definition as written (JSON). */
+export interface ScoreModelRecord {
+  readonly workspaceId: string
+  readonly key: string
+  readonly definition: JsonValue
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+/** A workspace's lifecycle stages as written (JSON). */
+export interface LifecycleRecord {
+  readonly workspaceId: string
+  readonly definition: JsonValue
+  readonly updatedAt: number
+}
+
+/** Scoring models and lifecycles, inside a write transaction (the engine caches them). */
+export interface ScoringTx {
+  listScoreModels(workspaceId?: string): Promise<ScoreModelRecord[]>
+  upsertScoreModel(row: ScoreModelRecord): Promise<void>
+  deleteScoreModel(workspaceId: string, key: string): Promise<boolean>
+  listLifecycles(workspaceId?: string): Promise<LifecycleRecord[]>
+  putLifecycle(row: LifecycleRecord): Promise<void>
+  deleteLifecycle(workspaceId: string): Promise<boolean>
+}
+
 /** Templates, email and automations, inside a write transaction. */
 export interface MessagingTx {
   listTemplates(workspaceId: string): Promise<TemplateRecord[]>
@@ -448,6 +480,7 @@ export interface WriteTx {
 
   readonly delivery: DeliveryTx
   readonly messaging: MessagingTx
+  readonly scoring: ScoringTx
 
   // ---- the segment engine ----
   listSegments(workspaceId?: string): Promise<SegmentRecord[]>

@@ -11,10 +11,13 @@ import type {
   PropertyFilter,
   Rule,
   Scalar,
+  ScoreCriterion,
+  ScoreModel,
   TimeTest,
   ValueTest,
 } from '../../src/rules/types.js'
 import type { JsonObject, JsonValue } from '../../src/shared/json.js'
+import { desugar } from '../../src/rules/desugar.js'
 
 export const T0 = Date.parse('2026-01-01T00:00:00Z')
 export const MINUTE = 60_000
@@ -210,6 +213,13 @@ const filter: fc.Arbitrary<EventFilter> = fc.oneof(
   },
 )
 
+/** Every event of a type: what engagement criteria count. */
+const anyOfType: fc.Arbitrary<EventFilter> = fc.record({
+  type: fc.constantFrom('track' as const, 'page' as const),
+  name: fc.option(fc.constantFrom(...EVENT_NAMES, ...PAGE_NAMES), { freq: 1 }),
+  where: fc.constant([]),
+})
+
 const timeTest: fc.Arbitrary<TimeTest> = fc.oneof(
   fc.record({ op: fc.constantFrom('older_than' as const, 'within_last' as const), duration }),
   fc.record({ op: fc.constantFrom('before' as const, 'after' as const), instant: instantOnGrid }),
@@ -224,6 +234,108 @@ export const dateTraitArb: fc.Arbitrary<Rule> = fc.record({
     fc.record({ op: fc.constantFrom('before' as const, 'after' as const), instant: instantOnGrid }),
   ),
 })
+
+/** Leaves a score's rule criterion may hold: no scores or segments inside a model. */
+const baseLeafArb: fc.Arbitrary<Rule> = fc.oneof(
+  fc.record({ kind: fc.constant('trait' as const), path, test: valueTest(true) }),
+  fc.record({
+    kind: fc.constant('event' as const),
+    filter,
+    within: maybeDuration,
+    count: countTest,
+  }),
+  fc.record({
+    kind: fc.constant('seen' as const),
+    which: fc.constantFrom('first' as const, 'last' as const),
+    test: timeTest,
+  }),
+)
+
+/** Computed fields, each with tests near the values short histories give. */
+const computedArbs: fc.Arbitrary<Rule>[] = [
+  fc.record({
+    kind: fc.constant('computed' as const),
+    field: fc.constant('purchase_count' as const),
+    test: countTest,
+  }),
+  fc.record({
+    kind: fc.constant('computed' as const),
+    field: fc.constant('total_revenue' as const),
+    test: amountTest,
+  }),
+  fc.record({
+    kind: fc.constant('computed' as const),
+    field: fc.constant('engagement_velocity' as const),
+    test: numberTest(fc.integer({ min: -3, max: 3 })),
+  }),
+  fc.record({
+    kind: fc.constant('computed' as const),
+    field: fc.constant('account_age_days' as const),
+    test: numberTest(fc.constantFrom(0, 1, 2, 7, 13)).chain((t) =>
+      t.op === 'eq' || t.op === 'neq' || t.op === 'between'
+        ? fc.constant(t)
+        : fc.constantFrom(t, { ...t, value: t.value + 0.5 }),
+    ),
+  }),
+  fc.record({
+    kind: fc.constant('computed' as const),
+    field: fc.constantFrom(
+      'last_purchase_at' as const,
+      'last_email_opened_at' as const,
+      'last_email_clicked_at' as const,
+    ),
+    test: fc.oneof(
+      fc.record({ op: fc.constantFrom('older_than' as const, 'within_last' as const), duration }),
+      fc.record({ op: fc.constant('exists' as const), value: bool }),
+    ),
+  }),
+]
+
+/** Scoring models the rules of a case may name (and `missing`, which names none). */
+export const MODEL_KEYS = ['m1', 'm2']
+
+/** A score condition alone, with thresholds where caps and decay make a difference. */
+export const scoreLeafArb: fc.Arbitrary<Rule> = fc.record({
+  kind: fc.constant('score' as const),
+  model: fc.constantFrom(...MODEL_KEYS),
+  test: numberTest(fc.constantFrom(0.5, 1, 1.5, 2, 3, 5, 10, -1)),
+})
+
+const criterionArb: fc.Arbitrary<ScoreCriterion> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('event' as const),
+      name: fc.constant('event criterion'),
+      filter: fc.oneof({ weight: 2, arbitrary: anyOfType }, { weight: 1, arbitrary: filter }),
+      points: fc.constantFrom(1, 2, 0.5, 3, 10, -1, -2.5, 0.3),
+      cap: fc.option(fc.constantFrom(1, 2, 5, 10), { freq: 2 }),
+      within: maybeDuration,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .record({ rule: fc.constant(null), points: fc.constantFrom(1, 5, -2, 0.5) })
+      .chain(({ points }) =>
+        baseLeafArb.map((rule) => ({
+          kind: 'rule' as const,
+          name: 'rule criterion',
+          rule: desugar(rule),
+          points,
+        })),
+      ),
+  },
+)
+
+/** A scoring model: one to four criteria, with or without a half-life on the time grid. */
+export function modelArb(key: string): fc.Arbitrary<ScoreModel> {
+  return fc.record({
+    key: fc.constant(key),
+    halfLife: fc.option(fc.constantFrom(HOUR, DAY, 2 * DAY, 7 * DAY)),
+    criteria: fc.array(criterionArb, { minLength: 1, maxLength: 4 }),
+  })
+}
 
 export function leafArb(segmentKeys: readonly string[] = []): fc.Arbitrary<Rule> {
   const leaves: fc.Arbitrary<Rule>[] = [
@@ -241,9 +353,10 @@ export function leafArb(segmentKeys: readonly string[] = []): fc.Arbitrary<Rule>
     }),
     fc.record({
       kind: fc.constant('score' as const),
-      model: fc.constant('engagement'),
-      test: numberTest(fc.constantFrom(0, 10, 50)),
+      model: fc.constantFrom(...MODEL_KEYS, 'missing'),
+      test: numberTest(fc.constantFrom(0, 0.5, 1, 2.5, 5, 10, -1)),
     }),
+    ...computedArbs,
     fc.record({
       kind: fc.constant('aggregate' as const),
       fn: fc.constantFrom<AggregateFn>('sum', 'avg', 'min', 'max'),
