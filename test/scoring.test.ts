@@ -258,6 +258,28 @@ describe.each(testStoreKinds())(
       expect(preview.json().previews[0].html).toBe('Welcome back: 2 orders, 50 spent, score 45')
     })
 
+    it('runs an automation when a person enters a lifecycle stage', async () => {
+      await setUp()
+      await t.admin('PUT', '/api/lifecycle', { preset: 'default' })
+      await t.rt.segments.settled(WS, 'lifecycle-at_risk')
+      const put = await t.admin('PUT', '/api/automations/winback', {
+        trigger: { segment: 'lifecycle-at_risk', on: 'entered' },
+        actions: [{ type: 'set_trait', trait: 'winback', value: true }],
+      })
+      expect(put.statusCode, put.body).toBe(201)
+      // Ann last engaged an hour ago: at risk 14 days after that, to the millisecond.
+      clock.set(NOW + 14 * DAY - HOUR)
+      await t.rt.store.write((tx) => t.rt.engine.fireDue(tx, clock.now()))
+      expect(await t.rt.automationRunner.runDue()).toBe(1)
+      const p = (await t.admin('GET', '/api/profiles/ann')).json()
+      expect(p.traits.winback).toBe(true)
+      expect(p.lifecycle).toEqual({
+        stage: 'at_risk',
+        name: 'At-risk',
+        since: new Date(NOW + 14 * DAY - HOUR).toISOString(),
+      })
+    })
+
     it('refuses bad models, unknown models, reserved keys and deleting a model in use', async () => {
       await setUp()
       const bad = await t.admin('PUT', '/api/scores/x', {

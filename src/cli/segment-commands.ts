@@ -126,7 +126,10 @@ export async function applySegments(
   opts: { yes?: boolean; prune?: boolean },
 ): Promise<{ changes: number }> {
   const defs = readSegmentFiles(path)
-  const current = (await call<{ items: SegmentView[] }>(target, 'GET', '/api/segments')).items
+  // Lifecycle stages are segments managed by PUT /api/lifecycle: files neither create nor prune them.
+  const current = (
+    await call<{ items: SegmentView[] }>(target, 'GET', '/api/segments')
+  ).items.filter((s) => !s.key.startsWith('lifecycle-'))
   const byKey = new Map(current.map((s) => [s.key, s]))
   const changes: Change[] = []
   let unchanged = 0
