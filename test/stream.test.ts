@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { CompiledRule } from '../src/evaluate/compile.js'
-import { emptyState } from '../src/evaluate/state.js'
-import type { EvalEvent, TimesState } from '../src/evaluate/state.js'
+import { emptyState, mergeTracker } from '../src/evaluate/state.js'
+import type { EvalEvent, OccurrencesState, TimesState } from '../src/evaluate/state.js'
 import { desugar } from '../src/rules/desugar.js'
 import { parseRule } from '../src/rules/parse.js'
 
@@ -173,5 +173,64 @@ describe('explain', () => {
         },
       ],
     })
+  })
+})
+
+describe('score state', () => {
+  const model = {
+    key: 'm',
+    halfLife: D,
+    criteria: [
+      {
+        kind: 'event' as const,
+        name: 'views',
+        filter: { type: 'track' as const, name: 'Viewed Pricing', where: [] },
+        points: 1,
+        cap: null,
+        within: null,
+      },
+    ],
+  }
+  const scored = (gte: number) =>
+    new CompiledRule(
+      desugar(
+        { kind: 'score', model: 'm', test: { op: 'gte', value: gte } },
+        {
+          models: () => model,
+        },
+      ),
+    )
+
+  it('keeps only occurrences decay has not yet taken to nothing, after 100,000 events', () => {
+    const c = scored(3)
+    const state = emptyState()
+    for (let i = 0; i < 100_000; i++) c.plan.apply(state, viewed(T - ((i * 7919) % 100_000) * H))
+    const [occ] = Object.values(state.trackers) as OccurrencesState[]
+    // One point is 2^20 > 10^6 millionths: after 20 halvings (20 days) an event is worth nothing.
+    expect(occ!.n).toBe(100_000)
+    expect(occ!.times.length).toBe(20 * 24)
+    expect(occ!.times[0]).toBe(T - (20 * 24 - 1) * H)
+  })
+
+  it('merges two profiles’ occurrences into what one profile with every event would hold', () => {
+    const c = scored(2)
+    const [key, spec] = [...c.plan.trackers][0]!
+    const a = emptyState()
+    const b = emptyState()
+    const both = emptyState()
+    const times = [T - 3 * D, T - 30 * D, T - H, T - 2 * D, T - 25 * D, T]
+    times.forEach((t, i) => {
+      c.plan.apply(i % 2 === 0 ? a : b, viewed(t))
+      c.plan.apply(both, viewed(t))
+    })
+    const merged = {
+      ...emptyState(),
+      trackers: { [key]: mergeTracker(spec, a.trackers[key], b.trackers[key])! },
+    }
+    expect(merged.trackers[key]).toEqual(both.trackers[key])
+    expect(c.evaluate(merged, T)).toEqual(c.evaluate(both, T))
+    // 1 + 1 + ¼ (2 days old) + ⅛ (3 days old) = 2.375 now; below 2 once the event an hour old
+    // halves, at T + 1d − 1h.
+    expect(c.evaluate(both, T)).toEqual({ member: true, nextChangeAt: T + D - H })
   })
 })
