@@ -1,14 +1,10 @@
 import { describeRule } from '../rules/describe.js'
 import { formatPath } from '../rules/parse.js'
-import type { AggregateFn, CoreRule, NumberTest, ScoreCriterion } from '../rules/types.js'
-import { capped, decayed, horizonOf, microPoints } from '../scoring/points.js'
-import type {
-  OccurrencesState,
-  ProfileState,
-  TimesState,
-  TrackerState,
-  ValuesState,
-} from './state.js'
+import type { AggregateFn, CoreRule, NumberTest } from '../rules/types.js'
+import { horizonOf, microPoints } from '../scoring/points.js'
+import { occurrenceBreak, occurrencePoints, scoreNext } from './score.js'
+import type { Part } from './score.js'
+import type { OccurrencesState, ProfileState, TimesState, ValuesState } from './state.js'
 import { keepFor, occurrencesSpec, StatePlan, timesSpec, trackerKey, valuesSpec } from './state.js'
 import { getPath, micro, testNumber, testTime, testValue, timeBreak, valueBreak } from './values.js'
 
@@ -40,7 +36,7 @@ export type SegmentResolver = (key: string) => CoreRule | undefined
 export const MEMBERSHIPS: SegmentResolver = () => undefined
 
 /** A node compiled once: tracker keys and operands worked out ahead of every evaluation. */
-interface Node {
+export interface Node {
   readonly rule: CoreRule
   readonly path: string
   readonly children: readonly Node[]
@@ -120,64 +116,6 @@ function testAggregate(fn: AggregateFn, st: Stats, t: NumberTest): boolean {
       return testNumber(st.sum, { op: t.op, value: t.value * st.n })
     }
   }
-}
-
-/** One criterion of a score, compiled: its points now (millionths) and when they next change. */
-interface Part {
-  readonly name: string
-  readonly node: Node | null
-  micro(s: ProfileState, now: number): number
-  next(s: ProfileState, now: number): number | null
-}
-
-type EventCriterion = Extract<ScoreCriterion, { kind: 'event' }>
-
-/** An event criterion's points at `now`, from its occurrences tracker. */
-export function occurrencePoints(
-  c: EventCriterion,
-  halfLife: number | null,
-  state: TrackerState | undefined,
-  now: number,
-): number {
-  const occ = state as OccurrencesState | undefined
-  if (!occ) return 0
-  const mp = microPoints(c.points)
-  let sum = 0
-  if (c.within === null && halfLife === null) sum = mp * occ.n
-  else {
-    for (const t of occ.times) {
-      if (t > now || (c.within !== null && t <= now - c.within)) continue
-      sum += decayed(mp, now - t, halfLife)
-    }
-  }
-  return capped(sum, mp, c.cap)
-}
-
-/** The next instant after `now` an occurrence enters, halves or leaves the window. */
-function occurrenceBreak(
-  c: EventCriterion,
-  halfLife: number | null,
-  state: TrackerState | undefined,
-  now: number,
-): number | null {
-  const occ = state as OccurrencesState | undefined
-  if (!occ) return null
-  const mp = microPoints(c.points)
-  let best: number | null = null
-  for (const t of occ.times) {
-    if (t > now) {
-      best = earliest(best, t)
-      continue
-    }
-    if (c.within !== null) {
-      if (t <= now - c.within) continue
-      best = earliest(best, t + c.within)
-    }
-    if (halfLife !== null && decayed(mp, now - t, halfLife) !== 0) {
-      best = earliest(best, t + (Math.floor((now - t) / halfLife) + 1) * halfLife)
-    }
-  }
-  return best
 }
 
 function build(
@@ -293,11 +231,13 @@ function build(
           }
         }
         const key = trackerKey(occurrencesSpec(c.filter, horizonOf(c, def.halfLife)))
+        const occ = (s: ProfileState) => s.trackers[key] as OccurrencesState | undefined
         return {
           name: c.name,
           node: null,
-          micro: (s, now) => occurrencePoints(c, def.halfLife, s.trackers[key], now),
-          next: (s, now) => occurrenceBreak(c, def.halfLife, s.trackers[key], now),
+          event: { criterion: c, halfLife: def.halfLife, state: occ },
+          micro: (s, now) => occurrencePoints(c, def.halfLife, occ(s), now),
+          next: (s, now) => occurrenceBreak(c, def.halfLife, occ(s), now),
         }
       })
       const total = (s: ProfileState, now: number) =>
@@ -307,7 +247,7 @@ function build(
         path,
         children: parts.flatMap((p) => (p.node ? [p.node] : [])),
         value: (s, now) => testNumber(total(s, now), test),
-        next: (s, now) => parts.reduce<number | null>((b, p) => earliest(b, p.next(s, now)), null),
+        next: (s, now) => scoreNext(parts, test, s, now),
         values: (s, now) => ({
           score: total(s, now) / 1_000_000,
           criteria: parts.map((p) => ({ criterion: p.name, points: p.micro(s, now) / 1_000_000 })),

@@ -29,12 +29,15 @@ export function halvingsToZero(micro: number): number {
 /** SQL guards halvings at this many (2^60 exceeds any amount kept). */
 export const MAX_HALVINGS = 60
 
+const POW2 = Array.from({ length: MAX_HALVINGS }, (_, k) => 2 ** k)
+
 /** What one occurrence of age `age` is worth now, in millionths. */
 export function decayed(micro: number, age: number, halfLife: number | null): number {
   if (halfLife === null) return micro
   const k = Math.floor(age / halfLife)
   if (k >= MAX_HALVINGS) return 0
-  return Math.trunc(micro / 2 ** k)
+  // Dividing by a power of two is exact in doubles; truncation drops what is below one.
+  return Math.trunc(micro / POW2[k]!)
 }
 
 /** A criterion's total held to ±cap, on the side its points are. */
