@@ -1,7 +1,8 @@
 /**
- * Durable HTTP ingest of 100-message batches (a first cut of B1 in BENCHMARKS.md): segflow
- * serve in its own process, pinned to core 0, against a bare node:http server that only
- * parses JSON and answers (the floor), driven alternately by one load generator on core 1.
+ * B1 — durable HTTP ingest: single-message POSTs over 50 connections and 100-message batches,
+ * each answered only once durable. segflow serve in its own process, pinned to core 0, against
+ * a bare node:http server that only parses JSON and answers (the floor), driven alternately
+ * by one load generator on core 1.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -98,30 +99,30 @@ let sequence = 0
 function batchBody(size: number): string {
   const n = sequence++
   const now = new Date().toISOString()
-  return JSON.stringify({
-    sentAt: now,
-    batch: Array.from({ length: size }, (_, i) => ({
-      type: i % 10 < 6 ? 'page' : i % 10 < 8 ? 'track' : 'identify',
-      messageId: `bench-${process.pid}-${n}-${i}`,
-      userId: `user-${(n * 31 + i * 7) % 100_000}`,
-      event: 'Product Viewed',
-      name: 'Pricing',
-      timestamp: now,
-      properties: {
-        path: '/pricing',
-        plan: 'pro',
-        price: 49,
-        currency: 'USD',
-        referrer: 'https://example.com/',
-      },
-      traits: { plan: 'pro', seats: 3 },
-      context: {
-        library: { name: 'bench', version: '1' },
-        ip: '203.0.113.7',
-        userAgent: 'Mozilla/5.0 (X11; Linux x86_64) bench',
-      },
-    })),
+  const one = (i: number) => ({
+    type: i % 10 < 6 ? 'page' : i % 10 < 8 ? 'track' : 'identify',
+    messageId: `bench-${process.pid}-${n}-${i}`,
+    userId: `user-${(n * 31 + i * 7) % 100_000}`,
+    event: 'Product Viewed',
+    name: 'Pricing',
+    timestamp: now,
+    properties: {
+      path: '/pricing',
+      plan: 'pro',
+      price: 49,
+      currency: 'USD',
+      referrer: 'https://example.com/',
+    },
+    traits: { plan: 'pro', seats: 3 },
+    context: {
+      library: { name: 'bench', version: '1' },
+      ip: '203.0.113.7',
+      userAgent: 'Mozilla/5.0 (X11; Linux x86_64) bench',
+    },
   })
+  // One message goes to /v1/track etc. as itself; more as a batch.
+  if (size === 1) return JSON.stringify({ ...one(0), sentAt: now })
+  return JSON.stringify({ sentAt: now, batch: Array.from({ length: size }, (_, i) => one(i)) })
 }
 
 function post(agent: Agent, url: URL, body: string): Promise<number> {
@@ -148,7 +149,7 @@ function post(agent: Agent, url: URL, body: string): Promise<number> {
 }
 
 async function drive(url: string, batchSize: number, connections: number, seconds: number) {
-  const target = new URL('/v1/batch', url)
+  const target = new URL(batchSize === 1 ? '/v1/page' : '/v1/batch', url)
   const agent = new Agent({ keepAlive: true, maxSockets: connections })
   const latencies: number[] = []
   let ok = 0
@@ -194,8 +195,10 @@ async function reachable(url: string): Promise<boolean> {
 export async function runIngestBench(options: { quick: boolean }): Promise<IngestFigures[]> {
   const seconds = options.quick ? 2 : 10
   const rounds = options.quick ? 1 : 3
-  const batchSize = 100
-  const connections = 16
+  const modes = [
+    { batchSize: 1, connections: 50 },
+    { batchSize: 100, connections: 16 },
+  ]
   const figures: IngestFigures[] = []
   const dir = mkdtempSync(join(tmpdir(), 'segflow-bench-'))
   const pgUrl = process.env.SEGFLOW_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -221,20 +224,22 @@ export async function runIngestBench(options: { quick: boolean }): Promise<Inges
       for (const t of targets) {
         const server = await t.start()
         try {
-          const r = await drive(server.url, batchSize, connections, seconds)
-          if (r.failed > 0)
-            throw new Error(`${t.name} (${t.store}) answered ${r.failed} requests with an error`)
-          figures.push({
-            target: t.name,
-            store: t.store,
-            batchSize,
-            connections,
-            seconds,
-            eventsPerSecond: Math.round((r.ok * batchSize) / seconds),
-            requestsPerSecond: Math.round(r.ok / seconds),
-            p50Ms: Number(r.p50.toFixed(2)),
-            p99Ms: Number(r.p99.toFixed(2)),
-          })
+          for (const { batchSize, connections } of modes) {
+            const r = await drive(server.url, batchSize, connections, seconds)
+            if (r.failed > 0)
+              throw new Error(`${t.name} (${t.store}) answered ${r.failed} requests with an error`)
+            figures.push({
+              target: t.name,
+              store: t.store,
+              batchSize,
+              connections,
+              seconds,
+              eventsPerSecond: Math.round((r.ok * batchSize) / seconds),
+              requestsPerSecond: Math.round(r.ok / seconds),
+              p50Ms: Number(r.p50.toFixed(2)),
+              p99Ms: Number(r.p99.toFixed(2)),
+            })
+          }
         } finally {
           server.child.kill('SIGTERM')
           await new Promise((r) => server.child.once('exit', r))

@@ -1,14 +1,30 @@
 /**
  * `npm run bench` runs every benchmark at full size; `npm run bench -- --quick` runs small
  * sizes in seconds (CI's smoke test: it checks figures are produced, never their values).
- * Each figure is printed and appended as a JSON line to bench/results/<name>.jsonl.
+ * `--only b3,b8` runs some. Each figure is printed and appended as a JSON line to
+ * bench/results/<benchmark>.jsonl (quick runs to <benchmark>.quick.jsonl).
  */
 import { execSync } from 'node:child_process'
 import { appendFileSync, mkdirSync } from 'node:fs'
+import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { runB3 } from './b3-evaluate.js'
+import { runB7 } from './b7-persist.js'
+import { runB8 } from './b8-render.js'
 import { runIngestBench } from './ingest.js'
 
 const quick = process.argv.includes('--quick')
+const onlyArg = process.argv.find((a) => a.startsWith('--only'))
+const only = onlyArg
+  ? new Set(
+      (onlyArg.includes('=')
+        ? onlyArg.split('=')[1]!
+        : process.argv[process.argv.indexOf(onlyArg) + 1]!
+      )
+        .split(',')
+        .map((s) => s.trim().toLowerCase()),
+    )
+  : null
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
 
 function commit(): string {
@@ -19,20 +35,103 @@ function commit(): string {
   }
 }
 
+let produced = 0
+
 function record(name: string, figures: readonly object[]): void {
   mkdirSync(resultsDir, { recursive: true })
-  const meta = { date: new Date().toISOString(), commit: commit(), quick, node: process.version }
-  for (const f of figures)
+  const meta = {
+    date: new Date().toISOString(),
+    commit: commit(),
+    quick,
+    node: process.version,
+    cores: cpus().length,
+  }
+  console.log(`\n${name}`)
+  console.table(figures)
+  for (const f of figures) {
+    produced++
     appendFileSync(
       `${resultsDir}${name}${quick ? '.quick' : ''}.jsonl`,
       `${JSON.stringify({ ...meta, ...f })}\n`,
     )
+  }
 }
 
-const ingest = await runIngestBench({ quick })
-console.table(ingest)
-record('b1-ingest-batch', ingest)
-if (ingest.length === 0) {
+const started = performance.now()
+const want = (id: string) => only === null || only.has(id)
+
+if (want('b1')) {
+  record('b1-ingest', await runIngestBench({ quick }))
+}
+
+if (want('b3')) {
+  const sizes = quick
+    ? [{ profiles: 2_000, segments: 50, events: 20_000, logicEvery: 10, rulesEngineEvery: 200 }]
+    : [
+        {
+          profiles: 20_000,
+          segments: 500,
+          events: 200_000,
+          logicEvery: 200,
+          rulesEngineEvery: 5_000,
+        },
+        {
+          profiles: 100_000,
+          segments: 500,
+          events: 1_000_000,
+          logicEvery: 1_000,
+          rulesEngineEvery: 25_000,
+        },
+        {
+          profiles: 200_000,
+          segments: 500,
+          events: 2_000_000,
+          logicEvery: 2_000,
+          rulesEngineEvery: 50_000,
+        },
+      ]
+  const figures = []
+  for (const s of sizes) figures.push(await runB3(s))
+  record('b3-evaluate', figures)
+}
+
+if (want('b7')) {
+  record('b7-persist', await runB7({ quick }))
+}
+
+if (want('b8')) {
+  record('b8-render', [
+    await runB8(
+      quick
+        ? { renders: 6_000, profiles: 1_000, rounds: 2 }
+        : { renders: 1_000_000, profiles: 10_000, rounds: 4 },
+    ),
+  ])
+}
+
+if (want('b9')) {
+  // Persisted state per profile with 100 live segments (B9), measured on B3's pipeline.
+  const s = quick
+    ? { profiles: 2_000, segments: 100, events: 20_000 }
+    : { profiles: 200_000, segments: 100, events: 2_000_000 }
+  const r = await runB3({
+    ...s,
+    logicEvery: Number.MAX_SAFE_INTEGER,
+    rulesEngineEvery: Number.MAX_SAFE_INTEGER,
+  })
+  record('b9-memory', [
+    {
+      profiles: r.profiles,
+      segments: r.segments,
+      events: r.events,
+      stateBytesPerProfile: r.stateBytesPerProfile,
+      heapBytesPerProfile: r.heapBytesPerProfile,
+    },
+  ])
+}
+
+console.log(`\n${produced} figures in ${Math.round((performance.now() - started) / 1000)} s`)
+if (produced === 0) {
   console.error('no figures produced')
   process.exitCode = 1
 }

@@ -134,12 +134,16 @@ export function lintTemplate(
   return [...warnings]
 }
 
+/**
+ * Renders a parsed template. Synchronously underneath: templates have no file system or other
+ * I/O to wait for, and LiquidJS's synchronous renderer is about twice as fast (bench B8).
+ */
 export async function render(parsed: Parsed, context: JsonObject): Promise<Rendered> {
   try {
     return {
-      subject: (await textLiquid.render(parsed.subject, context)).trim(),
-      html: await htmlLiquid.render(parsed.html, context),
-      text: parsed.text === null ? null : await textLiquid.render(parsed.text, context),
+      subject: textLiquid.renderSync(parsed.subject, context).trim(),
+      html: htmlLiquid.renderSync(parsed.html, context),
+      text: parsed.text === null ? null : textLiquid.renderSync(parsed.text, context),
     }
   } catch (e) {
     throw new SegflowError(

@@ -237,8 +237,13 @@ export class Engine {
         }
       }
       const merged = t.absorbed.length > 0
-      const keys =
-        merged || t.created ? segs.order : segs.affected({ events, traits: t.traits, seen: t.seen })
+      const change = { events, traits: t.traits, seen: t.seen }
+      // A merged profile is re-evaluated whole; a new one where it can differ from nobody.
+      const keys = merged
+        ? segs.order
+        : t.created
+          ? segs.forNewProfile(p.id, change)
+          : segs.affected(change)
       this.evaluate(segs, p, keys, now, merged ? 'merge' : 'event', changes)
     }
     await tx.deleteTrackers(workspaceId, absorbed)

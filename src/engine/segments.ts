@@ -1,5 +1,5 @@
 import { CompiledRule, MEMBERSHIPS } from '../evaluate/compile.js'
-import { StatePlan } from '../evaluate/state.js'
+import { emptyState, StatePlan } from '../evaluate/state.js'
 import { desugar, scoreRefs } from '../rules/desugar.js'
 import type { DesugarContext } from '../rules/desugar.js'
 import { parseModel } from '../scoring/model.js'
@@ -216,6 +216,37 @@ export class WorkspaceSegments {
     }
     this.plan = new StatePlan(rules, MEMBERSHIPS)
     this.order = dependencyOrder(graph).filter((k) => this.segments.has(k))
+    for (const seg of this.segments.values()) {
+      const c = seg.record.backfillCursor
+      if (seg.next && c !== null && (this.maxCursor === null || c > this.maxCursor))
+        this.maxCursor = c
+    }
+  }
+
+  /** The highest backfill cursor of a computing segment: profiles up to it use `next`. */
+  private maxCursor: string | null = null
+  /** Segments a profile with nothing known about it is in (their current versions). */
+  private emptyMembers: string[] | undefined
+
+  /**
+   * The segments to evaluate for a profile the batch created: those its first messages can
+   * affect, and those an empty profile is in (`not …`, `count: {lt: 1}`). Every other segment
+   * gives the same answer as for an empty profile — false — so it need not be evaluated.
+   */
+  forNewProfile(
+    profileId: string,
+    change: { events: Iterable<string>; traits: Iterable<string>; seen: boolean },
+  ): readonly string[] {
+    if (this.maxCursor !== null && profileId <= this.maxCursor) return this.order
+    if (!this.emptyMembers) {
+      const state = emptyState()
+      for (const key of this.order) {
+        const v = this.segments.get(key)!.current
+        if (v && v.compiled.evaluate(state, 0).member) state.segments.add(key)
+      }
+      this.emptyMembers = [...state.segments]
+    }
+    return this.withDependents([...this.affected(change), ...this.emptyMembers])
   }
 
   get size(): number {
@@ -247,8 +278,14 @@ export class WorkspaceSegments {
       for (const d of this.dependents.get(k) ?? []) visit(d)
     }
     for (const k of keys) visit(k)
-    return this.order.filter((k) => all.has(k))
+    // Sorting the few hit keys by position beats filtering every segment, per message.
+    const position = (this.position ??= new Map(this.order.map((k, i) => [k, i])))
+    return [...all]
+      .filter((k) => position.has(k))
+      .sort((a, b) => position.get(a)! - position.get(b)!)
   }
+
+  private position: Map<string, number> | undefined
 
   /** Segments that refer to `key` directly. */
   referrers(key: string): string[] {

@@ -343,8 +343,12 @@ function build(
 }
 
 /** The first instant after `now` at which the node's answer differs from its answer at `now`. */
-function nextChange(node: Node, s: ProfileState, now: number): number | null {
-  const at = node.value(s, now)
+function nextChange(
+  node: Node,
+  s: ProfileState,
+  now: number,
+  at: boolean = node.value(s, now),
+): number | null {
   let t = now
   for (;;) {
     const b = node.next(s, t)
@@ -390,7 +394,8 @@ export class CompiledRule {
   }
 
   evaluate(state: ProfileState, now: number): Evaluation {
-    return { member: this.root.value(state, now), nextChangeAt: nextChange(this.root, state, now) }
+    const member = this.root.value(state, now)
+    return { member, nextChangeAt: nextChange(this.root, state, now, member) }
   }
 
   explain(state: ProfileState, now: number): Explanation {
