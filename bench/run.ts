@@ -9,6 +9,8 @@ import { appendFileSync, mkdirSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { runB3 } from './b3-evaluate.js'
+import { runB4 } from './b4-time.js'
+import { runB5B6 } from './b5-preview.js'
 import { runB7 } from './b7-persist.js'
 import { runB8 } from './b8-render.js'
 import { runIngestBench } from './ingest.js'
@@ -93,6 +95,38 @@ if (want('b3')) {
   const figures = []
   for (const s of sizes) figures.push(await runB3(s))
   record('b3-evaluate', figures)
+}
+
+if (want('b4')) {
+  const sizes = quick
+    ? [{ profiles: 2_000, realProfiles: 200, realSeconds: 2 }]
+    : [
+        { profiles: 10_000, realProfiles: 2_000, realSeconds: 5 },
+        { profiles: 50_000, realProfiles: 5_000, realSeconds: 5 },
+        { profiles: 200_000, realProfiles: 10_000, realSeconds: 5 },
+      ]
+  const figures = []
+  for (const s of sizes) figures.push(...(await runB4(s)))
+  record('b4-time', figures)
+}
+
+if (want('b5') || want('b6')) {
+  const sizes = quick
+    ? [{ profiles: 1_000, events: 10_000, rounds: 2 }]
+    : [
+        { profiles: 10_000, events: 100_000, rounds: 3 },
+        { profiles: 50_000, events: 500_000, rounds: 3 },
+        { profiles: 100_000, events: 1_000_000, rounds: 2 },
+      ]
+  const b5 = []
+  const b6 = []
+  for (const s of sizes) {
+    const r = await runB5B6({ ...s, withPg: true })
+    b5.push(...r.b5)
+    b6.push(...r.b6)
+  }
+  record('b5-preview', b5)
+  record('b6-backfill', b6)
 }
 
 if (want('b7')) {

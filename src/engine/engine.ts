@@ -41,6 +41,9 @@ interface Loaded {
   readonly members: Map<string, MembershipRecord>
 }
 
+/** Timers taken from the store at a time when firing. */
+const TIMER_BATCH = 1000
+
 const pair = (ws: string, profile: string, segment: string) =>
   `${ws}\u0000${profile}\u0000${segment}`
 
@@ -274,22 +277,24 @@ export class Engine {
   // ---- time -------------------------------------------------------------------------------
 
   /**
-   * Fires the timers due at or before `upTo` in the caller's transaction, one instant at a time
-   * in order (a change at one instant can set a timer for a later one, which must come before
-   * anything due after it). Stops after `maxInstants` instants; returns how many timers fired.
+   * Fires the timers due at or before `upTo` in the caller's transaction, each at its own
+   * instant. Profiles are independent, so timers are taken in batches of many profiles; each
+   * profile's instants are taken in order, including timers its own changes set on the way (a
+   * change at one instant can set a timer for a later one, which must come before anything of
+   * that profile due after it). Transitions are recorded in order of their instants. Stops
+   * after `maxBatches` batches; returns how many timers fired.
    */
-  async fireDue(tx: WriteTx, upTo: number, maxInstants = 10_000): Promise<number> {
+  async fireDue(tx: WriteTx, upTo: number, maxBatches = 10_000): Promise<number> {
     let fired = 0
-    for (let instants = 0; instants < maxInstants; instants++) {
-      const due = await tx.dueTimers(upTo, 1000)
-      const at = due[0]?.dueAt
-      if (at === undefined) break
-      const now = due.filter((t) => t.dueAt === at)
-      fired += now.length
-      this.stats.timersFired += now.length
+    for (let batch = 0; batch < maxBatches; batch++) {
+      const due = await tx.dueTimers(upTo, TIMER_BATCH)
+      if (due.length === 0) break
+      // When the batch is cut, a profile may have unfetched timers from its last instant on:
+      // nothing of it after that instant may fire before them.
+      const limit = due.length === TIMER_BATCH ? due[due.length - 1]!.dueAt : upTo
       const changes = new Changes()
       const byWs = new Map<string, TimerRecord[]>()
-      for (const t of now)
+      for (const t of due)
         (byWs.get(t.workspaceId) ?? byWs.set(t.workspaceId, []).get(t.workspaceId)!).push(t)
       for (const [ws, timers] of byWs) {
         // A fired timer is gone unless evaluation sets it again.
@@ -297,22 +302,43 @@ export class Engine {
           changes.timers.set(pair(ws, t.profileId, t.segmentKey), { ...t, dueAt: null })
         const segs = this.workspaces.get(ws)
         if (!segs) continue
-        const profiles = await tx.loadProfiles(ws, [...new Set(timers.map((t) => t.profileId))])
+        const pending = new Map<string, Map<string, number>>()
+        for (const t of timers) {
+          const m =
+            pending.get(t.profileId) ?? pending.set(t.profileId, new Map()).get(t.profileId)!
+          m.set(t.segmentKey, t.dueAt)
+        }
+        const profiles = await tx.loadProfiles(ws, [...pending.keys()])
         const loaded = await this.loadAll(
           tx,
           ws,
           profiles.filter((p) => p.mergedInto === null),
           [],
         )
-        // Per profile, the segments due now and everything that refers to them.
-        const keys = new Map<string, string[]>()
-        for (const t of timers)
-          (keys.get(t.profileId) ?? keys.set(t.profileId, []).get(t.profileId)!).push(t.segmentKey)
-        for (const [profileId, due] of keys) {
+        for (const [profileId, own] of pending) {
           const p = loaded.get(profileId)
-          if (p) this.evaluate(segs, p, segs.withDependents(due), at, 'time', changes)
+          if (!p) continue
+          for (;;) {
+            let at = Infinity
+            for (const d of own.values()) at = Math.min(at, d)
+            if (at > limit) break
+            const keys = [...own].filter(([, d]) => d === at).map(([k]) => k)
+            for (const k of keys) own.delete(k)
+            fired += keys.length
+            this.stats.timersFired += keys.length
+            const evaluated = segs.withDependents(keys)
+            this.evaluate(segs, p, evaluated, at, 'time', changes)
+            // What evaluation just scheduled for this profile, if it is due in this pass.
+            for (const k of evaluated) {
+              const t = changes.timers.get(pair(ws, profileId, k))
+              if (t && t.dueAt !== null && t.dueAt <= upTo) own.set(k, t.dueAt)
+              else own.delete(k)
+            }
+          }
         }
       }
+      // Profiles were taken one after another: record everything in order of its instant.
+      changes.transitions.sort((x, y) => x.at - y.at)
       await this.flush(tx, changes)
     }
     return fired
