@@ -115,8 +115,8 @@ if (want('b5') || want('b6')) {
     ? [{ profiles: 1_000, events: 10_000, rounds: 2 }]
     : [
         { profiles: 10_000, events: 100_000, rounds: 3 },
-        { profiles: 50_000, events: 500_000, rounds: 3 },
-        { profiles: 100_000, events: 1_000_000, rounds: 2 },
+        { profiles: 30_000, events: 300_000, rounds: 3 },
+        { profiles: 60_000, events: 600_000, rounds: 2 },
       ]
   const b5 = []
   const b6 = []
@@ -147,7 +147,7 @@ if (want('b9')) {
   // Persisted state per profile with 100 live segments (B9), measured on B3's pipeline.
   const s = quick
     ? { profiles: 2_000, segments: 100, events: 20_000 }
-    : { profiles: 200_000, segments: 100, events: 2_000_000 }
+    : { profiles: 100_000, segments: 100, events: 1_000_000 }
   const r = await runB3({
     ...s,
     logicEvery: Number.MAX_SAFE_INTEGER,
