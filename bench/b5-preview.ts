@@ -162,7 +162,7 @@ export async function runB5B6(o: {
       await s.store.migrate()
       msgs = await load(s.store, o.profiles, o.events)
     }
-    const now = Math.max(...msgs.map((m) => m.timestamp))
+    const now = msgs.reduce((max, m) => Math.max(max, m.timestamp), 0)
     const duck = await duckLoad(msgs)
     const defs = segments(50, 11)
     const byKey = new Map(defs.map((d) => [d.key, d.rule]))

@@ -8,6 +8,7 @@ import { execSync } from 'node:child_process'
 import { appendFileSync, mkdirSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { runB2 } from './b2-latency.js'
 import { runB3 } from './b3-evaluate.js'
 import { runB4 } from './b4-time.js'
 import { runB5B6 } from './b5-preview.js'
@@ -66,32 +67,28 @@ if (want('b1')) {
   record('b1-ingest', await runIngestBench({ quick }))
 }
 
+if (want('b2')) {
+  record(
+    'b2-latency',
+    await runB2(
+      quick
+        ? { segments: 20, rate: 500, probes: 20, seconds: 2 }
+        : { segments: 200, rate: 5_000, probes: 1_000, seconds: 20 },
+    ),
+  )
+}
+
 if (want('b3')) {
+  const size = (profiles: number, sample: number) => ({
+    profiles,
+    segments: 500,
+    events: profiles * 10,
+    logicEvery: sample,
+    rulesEngineEvery: sample * 20,
+  })
   const sizes = quick
     ? [{ profiles: 2_000, segments: 50, events: 20_000, logicEvery: 10, rulesEngineEvery: 200 }]
-    : [
-        {
-          profiles: 20_000,
-          segments: 500,
-          events: 200_000,
-          logicEvery: 200,
-          rulesEngineEvery: 5_000,
-        },
-        {
-          profiles: 100_000,
-          segments: 500,
-          events: 1_000_000,
-          logicEvery: 1_000,
-          rulesEngineEvery: 25_000,
-        },
-        {
-          profiles: 200_000,
-          segments: 500,
-          events: 2_000_000,
-          logicEvery: 2_000,
-          rulesEngineEvery: 50_000,
-        },
-      ]
+    : [size(10_000, 500), size(20_000, 1_000), size(40_000, 2_000)]
   const figures = []
   for (const s of sizes) figures.push(await runB3(s))
   record('b3-evaluate', figures)
