@@ -77,7 +77,7 @@ async function start(dir: string): Promise<{ child: ChildProcess; url: string }>
       SEGFLOW_WRITE_KEY: WRITE,
       SEGFLOW_ADMIN_KEY: ADMIN,
       SEGFLOW_WEBHOOK_ALLOW_PRIVATE: 'true',
-      SEGFLOW_LOG_LEVEL: 'warn',
+      SEGFLOW_LOG_LEVEL: 'info',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
