@@ -111,9 +111,9 @@ if (want('b5') || want('b6')) {
   const sizes = quick
     ? [{ profiles: 1_000, events: 10_000, rounds: 2 }]
     : [
+        { profiles: 3_000, events: 30_000, rounds: 3 },
         { profiles: 10_000, events: 100_000, rounds: 3 },
-        { profiles: 30_000, events: 300_000, rounds: 3 },
-        { profiles: 60_000, events: 600_000, rounds: 2 },
+        { profiles: 20_000, events: 200_000, rounds: 2 },
       ]
   const b5 = []
   const b6 = []
