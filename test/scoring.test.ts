@@ -258,6 +258,35 @@ describe.each(testStoreKinds())(
       expect(preview.json().previews[0].html).toBe('Welcome back: 2 orders, 50 spent, score 45')
     })
 
+    it('explains a score inside a segment, shows the presets, and turns stages on and off', async () => {
+      await setUp()
+      expect((await t.admin('GET', '/api/scores/presets')).json().engagement.half_life).toBe('14d')
+      await t.admin('PUT', '/api/scores/engagement', { preset: 'engagement' })
+      await t.admin('PUT', '/api/segments/engaged', { rule: { score: 'engagement', gte: 40 } })
+      await t.rt.segments.settled(WS, 'engaged')
+      const why = (await t.admin('GET', '/api/profiles/ann/explain/engaged')).json()
+      expect(why.member).toBe(true)
+      expect(why.explanation.values.score).toBe(45)
+      expect(why.explanation.values.criteria[3]).toEqual({ criterion: 'Purchased', points: 20 })
+
+      const off = (await t.admin('GET', '/api/lifecycle')).json()
+      expect(off.enabled).toBe(false)
+      expect(off.defaults.map((d: { key: string }) => d.key)).toEqual([
+        'new',
+        'active',
+        'lapsing',
+        'at_risk',
+        'churned',
+      ])
+      await t.admin('PUT', '/api/lifecycle', { preset: 'default' })
+      await t.rt.segments.settled(WS, 'lifecycle-active')
+      const on = (await t.admin('GET', '/api/lifecycle')).json()
+      expect(on.stages.find((x: { key: string }) => x.key === 'active').size).toBe(1)
+      expect((await t.admin('DELETE', '/api/lifecycle')).statusCode).toBe(200)
+      expect((await t.admin('GET', '/api/lifecycle')).json().enabled).toBe(false)
+      expect((await t.admin('GET', '/api/profiles/ann')).json().lifecycle).toBeNull()
+    })
+
     it('runs an automation when a person enters a lifecycle stage', async () => {
       await setUp()
       await t.admin('PUT', '/api/lifecycle', { preset: 'default' })

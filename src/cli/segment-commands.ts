@@ -3,6 +3,7 @@ import { basename, join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import type { Explanation } from '../evaluate/compile.js'
 import type { SegmentView } from '../engine/segment-service.js'
+import { isStageKey } from '../rules/desugar.js'
 import { parseRule } from '../rules/parse.js'
 import { dependencyOrder } from '../rules/references.js'
 import type { Rule } from '../rules/types.js'
@@ -129,7 +130,7 @@ export async function applySegments(
   // Lifecycle stages are segments managed by PUT /api/lifecycle: files neither create nor prune them.
   const current = (
     await call<{ items: SegmentView[] }>(target, 'GET', '/api/segments')
-  ).items.filter((s) => !s.key.startsWith('lifecycle-'))
+  ).items.filter((s) => !isStageKey(s.key))
   const byKey = new Map(current.map((s) => [s.key, s]))
   const changes: Change[] = []
   let unchanged = 0

@@ -1,9 +1,10 @@
 import type { Insight } from '../engine/insights.js'
+import { isStageKey } from '../rules/desugar.js'
 import type { JsonObject } from '../shared/json.js'
 import type { ProfileRecord } from '../store/store.js'
 
-/** Lifecycle stages are segments too, but templates see them as `lifecycle`, not as segments. */
-const isStage = (key: string) => key.startsWith('lifecycle-')
+// Lifecycle stages are segments too, but templates see them as `lifecycle`, not as segments.
+const isStage = isStageKey
 
 /**
  * The person's one segment for templates: of the segments they are in, the one with the

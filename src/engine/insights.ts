@@ -1,9 +1,9 @@
 import type { ScoreModel } from '../rules/types.js'
 import type { Clock } from '../shared/clock.js'
 import { dialectFor, profileValues, RuleCompiler } from '../sql/index.js'
-import type { Store } from '../store/store.js'
+import type { MembershipRecord, Store } from '../store/store.js'
 import type { Engine } from './engine.js'
-import { isStageKey, STAGE_PREFIX } from './segment-service.js'
+import { isStageKey, STAGE_PREFIX } from '../rules/desugar.js'
 
 /** Computed fields of a person, as the profile API and templates show them. */
 export interface ComputedFields {
@@ -63,7 +63,15 @@ export class ProfileInsights {
     private readonly clock: Clock,
   ) {}
 
-  async forProfiles(workspaceId: string, ids: readonly string[]): Promise<Map<string, Insight>> {
+  /**
+   * Insights of several profiles; `memberships` (by profile id), when the caller has already
+   * read them, saves reading them again for the stage.
+   */
+  async forProfiles(
+    workspaceId: string,
+    ids: readonly string[],
+    memberships?: ReadonlyMap<string, readonly MembershipRecord[]>,
+  ): Promise<Map<string, Insight>> {
     const now = this.clock.now()
     const models = [...this.engine.models(workspaceId).models.values()].map((m) => m.model)
     const q = profileValues(new RuleCompiler(dialectFor(this.store.kind)), models, {
@@ -73,7 +81,7 @@ export class ProfileInsights {
     })
     const [rows, stages] = await Promise.all([
       this.store.query(q.sql, q.params),
-      this.stages(workspaceId, ids),
+      this.stages(workspaceId, ids, memberships),
     ])
     const out = new Map<string, Insight>()
     for (const r of rows) {
@@ -108,20 +116,27 @@ export class ProfileInsights {
     return out
   }
 
-  async forProfile(workspaceId: string, id: string): Promise<Insight | null> {
-    return (await this.forProfiles(workspaceId, [id])).get(id) ?? null
+  async forProfile(
+    workspaceId: string,
+    id: string,
+    memberships?: readonly MembershipRecord[],
+  ): Promise<Insight | null> {
+    const known = memberships ? new Map([[id, memberships]]) : undefined
+    return (await this.forProfiles(workspaceId, [id], known)).get(id) ?? null
   }
 
   /** The lifecycle stage of each profile: the stage segment it is in (stages never overlap). */
   private async stages(
     workspaceId: string,
     ids: readonly string[],
+    known?: ReadonlyMap<string, readonly MembershipRecord[]>,
   ): Promise<Map<string, LifecycleStage>> {
     const segs = this.engine.segments(workspaceId)
     const out = new Map<string, LifecycleStage>()
     if (!segs || ![...segs.segments.keys()].some(isStageKey)) return out
     for (const id of ids) {
-      for (const m of await this.store.profileMemberships(workspaceId, id)) {
+      const held = known?.get(id) ?? (await this.store.profileMemberships(workspaceId, id))
+      for (const m of held) {
         if (!isStageKey(m.segmentKey)) continue
         out.set(id, {
           stage: m.segmentKey.slice(STAGE_PREFIX.length),

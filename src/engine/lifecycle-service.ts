@@ -1,4 +1,4 @@
-import { stageSegment } from '../rules/desugar.js'
+import { isStageKey, stageSegment } from '../rules/desugar.js'
 import { DEFAULT_STAGES, parseLifecycle, stageRules } from '../scoring/lifecycle.js'
 import type { Stage } from '../scoring/lifecycle.js'
 import type { Clock } from '../shared/clock.js'
@@ -6,7 +6,6 @@ import { SegflowError } from '../shared/errors.js'
 import type { JsonValue } from '../shared/json.js'
 import type { Store } from '../store/store.js'
 import type { Engine } from './engine.js'
-import { isStageKey } from './segment-service.js'
 import type { SegmentService } from './segment-service.js'
 
 export interface StageView {
@@ -109,15 +108,16 @@ export class LifecycleService {
         'lifecycle stages are not enabled; PUT /api/lifecycle first',
       )
     const out = []
+    let profile = profileRef
     let current: { stage: string; since: string | null } | null = null
     for (const s of stages) {
       const e = await this.segments.explain(workspaceId, profileRef, stageSegment(s.key))
+      profile = e.profile
       if (e.member) current = { stage: s.key, since: e.since }
       out.push({ stage: s.key, name: s.name, member: e.member, explanation: e.explanation })
     }
     return {
-      profile:
-        out.length > 0 ? (await this.store.resolveProfileId(workspaceId, profileRef))! : profileRef,
+      profile,
       stage: current?.stage ?? null,
       since: current?.since ?? null,
       stages: out,

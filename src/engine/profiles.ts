@@ -114,12 +114,14 @@ export class ProfileService {
   private async view(workspaceId: string, id: string): Promise<ProfileView | null> {
     const p = await this.store.getProfile(workspaceId, id)
     if (!p || p.mergedInto !== null) return null
+    const held = this.store.profileMemberships(workspaceId, id)
     const [identities, merges, memberships, emailStatus, insight] = await Promise.all([
       this.store.listIdentities(workspaceId, id),
       this.store.listMerges(workspaceId, id),
-      this.store.profileMemberships(workspaceId, id),
+      held,
       this.store.messaging.emailStatus(workspaceId, id),
-      this.insights?.forProfile(workspaceId, id) ?? null,
+      // The stage comes from the memberships read here, not read again.
+      held.then((m) => this.insights?.forProfile(workspaceId, id, m) ?? null),
     ])
     return {
       id: p.id,

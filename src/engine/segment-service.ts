@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util'
 import type { Explanation } from '../evaluate/compile.js'
 import { emptyState } from '../evaluate/state.js'
 import type { TrackerState } from '../evaluate/state.js'
-import { desugar, scoreRefs } from '../rules/desugar.js'
+import { desugar, isStageKey, scoreRefs, STAGE_PREFIX } from '../rules/desugar.js'
 import type { DesugarContext } from '../rules/desugar.js'
 import { parseRule, SEGMENT_KEY } from '../rules/parse.js'
 import type { RuleIssue } from '../rules/parse.js'
@@ -17,13 +17,6 @@ import type { Frag } from '../sql/index.js'
 import type { SegmentRecord, Store } from '../store/store.js'
 import type { Engine } from './engine.js'
 import { desugarContext, modelSnapshot, versionFor } from './segments.js'
-
-/** Segments that hold lifecycle stages are `lifecycle-<stage>`, managed by PUT /api/lifecycle. */
-export const STAGE_PREFIX = 'lifecycle-'
-
-export function isStageKey(key: string): boolean {
-  return key.startsWith(STAGE_PREFIX)
-}
 
 export interface SegmentView {
   readonly key: string

@@ -64,6 +64,13 @@ export function dependenciesOf(rule: CoreRule, into?: Dependencies): Dependencie
   return d
 }
 
+/** What a message changed on a profile: event keys, top-level trait keys, first/last seen. */
+export interface Change {
+  readonly events: Iterable<string>
+  readonly traits: Iterable<string>
+  readonly seen: boolean
+}
+
 /** One version of a segment's rule, compiled for the engine. */
 export interface SegmentVersion {
   readonly version: number
@@ -233,10 +240,7 @@ export class WorkspaceSegments {
    * affect, and those an empty profile is in (`not …`, `count: {lt: 1}`). Every other segment
    * gives the same answer as for an empty profile — false — so it need not be evaluated.
    */
-  forNewProfile(
-    profileId: string,
-    change: { events: Iterable<string>; traits: Iterable<string>; seen: boolean },
-  ): readonly string[] {
+  forNewProfile(profileId: string, change: Change): readonly string[] {
     if (this.maxCursor !== null && profileId <= this.maxCursor) return this.order
     if (!this.emptyMembers) {
       const state = emptyState()
@@ -246,7 +250,9 @@ export class WorkspaceSegments {
       }
       this.emptyMembers = [...state.segments]
     }
-    return this.withDependents([...this.affected(change), ...this.emptyMembers])
+    const hit = this.reading(change)
+    for (const k of this.emptyMembers) hit.add(k)
+    return this.withDependents(hit)
   }
 
   get size(): number {
@@ -257,16 +263,17 @@ export class WorkspaceSegments {
    * The segments a change can affect: those reading the events, traits or first/last seen it
    * touched, and every segment that refers to one of them, in dependency order.
    */
-  affected(change: {
-    events: Iterable<string>
-    traits: Iterable<string>
-    seen: boolean
-  }): string[] {
+  affected(change: Change): string[] {
+    return this.withDependents(this.reading(change))
+  }
+
+  /** The segments that read what a change touched (without their dependents). */
+  private reading(change: Change): Set<string> {
     const hit = new Set<string>()
     for (const e of change.events) for (const k of this.byEvent.get(e) ?? []) hit.add(k)
     for (const t of change.traits) for (const k of this.byTrait.get(t) ?? []) hit.add(k)
     if (change.seen) for (const k of this.bySeen) hit.add(k)
-    return this.withDependents(hit)
+    return hit
   }
 
   /** `keys` and every segment referring to them (transitively), in dependency order. */

@@ -6,7 +6,16 @@ import { occurrenceBreak, occurrencePoints, scoreNext } from './score.js'
 import type { Part } from './score.js'
 import type { OccurrencesState, ProfileState, TimesState, ValuesState } from './state.js'
 import { keepFor, occurrencesSpec, StatePlan, timesSpec, trackerKey, valuesSpec } from './state.js'
-import { getPath, micro, testNumber, testTime, testValue, timeBreak, valueBreak } from './values.js'
+import {
+  earliest,
+  getPath,
+  testNumber,
+  testTime,
+  testValue,
+  timeBreak,
+  toMicro,
+  valueBreak,
+} from './values.js'
 
 export interface Evaluation {
   readonly member: boolean
@@ -49,10 +58,6 @@ export interface Node {
 const iso = (ms: number | null | undefined) =>
   ms === null || ms === undefined ? null : new Date(ms).toISOString()
 
-function earliest(a: number | null, b: number | null): number | null {
-  return a === null ? b : b === null ? a : Math.min(a, b)
-}
-
 function timesOf(s: ProfileState, key: string): readonly number[] {
   return (s.trackers[key] as TimesState | undefined)?.times ?? []
 }
@@ -92,13 +97,6 @@ function statsOf(state: ValuesState | undefined, within: number | null, now: num
     out.max = out.max === null ? m : Math.max(out.max, m)
   }
   return out
-}
-
-/** The operands of a number test in millionths, as amounts are kept. */
-function toMicro(t: NumberTest): NumberTest {
-  return t.op === 'between'
-    ? { op: 'between', low: micro(t.low), high: micro(t.high) }
-    : { op: t.op, value: micro(t.value) }
 }
 
 function testAggregate(fn: AggregateFn, st: Stats, t: NumberTest): boolean {

@@ -2,7 +2,7 @@ import type { NumberTest, ScoreCriterion } from '../rules/types.js'
 import { capped, decayed, halvingsToZero, microPoints } from '../scoring/points.js'
 import type { Node } from './compile.js'
 import type { OccurrencesState, ProfileState } from './state.js'
-import { testNumber } from './values.js'
+import { earliest, testNumber } from './values.js'
 
 /**
  * Scores in the streaming evaluator: each criterion's points from its tracker, and the next
@@ -24,10 +24,6 @@ export interface Part {
   }
   micro(s: ProfileState, now: number): number
   next(s: ProfileState, now: number): number | null
-}
-
-function earliest(a: number | null, b: number | null): number | null {
-  return a === null ? b : b === null ? a : Math.min(a, b)
 }
 
 /** An event criterion's points at `now`, from its occurrences tracker. */

@@ -48,6 +48,18 @@ export function micro(v: number): number {
   return Math.floor(v * 1_000_000 + 0.5)
 }
 
+/** The operands of a number test in millionths, as amounts and points are kept. */
+export function toMicro(t: NumberTest): NumberTest {
+  return t.op === 'between'
+    ? { op: 'between', low: micro(t.low), high: micro(t.high) }
+    : { op: t.op, value: micro(t.value) }
+}
+
+/** The earlier of two instants, null meaning never. */
+export function earliest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b)
+}
+
 export function testNumber(n: number, t: NumberTest): boolean {
   switch (t.op) {
     case 'eq':

@@ -9,9 +9,17 @@ export interface DesugarContext {
   readonly models?: (key: string) => ScoreModel | undefined
 }
 
+/** Segments holding lifecycle stages are `lifecycle-<stage>`, managed by PUT /api/lifecycle. */
+export const STAGE_PREFIX = 'lifecycle-'
+
 /** The segment that holds the people in a lifecycle stage. */
 export function stageSegment(stage: string): string {
-  return `lifecycle-${stage}`
+  return `${STAGE_PREFIX}${stage}`
+}
+
+/** Whether a segment key is a lifecycle stage's segment. */
+export function isStageKey(key: string): boolean {
+  return key.startsWith(STAGE_PREFIX)
 }
 
 const DAY = 86_400_000

@@ -4,7 +4,14 @@ export { parseRule, formatPath, SEGMENT_KEY, STAGE_KEY, MAX_DEPTH, MAX_LIST } fr
 export type { ParsedRule, RuleIssue } from './parse.js'
 export { parseRuleYaml, parseSegmentsYaml } from './yaml.js'
 export type { ParsedSegments, SegmentDefinition } from './yaml.js'
-export { desugar, segmentRefs, scoreRefs, stageSegment } from './desugar.js'
+export {
+  desugar,
+  segmentRefs,
+  scoreRefs,
+  stageSegment,
+  isStageKey,
+  STAGE_PREFIX,
+} from './desugar.js'
 export type { DesugarContext } from './desugar.js'
 export { checkReferences, dependencyOrder } from './references.js'
 export type { ReferenceIssue } from './references.js'

@@ -1,4 +1,4 @@
-import { segmentRefs, stageSegment } from '../rules/desugar.js'
+import { isStageKey, segmentRefs, stageSegment } from '../rules/desugar.js'
 import { parseNode, Reader, STAGE_KEY } from '../rules/parse.js'
 import type { RuleIssue } from '../rules/parse.js'
 import { isPlainObject } from '../shared/json.js'
@@ -123,7 +123,7 @@ export function parseLifecycle(input: unknown): LifecycleResult {
           : r.text(s.description, [...at, 'description'], 'description', { empty: true })
       const before = r.issues.length
       const rule = parseNode(r, s.rule, [...at, 'rule'], 1)
-      if (rule && segmentRefs(rule).some((k) => k.startsWith('lifecycle-')))
+      if (rule && segmentRefs(rule).some(isStageKey))
         r.fail([...at, 'rule'], 'a stage rule cannot refer to lifecycle stages')
       if (key === null || name === null || description === null || rule === null) return
       if (r.issues.length > before) return

@@ -1,3 +1,4 @@
+import { micro } from '../evaluate/values.js'
 import type { ScoreCriterion, ScoreModel } from '../rules/types.js'
 
 /**
@@ -10,10 +11,8 @@ import type { ScoreCriterion, ScoreModel } from '../rules/types.js'
  * threshold is crossed at an exact, schedulable millisecond.
  */
 
-/** Points in millionths, rounded half up (as amounts are). */
-export function microPoints(points: number): number {
-  return Math.floor(points * 1_000_000 + 0.5)
-}
+/** Points in millionths, rounded half up: exactly as amounts are kept. */
+export const microPoints = micro
 
 /** Halvings after which `micro` points are worth nothing: the first k with 2^k > |micro|. */
 export function halvingsToZero(micro: number): number {

@@ -1,4 +1,4 @@
-import { foldCase, micro } from '../evaluate/values.js'
+import { foldCase, micro, toMicro } from '../evaluate/values.js'
 import { MAX_HALVINGS, microPoints } from '../scoring/points.js'
 import { formatPath } from '../rules/parse.js'
 import type {
@@ -71,13 +71,6 @@ export abstract class Dialect {
   abstract int(expr: Frag): Frag
   /** 2^k as a 64-bit integer, for 0 ≤ k < 63. */
   abstract pow2(k: Frag): Frag
-}
-
-/** The operands of a number test in millionths, as points and amounts are kept. */
-function toMicro(t: NumberTest): NumberTest {
-  return t.op === 'between'
-    ? { op: 'between', low: micro(t.low), high: micro(t.high) }
-    : { op: t.op, value: micro(t.value) }
 }
 
 const SQL_OP = { eq: '=', neq: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' } as const

@@ -236,7 +236,7 @@ export const dateTraitArb: fc.Arbitrary<Rule> = fc.record({
 })
 
 /** Leaves a score's rule criterion may hold: no scores or segments inside a model. */
-const baseLeafArb: fc.Arbitrary<Rule> = fc.oneof(
+const baseLeaves: fc.Arbitrary<Rule>[] = [
   fc.record({ kind: fc.constant('trait' as const), path, test: valueTest(true) }),
   fc.record({
     kind: fc.constant('event' as const),
@@ -249,7 +249,8 @@ const baseLeafArb: fc.Arbitrary<Rule> = fc.oneof(
     which: fc.constantFrom('first' as const, 'last' as const),
     test: timeTest,
   }),
-)
+]
+const baseLeafArb: fc.Arbitrary<Rule> = fc.oneof(...baseLeaves)
 
 /** Computed fields, each with tests near the values short histories give. */
 const computedArbs: fc.Arbitrary<Rule>[] = [
@@ -339,18 +340,7 @@ export function modelArb(key: string): fc.Arbitrary<ScoreModel> {
 
 export function leafArb(segmentKeys: readonly string[] = []): fc.Arbitrary<Rule> {
   const leaves: fc.Arbitrary<Rule>[] = [
-    fc.record({ kind: fc.constant('trait' as const), path, test: valueTest(true) }),
-    fc.record({
-      kind: fc.constant('event' as const),
-      filter,
-      within: maybeDuration,
-      count: countTest,
-    }),
-    fc.record({
-      kind: fc.constant('seen' as const),
-      which: fc.constantFrom('first' as const, 'last' as const),
-      test: timeTest,
-    }),
+    ...baseLeaves,
     fc.record({
       kind: fc.constant('score' as const),
       model: fc.constantFrom(...MODEL_KEYS, 'missing'),
