@@ -260,7 +260,7 @@ export async function runB3(o: B3Options): Promise<B3Figures> {
       if (due.get(t.key) !== t.at) continue // replaced by a later evaluation
       due.delete(t.key)
       rechecked++
-      evaluate(t.userId, states.get(t.userId)!, segs.withDependents([t.key]), t.at)
+      evaluate(t.userId, states.get(t.userId)!, segs.dependentsOf(t.key), t.at)
     }
   }
 
@@ -333,20 +333,23 @@ export async function runB3(o: B3Options): Promise<B3Figures> {
   }
 }
 
-/** A binary min-heap of timers by instant. */
+/** A binary min-heap of timers by instant (sifting moves the hole, no swaps). */
 class TimerHeap {
   private readonly items: { at: number; userId: string; key: string }[] = []
 
   push(at: number, userId: string, key: string): void {
     const a = this.items
-    a.push({ at, userId, key })
-    let i = a.length - 1
+    const item = { at, userId, key }
+    let i = a.length
+    a.push(item)
     while (i > 0) {
       const parent = (i - 1) >> 1
-      if (a[parent]!.at <= a[i]!.at) break
-      ;[a[parent], a[i]] = [a[i]!, a[parent]!]
+      const p = a[parent]!
+      if (p.at <= at) break
+      a[i] = p
       i = parent
     }
+    a[i] = item
   }
 
   peek(): { at: number; userId: string; key: string } | undefined {
@@ -356,18 +359,17 @@ class TimerHeap {
   pop(): void {
     const a = this.items
     const last = a.pop()!
-    if (a.length === 0) return
-    a[0] = last
+    const n = a.length
+    if (n === 0) return
     let i = 0
     for (;;) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let m = i
-      if (l < a.length && a[l]!.at < a[m]!.at) m = l
-      if (r < a.length && a[r]!.at < a[m]!.at) m = r
-      if (m === i) return
-      ;[a[m], a[i]] = [a[i]!, a[m]!]
+      let m = 2 * i + 1
+      if (m >= n) break
+      if (m + 1 < n && a[m + 1]!.at < a[m]!.at) m++
+      if (a[m]!.at >= last.at) break
+      a[i] = a[m]!
       i = m
     }
+    a[i] = last
   }
 }

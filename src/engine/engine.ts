@@ -39,6 +39,8 @@ interface Loaded {
   readonly id: string
   readonly state: ProfileState
   readonly members: Map<string, MembershipRecord>
+  /** Due instants by segment key, as stored (and as this transaction has set them). */
+  readonly timers: Map<string, number>
 }
 
 /** Timers taken from the store at a time when firing. */
@@ -216,7 +218,7 @@ export class Engine {
     // Merged-away profiles leave first; the survivors then enter what they now qualify for.
     for (const id of absorbed) {
       const gone = loaded.get(id)
-      if (gone) this.leaveAll(segs, gone, now, 'merge', changes)
+      if (gone) this.leaveAll(gone, now, 'merge', changes)
     }
     for (const t of touches) {
       const p = loaded.get(t.profile.id)!
@@ -323,15 +325,19 @@ export class Engine {
             for (const d of own.values()) at = Math.min(at, d)
             if (at > limit) break
             const keys = [...own].filter(([, d]) => d === at).map(([k]) => k)
-            for (const k of keys) own.delete(k)
+            for (const k of keys) {
+              own.delete(k)
+              p.timers.delete(k) // fired: gone (deleted above) unless evaluation sets it again
+            }
             fired += keys.length
             this.stats.timersFired += keys.length
-            const evaluated = segs.withDependents(keys)
+            const evaluated =
+              keys.length === 1 ? segs.dependentsOf(keys[0]!) : segs.withDependents(keys)
             this.evaluate(segs, p, evaluated, at, 'time', changes)
-            // What evaluation just scheduled for this profile, if it is due in this pass.
+            // What this profile is now due for, if it is due in this pass.
             for (const k of evaluated) {
-              const t = changes.timers.get(pair(ws, profileId, k))
-              if (t && t.dueAt !== null && t.dueAt <= upTo) own.set(k, t.dueAt)
+              const d = p.timers.get(k)
+              if (d !== undefined && d <= upTo) own.set(k, d)
               else own.delete(k)
             }
           }
@@ -476,9 +482,10 @@ export class Engine {
     extraIds: readonly string[],
   ): Promise<Map<string, Loaded>> {
     const ids = [...profiles.map((p) => p.id), ...extraIds]
-    const [trackers, memberships] = await Promise.all([
+    const [trackers, memberships, timers] = await Promise.all([
       tx.loadTrackers(workspaceId, ids),
       tx.loadMemberships(workspaceId, ids),
+      tx.loadTimers(workspaceId, ids),
     ])
     const loaded = new Map<string, Loaded>()
     const byId = new Map(profiles.map((p) => [p.id, p]))
@@ -490,12 +497,13 @@ export class Engine {
         state.firstSeen = p.firstSeen
         state.lastSeen = p.lastSeen
       }
-      loaded.set(id, { workspaceId, id, state, members: new Map() })
+      loaded.set(id, { workspaceId, id, state, members: new Map(), timers: new Map() })
     }
     for (const t of trackers) {
       const l = loaded.get(t.profileId)
       if (l) l.state.trackers[t.key] = t.state as unknown as TrackerState
     }
+    for (const t of timers) loaded.get(t.profileId)?.timers.set(t.segmentKey, t.dueAt)
     for (const m of memberships) {
       const l = loaded.get(m.profileId)
       if (!l) continue
@@ -562,29 +570,28 @@ export class Engine {
       p.members.set(seg.key, m)
       changes.memberships.set(k, m)
     }
-    changes.timers.set(k, {
-      workspaceId: ws,
-      profileId: p.id,
-      segmentKey: seg.key,
-      dueAt: nextChangeAt,
-    })
+    // Most evaluations leave the timer as it was (none, or the same instant): write only changes.
+    if ((p.timers.get(seg.key) ?? null) !== nextChangeAt) {
+      if (nextChangeAt === null) p.timers.delete(seg.key)
+      else p.timers.set(seg.key, nextChangeAt)
+      changes.timers.set(k, {
+        workspaceId: ws,
+        profileId: p.id,
+        segmentKey: seg.key,
+        dueAt: nextChangeAt,
+      })
+    }
   }
 
   /** A profile leaving every segment (merged away, erased): no memberships, no timers. */
-  private leaveAll(
-    segs: WorkspaceSegments,
-    p: Loaded,
-    at: number,
-    reason: TransitionReason,
-    changes: Changes,
-  ): void {
+  private leaveAll(p: Loaded, at: number, reason: TransitionReason, changes: Changes): void {
     for (const m of p.members.values()) {
       changes.memberships.set(pair(p.workspaceId, p.id, m.segmentKey), null)
       changes.transitions.push(
         this.transition(p.workspaceId, 'segment.exited', at, m.segmentKey, m.version, p.id, reason),
       )
     }
-    for (const key of segs.order) {
+    for (const key of p.timers.keys()) {
       changes.timers.set(pair(p.workspaceId, p.id, key), {
         workspaceId: p.workspaceId,
         profileId: p.id,
@@ -593,6 +600,7 @@ export class Engine {
       })
     }
     p.members.clear()
+    p.timers.clear()
   }
 
   private transition(

@@ -242,17 +242,19 @@ export class WorkspaceSegments {
    */
   forNewProfile(profileId: string, change: Change): readonly string[] {
     if (this.maxCursor !== null && profileId <= this.maxCursor) return this.order
-    if (!this.emptyMembers) {
-      const state = emptyState()
-      for (const key of this.order) {
-        const v = this.segments.get(key)!.current
-        if (v && v.compiled.evaluate(state, 0).member) state.segments.add(key)
+    return this.remember(`n${signature(change)}`, () => {
+      if (!this.emptyMembers) {
+        const state = emptyState()
+        for (const key of this.order) {
+          const v = this.segments.get(key)!.current
+          if (v && v.compiled.evaluate(state, 0).member) state.segments.add(key)
+        }
+        this.emptyMembers = [...state.segments]
       }
-      this.emptyMembers = [...state.segments]
-    }
-    const hit = this.reading(change)
-    for (const k of this.emptyMembers) hit.add(k)
-    return this.withDependents(hit)
+      const hit = this.reading(change)
+      for (const k of this.emptyMembers) hit.add(k)
+      return this.withDependents(hit)
+    })
   }
 
   get size(): number {
@@ -263,9 +265,25 @@ export class WorkspaceSegments {
    * The segments a change can affect: those reading the events, traits or first/last seen it
    * touched, and every segment that refers to one of them, in dependency order.
    */
-  affected(change: Change): string[] {
-    return this.withDependents(this.reading(change))
+  affected(change: Change): readonly string[] {
+    return this.remember(`a${signature(change)}`, () => this.withDependents(this.reading(change)))
   }
+
+  /**
+   * Answers by what a change touched. Messages repeat the same few shapes (a page view, an
+   * identify changing the same traits), and the registry never changes once built, so the
+   * answer for a shape is computed once. Bounded: cleared when it reaches `MEMO_LIMIT` shapes.
+   */
+  private remember(sig: string, compute: () => readonly string[]): readonly string[] {
+    const known = this.memo.get(sig)
+    if (known) return known
+    if (this.memo.size >= MEMO_LIMIT) this.memo.clear()
+    const keys = Object.freeze(compute())
+    this.memo.set(sig, keys)
+    return keys
+  }
+
+  private readonly memo = new Map<string, readonly string[]>()
 
   /** The segments that read what a change touched (without their dependents). */
   private reading(change: Change): Set<string> {
@@ -274,6 +292,11 @@ export class WorkspaceSegments {
     for (const t of change.traits) for (const k of this.byTrait.get(t) ?? []) hit.add(k)
     if (change.seen) for (const k of this.bySeen) hit.add(k)
     return hit
+  }
+
+  /** `key` and every segment referring to it (transitively), in dependency order. */
+  dependentsOf(key: string): readonly string[] {
+    return this.remember(`d${key}`, () => this.withDependents([key]))
   }
 
   /** `keys` and every segment referring to them (transitively), in dependency order. */
@@ -285,7 +308,7 @@ export class WorkspaceSegments {
       for (const d of this.dependents.get(k) ?? []) visit(d)
     }
     for (const k of keys) visit(k)
-    // Sorting the few hit keys by position beats filtering every segment, per message.
+    // Sorting the few hit keys by position beats filtering every segment.
     const position = (this.position ??= new Map(this.order.map((k, i) => [k, i])))
     return [...all]
       .filter((k) => position.has(k))
@@ -298,6 +321,18 @@ export class WorkspaceSegments {
   referrers(key: string): string[] {
     return [...(this.dependents.get(key) ?? [])].sort()
   }
+}
+
+/** Distinct change shapes remembered per registry before the memo starts over. */
+const MEMO_LIMIT = 4096
+
+/** A change's shape as a string: what it touched, in the order it was touched. */
+function signature(change: Change): string {
+  let s = change.seen ? '1' : '0'
+  for (const e of change.events) s += `\u0001${e}`
+  s += '\u0002'
+  for (const t of change.traits) s += `\u0001${t}`
+  return s
 }
 
 function addTo(map: Map<string, Set<string>>, key: string, value: string): void {

@@ -69,11 +69,11 @@ function countIn(times: readonly number[], within: number | null, now: number): 
 }
 
 /** The next instant a timestamp enters (t > now) or leaves (t + within) the window. */
-function windowBreak(times: Iterable<number>, within: number | null, now: number): number | null {
+function windowBreak(times: readonly number[], within: number | null, now: number): number | null {
   let best: number | null = null
   for (const t of times) {
-    if (t > now) best = earliest(best, t)
-    else if (within !== null && t + within > now) best = earliest(best, t + within)
+    const b = t > now ? t : within !== null && t + within > now ? t + within : null
+    if (b !== null && (best === null || b < best)) best = b
   }
   return best
 }
@@ -139,10 +139,19 @@ function build(
         rule,
         path,
         children,
-        value: (s, now) =>
-          all ? children.every((c) => c.value(s, now)) : children.some((c) => c.value(s, now)),
-        next: (s, now) =>
-          children.reduce<number | null>((b, c) => earliest(b, c.next(s, now)), null),
+        // Plain loops: these run for every affected segment of every message.
+        value: (s, now) => {
+          for (const c of children) if (c.value(s, now) !== all) return !all
+          return all
+        },
+        next: (s, now) => {
+          let best: number | null = null
+          for (const c of children) {
+            const b = c.next(s, now)
+            if (b !== null && (best === null || b < best)) best = b
+          }
+          return best
+        },
         values: () => ({}),
       }
     }

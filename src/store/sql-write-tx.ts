@@ -304,6 +304,15 @@ export class SqlWriteTx implements WriteTx {
     ])
   }
 
+  async loadTimers(workspaceId: string, profileIds: readonly string[]): Promise<TimerRecord[]> {
+    if (profileIds.length === 0) return []
+    const rows = await this.c.all(
+      `SELECT * FROM timers WHERE workspace_id = ? AND profile_id ${this.h.inArray('?')}`,
+      [workspaceId, this.h.arrayParam(profileIds)],
+    )
+    return rows.map(toTimer)
+  }
+
   async upsertTimers(rows: readonly TimerRecord[]): Promise<void> {
     await this.c.insertMany(
       `INSERT INTO timers (workspace_id, profile_id, segment_key, due_at)`,

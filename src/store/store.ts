@@ -500,6 +500,8 @@ export interface WriteTx {
   deleteTrackers(workspaceId: string, profileIds: readonly string[]): Promise<void>
   /** Every profile's state of these trackers (no rule needs them any more). */
   deleteTrackerKeys(workspaceId: string, keys: readonly string[]): Promise<void>
+  /** The timers of these profiles (so the engine writes only those that change). */
+  loadTimers(workspaceId: string, profileIds: readonly string[]): Promise<TimerRecord[]>
   upsertTimers(rows: readonly TimerRecord[]): Promise<void>
   deleteTimers(
     workspaceId: string,

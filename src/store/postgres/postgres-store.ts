@@ -48,7 +48,23 @@ const MAX_PARAMS = 65_535
 const MAX_ROWS_PER_STATEMENT = 1000
 
 class PostgresConnection implements SqlConnection {
-  constructor(private readonly q: pg.Pool | pg.PoolClient) {}
+  /** The previous query on a transaction's client; the next one waits for it. */
+  private tail: Promise<unknown> = Promise.resolve()
+
+  constructor(
+    private readonly conn: pg.Pool | pg.PoolClient,
+    /** One client runs one query at a time: callers may still start several at once. */
+    private readonly serial = false,
+  ) {}
+
+  private readonly q = {
+    query: (text: string, params?: unknown[]): Promise<pg.QueryResult> => {
+      if (!this.serial) return this.conn.query(text, params)
+      const run = this.tail.then(() => this.conn.query(text, params))
+      this.tail = run.catch(() => undefined)
+      return run
+    },
+  }
 
   // Without parameters the text is sent as it is: DDL (function bodies) may hold a `?`.
   async all(sql: string, params: readonly unknown[] = []): Promise<Row[]> {
@@ -145,7 +161,7 @@ export class PostgresStore extends SqlStore {
     let broken: Error | undefined
     try {
       await client.query('BEGIN')
-      const result = await fn(new PostgresConnection(client))
+      const result = await fn(new PostgresConnection(client, true))
       await client.query('COMMIT')
       return result
     } catch (e) {
