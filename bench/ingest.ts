@@ -74,7 +74,10 @@ async function startFloor(): Promise<{ child: ChildProcess; url: string }> {
 async function startServer(
   env: Record<string, string>,
 ): Promise<{ child: ChildProcess; url: string }> {
+  // SEGFLOW_BENCH_CPU_PROF=<dir>: the server writes a V8 CPU profile there when it exits.
+  const prof = process.env.SEGFLOW_BENCH_CPU_PROF
   const [cmd, args] = pinned(0, process.execPath, [
+    ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
     '--import',
     'tsx',
     join(ROOT, 'test/helpers/segflow-bin.ts'),

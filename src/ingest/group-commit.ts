@@ -105,6 +105,10 @@ export class GroupCommit {
 
   private async pump(): Promise<void> {
     for (;;) {
+      // Let the event loop read what has arrived first. A store that commits synchronously
+      // (SQLite) would otherwise take each request alone: its commit runs in the same tick
+      // that parsed the request, and the requests behind it are only read after it.
+      await new Promise<void>((resolve) => setImmediate(resolve))
       // The emptiness check and clearing `pumping` happen in one synchronous step, so a
       // submit can never see `pumping` set by a loop that has already decided to stop.
       if (this.queue.length === 0) {
