@@ -16,6 +16,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { messages, segmentJson, segments } from './gen.js'
+import { dropSchema, pgReachable, storeEnv } from './pg.js'
+import type { BenchStore } from './pg.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const WRITE = 'bench-write-key-0002'
@@ -23,6 +25,7 @@ const ADMIN = 'bench-admin-key-0002'
 
 export interface B2Figures {
   readonly target: string
+  readonly store: BenchStore
   readonly segments: number
   readonly backgroundEventsPerSecond: number
   readonly probes: number
@@ -62,7 +65,7 @@ function call(
   })
 }
 
-async function start(dir: string): Promise<{ child: ChildProcess; url: string }> {
+async function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   const args = ['--import', 'tsx', join(ROOT, 'test/helpers/segflow-bin.ts'), 'serve']
   const [cmd, argv] =
     process.platform === 'linux'
@@ -73,7 +76,7 @@ async function start(dir: string): Promise<{ child: ChildProcess; url: string }>
     env: {
       ...process.env,
       SEGFLOW_PORT: '0',
-      SEGFLOW_DATA_DIR: dir,
+      ...env,
       SEGFLOW_WRITE_KEY: WRITE,
       SEGFLOW_ADMIN_KEY: ADMIN,
       SEGFLOW_WEBHOOK_ALLOW_PRIVATE: 'true',
@@ -96,12 +99,14 @@ async function start(dir: string): Promise<{ child: ChildProcess; url: string }>
 }
 
 async function once(o: {
+  store: BenchStore
   segmentCount: number
   rate: number
   probes: number
   seconds: number
 }): Promise<number[]> {
   const dir = mkdtempSync(join(tmpdir(), 'segflow-b2-'))
+  const schema = `bench_b2_${process.pid}`
   const arrived = new Map<string, number>()
   const receiver: Server = createServer((req, res) => {
     let body = ''
@@ -120,7 +125,7 @@ async function once(o: {
   })
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r))
   const port = (receiver.address() as { port: number }).port
-  const server = await start(dir)
+  const server = await start(storeEnv(o.store, dir, schema))
   const agent = new Agent({ keepAlive: true, maxSockets: 8 })
   const admin = `Bearer ${ADMIN}`
   const basic = `Basic ${Buffer.from(`${WRITE}:`).toString('base64')}`
@@ -187,6 +192,7 @@ async function once(o: {
     await new Promise((r) => server.child.once('exit', r))
     receiver.close()
     rmSync(dir, { recursive: true, force: true })
+    if (o.store === 'postgres') await dropSchema(schema)
   }
 }
 
@@ -202,20 +208,23 @@ export async function runB2(o: {
   seconds: number
 }): Promise<B2Figures[]> {
   const out: B2Figures[] = []
-  for (const [target, count] of [
-    ['segflow', o.segments],
-    ['baseline: only the probe segment', 0],
-  ] as const) {
-    const [achieved, ...lat] = await once({ ...o, segmentCount: count })
-    out.push({
-      target,
-      segments: count + 1,
-      backgroundEventsPerSecond: Math.round(achieved!),
-      probes: lat.length,
-      p50Ms: q(lat, 0.5),
-      p99Ms: q(lat, 0.99),
-      p999Ms: q(lat, 0.999),
-    })
-  }
+  const stores: BenchStore[] = (await pgReachable()) ? ['sqlite', 'postgres'] : ['sqlite']
+  for (const store of stores)
+    for (const [target, count] of [
+      ['segflow', o.segments],
+      ['baseline: only the probe segment', 0],
+    ] as const) {
+      const [achieved, ...lat] = await once({ ...o, store, segmentCount: count })
+      out.push({
+        target,
+        store,
+        segments: count + 1,
+        backgroundEventsPerSecond: Math.round(achieved!),
+        probes: lat.length,
+        p50Ms: q(lat, 0.5),
+        p99Ms: q(lat, 0.99),
+        p999Ms: q(lat, 0.999),
+      })
+    }
   return out
 }

@@ -18,9 +18,12 @@ import { desugar } from '../src/rules/desugar.js'
 import { parseRule } from '../src/rules/parse.js'
 import { ManualClock, systemClock } from '../src/shared/clock.js'
 import { dialectFor, RuleCompiler } from '../src/sql/index.js'
+import { dropSchema, pgReachable, storeEnv } from './pg.js'
+import type { BenchStore } from './pg.js'
 
 export interface B4Figures {
   readonly target: string
+  readonly store: BenchStore
   readonly profiles: number
   readonly expiries: number
   readonly expiriesPerSecond: number
@@ -48,14 +51,31 @@ const q = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? 0
 }
 
-export async function runB4(o: { profiles: number; realProfiles: number; realSeconds: number }) {
+/** B4 on SQLite, then on PostgreSQL when the server is reachable. */
+export async function runB4(o: {
+  profiles: number
+  realProfiles: number
+  realSeconds: number
+}): Promise<B4Figures[]> {
+  const figures: B4Figures[] = []
+  figures.push(...(await runB4On('sqlite', o)))
+  if (await pgReachable()) figures.push(...(await runB4On('postgres', o)))
+  return figures
+}
+
+async function runB4On(
+  store: BenchStore,
+  o: { profiles: number; realProfiles: number; realSeconds: number },
+): Promise<B4Figures[]> {
   const figures: B4Figures[] = []
   const dir = mkdtempSync(join(tmpdir(), 'segflow-b4-'))
+  const schema = (part: string) => `bench_b4_${part}_${process.pid}`
+  const config = (part: string) => loadConfig(storeEnv(store, join(dir, part), schema(part)))
   try {
     // ---- 1. simulated day ----
     const start = Date.parse('2026-06-01T00:00:00Z')
     const clock = new ManualClock(start)
-    const rt = await openRuntime(loadConfig({ SEGFLOW_DATA_DIR: join(dir, 'sim') }), {
+    const rt = await openRuntime(config('sim'), {
       clock,
       timers: { set: () => null, clear: () => undefined },
     })
@@ -111,7 +131,7 @@ export async function runB4(o: { profiles: number; realProfiles: number; realSec
     await rt.close()
 
     // ---- 2. real time ----
-    const real = await openRuntime(loadConfig({ SEGFLOW_DATA_DIR: join(dir, 'real') }), {
+    const real = await openRuntime(config('real'), {
       clock: systemClock,
     })
     await real.start()
@@ -148,6 +168,7 @@ export async function runB4(o: { profiles: number; realProfiles: number; realSec
 
     figures.push({
       target: 'segflow timers',
+      store,
       profiles: o.profiles,
       expiries: exits.length,
       expiriesPerSecond: Math.round((exits.length / ms) * 1000),
@@ -158,6 +179,7 @@ export async function runB4(o: { profiles: number; realProfiles: number; realSec
     const period = 60_000
     figures.push({
       target: 'full rescan every 60 s',
+      store,
       profiles: o.profiles,
       expiries: exits.length,
       expiriesPerSecond: Math.round((exits.length / scanMs) * 1000),
@@ -168,5 +190,6 @@ export async function runB4(o: { profiles: number; realProfiles: number; realSec
     return figures
   } finally {
     rmSync(dir, { recursive: true, force: true })
+    if (store === 'postgres') for (const part of ['sim', 'real']) await dropSchema(schema(part))
   }
 }

@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import type { DuckDBConnection } from '@duckdb/node-api'
-import pg from 'pg'
 import { Engine } from '../src/engine/engine.js'
 import { SegmentService } from '../src/engine/segment-service.js'
 import { Writer } from '../src/engine/writer.js'
@@ -26,6 +25,7 @@ import { SqliteStore } from '../src/store/sqlite/sqlite-store.js'
 import type { Store } from '../src/store/store.js'
 import { benchMessages } from './b7-persist.js'
 import { segments } from './gen.js'
+import { dropSchema, PG_URL, pgReachable } from './pg.js'
 
 const WS = 'default'
 
@@ -122,24 +122,8 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
 
 async function pgStore(schema: string): Promise<PostgresStore | null> {
-  const url = process.env.SEGFLOW_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-  const c = new pg.Client({ connectionString: url })
-  try {
-    await c.connect()
-  } catch {
-    return null
-  } finally {
-    await c.end().catch(() => undefined)
-  }
-  return new PostgresStore({ connectionString: url, schema })
-}
-
-async function dropSchema(schema: string): Promise<void> {
-  const url = process.env.SEGFLOW_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-  const c = new pg.Client({ connectionString: url })
-  await c.connect()
-  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-  await c.end()
+  if (!(await pgReachable())) return null
+  return new PostgresStore({ connectionString: PG_URL, schema })
 }
 
 /** B5 and B6 at one size, on SQLite (and PostgreSQL when `withPg`). */

@@ -11,7 +11,7 @@ import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import pg from 'pg'
+import { dropSchema, pgReachable, storeEnv } from './pg.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const WRITE_KEY = 'bench-write-key-0001'
@@ -182,18 +182,6 @@ async function drive(url: string, batchSize: number, connections: number, second
   return { ok, failed, p50: q(0.5), p99: q(0.99) }
 }
 
-async function reachable(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url })
-  try {
-    await client.connect()
-    return true
-  } catch {
-    return false
-  } finally {
-    await client.end().catch(() => undefined)
-  }
-}
-
 /** Runs segflow (SQLite, then PostgreSQL when reachable) and the floor in alternating rounds. */
 export async function runIngestBench(options: { quick: boolean }): Promise<IngestFigures[]> {
   const seconds = options.quick ? 2 : 10
@@ -204,22 +192,21 @@ export async function runIngestBench(options: { quick: boolean }): Promise<Inges
   ]
   const figures: IngestFigures[] = []
   const dir = mkdtempSync(join(tmpdir(), 'segflow-bench-'))
-  const pgUrl = process.env.SEGFLOW_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
   const schema = `bench_${process.pid}`
-  const pgAvailable = await reachable(pgUrl)
+  const pgAvailable = await pgReachable()
   const targets: Array<{
     name: string
     store: string
     start: () => Promise<{ child: ChildProcess; url: string }>
   }> = [
     { name: 'node:http floor', store: '-', start: startFloor },
-    { name: 'segflow', store: 'sqlite', start: () => startServer({ SEGFLOW_DATA_DIR: dir }) },
+    { name: 'segflow', store: 'sqlite', start: () => startServer(storeEnv('sqlite', dir, schema)) },
   ]
   if (pgAvailable) {
     targets.push({
       name: 'segflow',
       store: 'postgres',
-      start: () => startServer({ SEGFLOW_DATABASE_URL: pgUrl, SEGFLOW_DATABASE_SCHEMA: schema }),
+      start: () => startServer(storeEnv('postgres', dir, schema)),
     })
   }
   try {
@@ -251,12 +238,7 @@ export async function runIngestBench(options: { quick: boolean }): Promise<Inges
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
-    if (pgAvailable) {
-      const c = new pg.Client({ connectionString: pgUrl })
-      await c.connect()
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-      await c.end()
-    }
+    if (pgAvailable) await dropSchema(schema)
   }
   return figures
 }
