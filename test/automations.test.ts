@@ -60,8 +60,10 @@ describe.each(testStoreKinds())('automations on %s', (kind) => {
     await rx.stop()
   })
 
+  // Everyone here agreed to marketing email (through their consent manager's categories).
   const identify = async (userId: string, traits: Record<string, unknown>) => {
-    expect((await t.track('/v1/identify', { userId, traits })).statusCode).toBe(200)
+    const context = { consent: { categoryPreferences: { email_marketing: true } } }
+    expect((await t.track('/v1/identify', { userId, traits, context })).statusCode).toBe(200)
   }
   const automation = async (key: string, body: unknown) => {
     const res = await t.admin('PUT', `/api/automations/${key}`, body)

@@ -58,8 +58,14 @@ describe.each(testStoreKinds())('email on %s', (kind) => {
     await smtp.stop()
   })
 
-  const identify = async (userId: string, traits: Record<string, unknown>) => {
-    const res = await t.track('/v1/identify', { userId, traits })
+  /** An identify whose consent manager says `consent` for email marketing (null: nothing). */
+  const identify = async (
+    userId: string,
+    traits: Record<string, unknown>,
+    consent: boolean | null = true,
+  ) => {
+    const context = consent === null ? {} : { consent: { categoryPreferences: { Email: consent } } }
+    const res = await t.track('/v1/identify', { userId, traits, context })
     expect(res.statusCode).toBe(200)
   }
   const send = (profile: string, category = 'marketing') =>
@@ -215,17 +221,23 @@ describe.each(testStoreKinds())('email on %s', (kind) => {
   })
 
   it('applies frequency caps and consent to marketing email only', async () => {
-    await identify('dan', { name: 'Dan', email: 'dan@x.io', consent: true })
-    await identify('eve', { name: 'Eve', email: 'eve@x.io', consent: false })
-    await identify('fay', { name: 'Fay', email: 'fay@x.io' })
+    // Dan grants consent with an event, Eve refuses it in her consent manager, Fay says nothing.
+    await identify('dan', { name: 'Dan', email: 'dan@x.io' }, null)
+    const granted = await t.track('/v1/track', {
+      userId: 'dan',
+      event: 'Consent Updated',
+      properties: { email_marketing: true, form: 'signup' },
+    })
+    expect(granted.statusCode).toBe(200)
+    await identify('eve', { name: 'Eve', email: 'eve@x.io' }, false)
+    await identify('fay', { name: 'Fay', email: 'fay@x.io' }, null)
     const settings = await t.admin('PUT', '/api/email/settings', {
       from: 'news@shop.example',
       caps: [{ category: 'marketing', max: 2, within: '7d' }],
-      consent: { trait: 'consent', required: true },
     })
     expect(settings.json()).toMatchObject({
       caps: [{ category: 'marketing', max: 2, within: '7d' }],
-      consent: { trait: 'consent', required: true },
+      consent: { mode: 'opt_in' },
     })
     expect((await send('dan')).json().status).toBe('sent')
     clock.advance(DAY)
@@ -241,14 +253,19 @@ describe.each(testStoreKinds())('email on %s', (kind) => {
     expect((await send('dan')).json().status).toBe('sent')
     expect((await send('eve')).json()).toEqual({
       status: 'skipped',
-      reason: 'no marketing consent (trait consent)',
+      reason: `email_marketing consent refused (context, ${new Date(NOW).toISOString()})`,
     })
-    expect((await send('fay')).json().status).toBe('skipped')
+    expect((await send('fay')).json()).toEqual({
+      status: 'skipped',
+      reason: 'no email_marketing consent (opt_in)',
+    })
+    // Transactional email needs no marketing consent.
+    expect((await send('fay', 'transactional')).json().status).toBe('sent')
     await t.admin('PUT', '/api/email/settings', {
       from: 'news@shop.example',
-      consent: { trait: 'consent', required: false },
+      consent: { mode: 'opt_out' },
     })
-    // Without "required", only an explicit refusal blocks.
+    // Opt-out: only an explicit refusal blocks.
     expect((await send('fay')).json().status).toBe('sent')
     expect((await send('eve')).json().status).toBe('skipped')
     expect(smtp.to('dan@x.io')).toHaveLength(4)
@@ -281,6 +298,8 @@ describe.each(testStoreKinds())('email on %s', (kind) => {
       ],
       [{ from: 'a@b.c', caps: [{ category: 'promo', max: 3, within: '7d' }] }, 'caps[0].category'],
       [{ from: 'a@b.c', reply: 'x' }, 'unknown field "reply"'],
+      [{ from: 'a@b.c', consent: { mode: 'maybe' } }, 'consent must be {"mode": "opt_in"}'],
+      [{ from: 'a@b.c', consent: { trait: 'ok', required: true } }, 'consent.trait is no longer'],
     ] as const) {
       const res = await t.admin('PUT', '/api/email/settings', body)
       expect(res.statusCode).toBe(400)

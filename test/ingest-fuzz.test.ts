@@ -41,6 +41,35 @@ const value = fc.oneof(
 )
 const message = fc.dictionary(field, value, { maxKeys: 8 })
 
+/** Consent as messages carry it, nearly right: purposes and categories with any values. */
+const purpose = fc.constantFrom(
+  'email_marketing',
+  'analytics',
+  'personalization',
+  'sale_sharing',
+  'purposes',
+  'Advertising',
+  'newsletter',
+)
+const consentMessage = fc.record({
+  type: fc.constantFrom('track', 'page', 'identify'),
+  userId: fc.constantFrom('u1', 'u2'),
+  event: fc.constantFrom('Consent Updated', 'Viewed'),
+  properties: fc.oneof(
+    fc.dictionary(purpose, fc.oneof(value, fc.dictionary(purpose, value)), { maxKeys: 4 }),
+    fc.jsonValue(),
+  ),
+  context: fc.oneof(
+    fc.record({
+      consent: fc.oneof(
+        fc.record({ categoryPreferences: fc.dictionary(purpose, value, { maxKeys: 4 }) }),
+        fc.jsonValue(),
+      ),
+    }),
+    fc.jsonValue(),
+  ),
+})
+
 describe.each(testStoreKinds())('ingestion under arbitrary input on %s', (kind) => {
   let t: TestApp
   beforeAll(async () => {
@@ -56,12 +85,16 @@ describe.each(testStoreKinds())('ingestion under arbitrary input on %s', (kind) 
         fc.oneof(
           fc.record({
             url: fc.constantFrom('/v1/track', '/v1/identify', '/v1/page', '/v1/alias', '/v1/group'),
-            body: fc.oneof(message, fc.jsonValue()),
+            body: fc.oneof(message, consentMessage, fc.jsonValue()),
           }),
           fc.record({
             url: fc.constant('/v1/batch'),
             body: fc.oneof(
-              fc.record({ batch: fc.array(fc.oneof(message, fc.jsonValue()), { maxLength: 5 }) }),
+              fc.record({
+                batch: fc.array(fc.oneof(message, consentMessage, fc.jsonValue()), {
+                  maxLength: 5,
+                }),
+              }),
               fc.jsonValue(),
             ),
           }),

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { AuditLog } from '../privacy/index.js'
 import { Engine } from '../engine/engine.js'
 import { ProfileService } from '../engine/profiles.js'
 import { Scheduler } from '../engine/scheduler.js'
@@ -58,6 +59,8 @@ export interface Runtime {
   readonly automations: AutomationService
   /** Runs automation actions; started by `start()`. */
   readonly automationRunner: AutomationRunner
+  /** Every workspace's audit log. */
+  readonly audit: AuditLog
   /** Starts background work: timers and interrupted backfills. */
   start(): Promise<void>
   /** Drains accepted work, then closes the store. */
@@ -132,7 +135,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   })
   metrics.trackQueueDepth(() => queue.depth)
   const ingestor = new Ingestor(queue, clock, metrics)
-  const keys = new KeyService(store, clock)
+  const audit = new AuditLog(store, clock)
+  const keys = new KeyService(store, clock, { audit })
   const insights = new ProfileInsights(store, engine, clock)
   const insight = (ws: string, id: string) => insights.forProfile(ws, id)
   const profiles = new ProfileService(store, (m) => queue.submit(m), clock, insights)
@@ -187,6 +191,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     config,
     clock,
     store,
+    audit,
     keys,
     queue,
     ingestor,

@@ -2,13 +2,13 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import nodemailer from 'nodemailer'
 import type { Transporter } from 'nodemailer'
 import { templateContext } from '../content/context.js'
+import { consentRefusal } from '../privacy/index.js'
 import { render } from '../content/templates.js'
 import type { TemplateService } from '../content/templates.js'
 import type { Insight } from '../engine/insights.js'
 import type { Message } from '../engine/message.js'
 import type { WriteOutcome } from '../engine/writer.js'
 import type { Clock } from '../shared/clock.js'
-import { getPath } from '../evaluate/values.js'
 import { SegflowError } from '../shared/errors.js'
 import { newId } from '../shared/ids.js'
 import { formatDuration } from '../shared/time.js'
@@ -149,11 +149,11 @@ export class Mailer {
       if (r.category === 'marketing') {
         const status = await tx.messaging.emailStatus(r.workspaceId, r.profileId)
         if (status !== 'subscribed') return { skip: `the person is ${status}` } as const
-        if (settings?.consent) {
-          const given = getPath(profile.traits, settings.consent.trait.split('.'))
-          if (given === false || (settings.consent.required && given !== true))
-            return { skip: `no marketing consent (trait ${settings.consent.trait})` } as const
-        }
+        const refusal = consentRefusal(
+          await tx.messaging.consents(r.workspaceId, r.profileId),
+          settings?.consent?.mode ?? 'opt_in',
+        )
+        if (refusal) return { skip: refusal } as const
         for (const cap of settings?.caps ?? []) {
           if (cap.category !== r.category || previous) continue
           const n = await tx.messaging.countSends(

@@ -1,3 +1,4 @@
+import type { ConsentMode } from '../privacy/index.js'
 import type { Clock } from '../shared/clock.js'
 import { SegflowError } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
@@ -7,8 +8,8 @@ import type { EmailCap, EmailSettingsRecord, Store } from '../store/store.js'
 export interface EmailSettingsView {
   readonly from: string
   readonly caps: readonly { category: string; max: number; within: string }[]
-  /** The trait that records marketing consent, and whether it must be true to send. */
-  readonly consent: { trait: string; required: boolean } | null
+  /** Whom marketing email reaches: opt_in (granted consent only) or opt_out (not refused). */
+  readonly consent: { mode: ConsentMode }
   readonly updatedAt: string | null
 }
 
@@ -60,15 +61,16 @@ export function parseEmailSettings(
   let consent: EmailSettingsRecord['consent'] = null
   if (body.consent !== undefined && body.consent !== null) {
     const c = body.consent
-    if (!isPlainObject(c) || typeof c.trait !== 'string' || c.trait === '')
-      throw invalid('consent must be like {"trait": "email_consent", "required": true}')
+    if (isPlainObject(c) && 'trait' in c)
+      throw invalid(
+        'consent.trait is no longer used: consent is recorded per person (PUT /api/profiles/:id/consent, a "Consent Updated" event, or context.consent); set {"mode": "opt_in"} or {"mode": "opt_out"}',
+      )
+    if (!isPlainObject(c) || (c.mode !== 'opt_in' && c.mode !== 'opt_out'))
+      throw invalid('consent must be {"mode": "opt_in"} or {"mode": "opt_out"}')
     for (const k of Object.keys(c)) {
-      if (!['trait', 'required'].includes(k))
-        throw invalid(`consent: unknown field ${JSON.stringify(k)}; expected trait, required`)
+      if (k !== 'mode') throw invalid(`consent: unknown field ${JSON.stringify(k)}; expected mode`)
     }
-    if (c.required !== undefined && typeof c.required !== 'boolean')
-      throw invalid('consent.required must be true or false')
-    consent = { trait: c.trait, required: c.required === true }
+    consent = { mode: c.mode }
   }
   return { fromAddress: from.trim(), caps, consent }
 }
@@ -82,7 +84,7 @@ export class EmailSettingsService {
   ) {}
 
   async get(workspaceId: string): Promise<EmailSettingsView> {
-    const row = await this.store.write((tx) => tx.messaging.getEmailSettings(workspaceId))
+    const row = await this.store.messaging.getEmailSettings(workspaceId)
     return this.view(row)
   }
 
@@ -101,7 +103,7 @@ export class EmailSettingsService {
         max: c.max,
         within: formatDuration(c.within),
       })),
-      consent: row?.consent ?? null,
+      consent: row?.consent ?? { mode: 'opt_in' },
       updatedAt: row ? new Date(row.updatedAt).toISOString() : null,
     }
   }

@@ -1,3 +1,4 @@
+import type { ConsentChange } from '../privacy/index.js'
 import type { JsonObject } from '../shared/json.js'
 import type { MessageType } from '../store/store.js'
 
@@ -35,6 +36,8 @@ export interface Message {
   readonly activity?: boolean
   /** identify from `PUT /api/profiles/:id`: traits not named are removed. */
   readonly replaceTraits?: boolean
+  /** Consent the message records (a `Consent Updated` event, a consent manager, `Sec-GPC`). */
+  readonly consent?: readonly ConsentChange[]
 }
 
 /**

@@ -4,7 +4,15 @@ import type { Issue } from '../shared/errors.js'
 import { newId } from '../shared/ids.js'
 import { isPlainObject, sanitizeStrings } from '../shared/json.js'
 import type { JsonObject } from '../shared/json.js'
-import type { EmailStatus, IdentityKind, Store, StoredEvent } from '../store/store.js'
+import { CONSENT_EVENT, consentFromEvent, isPurpose, PURPOSES } from '../privacy/index.js'
+import type { ConsentSource, ConsentState, Purpose } from '../privacy/index.js'
+import type {
+  ConsentRecord,
+  EmailStatus,
+  IdentityKind,
+  Store,
+  StoredEvent,
+} from '../store/store.js'
 import { traitUpdate } from './message.js'
 import type { Message } from './message.js'
 import type { ComputedFields, LifecycleStage, ProfileInsights } from './insights.js'
@@ -26,12 +34,22 @@ export interface ProfileView {
   readonly segments: { key: string; version: number; since: string }[]
   /** Marketing email: `subscribed`, `unsubscribed` or `bounced`. */
   readonly emailStatus: EmailStatus
+  /** Consent by purpose: null where the person has said nothing. */
+  readonly consent: Record<Purpose, ConsentView | null>
   /** Each scoring model's score now. */
   readonly scores: Record<string, number>
   /** Computed fields now (purchase count, revenue, account age, …). */
   readonly computed: ComputedFields | null
   /** The lifecycle stage, when lifecycle stages are enabled and the person is in one. */
   readonly lifecycle: LifecycleStage | null
+}
+
+export interface ConsentView {
+  readonly state: ConsentState
+  readonly at: string
+  readonly source: ConsentSource
+  readonly evidence: JsonObject
+  readonly messageId: string | null
 }
 
 export interface EventView {
@@ -111,15 +129,80 @@ export class ProfileService {
     return { profile, created: existing === null }
   }
 
+  /**
+   * Records consent given or refused through the admin API, e.g.
+   * `{"email_marketing": true, "evidence": {"form": "signup", "ip": "…"}}`: a `Consent Updated`
+   * event (kept with the person's history) that is not activity. Unknown purposes are refused.
+   */
+  async updateConsent(workspaceId: string, ref: string, body: unknown): Promise<ProfileView> {
+    const id = await this.store.resolveProfileId(workspaceId, ref)
+    if (id === null) throw notFound(ref)
+    const issues: Issue[] = []
+    if (!isPlainObject(body)) {
+      issues.push({
+        path: '',
+        message: 'body must be a JSON object like {"email_marketing": true}',
+      })
+    } else {
+      for (const k of Object.keys(body)) {
+        if (k !== 'evidence' && !isPurpose(k))
+          issues.push({
+            path: k,
+            message: `unknown field ${JSON.stringify(k)}; expected a purpose (${PURPOSES.join(', ')}) or evidence`,
+          })
+      }
+      if (body.evidence !== undefined && !isPlainObject(body.evidence))
+        issues.push({ path: 'evidence', message: 'evidence must be an object' })
+    }
+    const properties = (isPlainObject(body) ? sanitizeStrings(body, '', issues) : {}) as JsonObject
+    const changes = issues.length === 0 ? consentFromEvent(properties, issues) : []
+    if (issues.length > 0) {
+      // The body is the event's properties: name fields as the caller sent them.
+      const field = (path: string) => path.replace(/^properties\.?/, '')
+      throw new SegflowError('invalid_body', issues.map((i) => i.message).join('; '), {
+        details: { issues: issues.map((i) => ({ field: field(i.path), reason: i.message })) },
+      })
+    }
+    const now = this.clock.now()
+    const message: Message = {
+      workspaceId,
+      type: 'track',
+      messageId: newId('api', now),
+      userId: null,
+      anonymousId: null,
+      name: CONSENT_EVENT,
+      properties,
+      traits: null,
+      groupId: null,
+      previousId: null,
+      timestamp: now,
+      receivedAt: now,
+      payload: { context: { library: { name: 'segflow-admin-api' } } },
+      target: { profileId: id },
+      activity: false,
+      consent: changes.map((c) => ({ ...c, source: 'api' as const })),
+    }
+    const [outcome] = await this.submit([message])
+    const view =
+      outcome?.profileId === undefined ? null : await this.view(workspaceId, outcome.profileId)
+    if (!view)
+      throw new SegflowError(
+        'internal',
+        `consent of ${ref} was recorded but could not be read back`,
+      )
+    return view
+  }
+
   private async view(workspaceId: string, id: string): Promise<ProfileView | null> {
     const p = await this.store.getProfile(workspaceId, id)
     if (!p || p.mergedInto !== null) return null
     const held = this.store.profileMemberships(workspaceId, id)
-    const [identities, merges, memberships, emailStatus, insight] = await Promise.all([
+    const [identities, merges, memberships, emailStatus, consents, insight] = await Promise.all([
       this.store.listIdentities(workspaceId, id),
       this.store.listMerges(workspaceId, id),
       held,
       this.store.messaging.emailStatus(workspaceId, id),
+      this.store.messaging.consents(workspaceId, id),
       // The stage comes from the memberships read here, not read again.
       held.then((m) => this.insights?.forProfile(workspaceId, id, m) ?? null),
     ])
@@ -150,11 +233,29 @@ export class ProfileService {
         at: iso(m.at),
       })),
       emailStatus,
+      consent: consentView(consents),
       scores: insight?.scores ?? {},
       computed: insight?.computed ?? null,
       lifecycle: insight?.lifecycle ?? null,
     }
   }
+}
+
+function consentView(rows: readonly ConsentRecord[]): Record<Purpose, ConsentView | null> {
+  const out = Object.fromEntries(PURPOSES.map((p) => [p, null])) as Record<
+    Purpose,
+    ConsentView | null
+  >
+  for (const r of rows) {
+    out[r.purpose] = {
+      state: r.state,
+      at: iso(r.at),
+      source: r.source,
+      evidence: r.evidence,
+      messageId: r.messageId,
+    }
+  }
+  return out
 }
 
 function notFound(ref: string): SegflowError {

@@ -29,6 +29,8 @@ export interface SegmentView {
   readonly status: 'computing' | 'live'
   readonly progress: { readonly done: number; readonly total: number } | null
   readonly size: number
+  /** Members marketing email can reach: an address, subscribed, and consent as required. */
+  readonly reachable: number
   readonly rule: JsonValue
   readonly createdAt: string
   readonly updatedAt: string
@@ -102,17 +104,27 @@ export class SegmentService {
   }
 
   async list(workspaceId: string): Promise<SegmentView[]> {
-    const [segments, sizes] = await Promise.all([
+    const [segments, sizes, reachable] = await Promise.all([
       this.records(workspaceId),
       this.store.segmentSizes(workspaceId),
+      this.reachable(workspaceId),
     ])
-    return segments.map((s) => view(s, sizes.get(s.key) ?? 0))
+    return segments.map((s) => view(s, sizes.get(s.key) ?? 0, reachable.get(s.key) ?? 0))
   }
 
   async get(workspaceId: string, key: string): Promise<SegmentView> {
     const s = await this.record(workspaceId, key)
-    const sizes = await this.store.segmentSizes(workspaceId)
-    return view(s, sizes.get(key) ?? 0)
+    const [sizes, reachable] = await Promise.all([
+      this.store.segmentSizes(workspaceId),
+      this.reachable(workspaceId),
+    ])
+    return view(s, sizes.get(key) ?? 0, reachable.get(key) ?? 0)
+  }
+
+  /** Members marketing email can reach, under the workspace's consent mode. */
+  private async reachable(workspaceId: string): Promise<Map<string, number>> {
+    const settings = await this.store.messaging.getEmailSettings(workspaceId)
+    return this.store.reachableSizes(workspaceId, settings?.consent?.mode ?? 'opt_in')
   }
 
   /**
@@ -227,8 +239,12 @@ export class SegmentService {
       return { record, created: existing === undefined, started: !sameRule }
     })
     if (result.started) this.startBackfill(workspaceId, key, result.record.version)
+    const [sizes, reachable] = await Promise.all([
+      this.store.segmentSizes(workspaceId),
+      this.reachable(workspaceId),
+    ])
     return {
-      segment: view(result.record, (await this.store.segmentSizes(workspaceId)).get(key) ?? 0),
+      segment: view(result.record, sizes.get(key) ?? 0, reachable.get(key) ?? 0),
       created: result.created,
     }
   }
@@ -495,7 +511,7 @@ function notFound(key: string): SegflowError {
   )
 }
 
-function view(s: SegmentRecord, size: number): SegmentView {
+function view(s: SegmentRecord, size: number, reachable: number): SegmentView {
   return {
     key: s.key,
     name: s.name,
@@ -509,6 +525,7 @@ function view(s: SegmentRecord, size: number): SegmentView {
         ? { done: s.backfillDone, total: Math.max(s.backfillTotal, s.backfillDone) }
         : null,
     size,
+    reachable,
     rule: s.rule,
     createdAt: iso(s.createdAt),
     updatedAt: iso(s.updatedAt),

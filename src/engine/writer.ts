@@ -1,5 +1,5 @@
 import type { Clock } from '../shared/clock.js'
-import type { EventRecord, ProfileRecord, Store, WriteTx } from '../store/store.js'
+import type { ConsentRecord, EventRecord, ProfileRecord, Store, WriteTx } from '../store/store.js'
 import { IdentityResolver, identityValues } from './identity.js'
 import type { Message } from './message.js'
 import type { Engine, Touch } from './engine.js'
@@ -94,6 +94,7 @@ export class Writer {
 
     const resolver = new IdentityResolver(workspaceId, now, identities, profiles)
     const events: EventRecord[] = []
+    const consents: ConsentRecord[] = []
     // What changed per profile, for the engine to re-evaluate only what it can affect.
     const changed = new Map<string, { traits: Set<string>; seen: boolean }>()
     for (const i of fresh) {
@@ -114,6 +115,18 @@ export class Writer {
       p.updatedAt = now
       resolver.touch(p)
       events.push(toEventRecord(m, p.id, traits))
+      for (const c of m.consent ?? []) {
+        consents.push({
+          workspaceId,
+          profileId: p.id,
+          purpose: c.purpose,
+          state: c.state,
+          at: m.timestamp,
+          source: c.source,
+          evidence: c.evidence,
+          messageId: m.messageId,
+        })
+      }
       outcomes[i] = { status: 'stored', profileId: p.id }
     }
     // Merges later in the batch may have moved profiles that earlier messages resolved to.
@@ -136,6 +149,18 @@ export class Writer {
     await tx.insertMerges(resolver.merges)
     const stored = events.map((e) => ({ ...e, profileId: resolver.finalId(e.profileId) }))
     await tx.insertEvents(stored)
+    if (consents.length > 0) {
+      // One row per person and purpose: the latest statement in the batch (PostgreSQL refuses
+      // a statement that updates the same row twice).
+      const latest = new Map<string, ConsentRecord>()
+      for (const c of consents) {
+        const row = { ...c, profileId: resolver.finalId(c.profileId) }
+        const k = `${row.profileId}\u0000${row.purpose}`
+        const held = latest.get(k)
+        if (!held || row.at >= held.at) latest.set(k, row)
+      }
+      await tx.upsertConsents([...latest.values()])
+    }
     if (this.engine)
       await this.engine.afterWrite(tx, workspaceId, touches(resolver, changed, stored), now)
   }

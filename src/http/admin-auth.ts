@@ -6,6 +6,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The workspace of the admin key that authenticated this request. */
     workspaceId: string
+    /** The id of that key (for the audit log). */
+    apiKeyId: string
   }
 }
 
@@ -15,12 +17,15 @@ declare module 'fastify' {
  */
 export function requireAdminKey(app: FastifyInstance, keys: KeyService): void {
   app.decorateRequest('workspaceId', '')
+  app.decorateRequest('apiKeyId', '')
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const auth = req.headers.authorization
     const match = auth ? /^bearer\s+(\S+)\s*$/i.exec(auth) : null
     if (!match) {
       throw new SegflowError('missing_key', 'send an admin key as "Authorization: Bearer <key>"')
     }
-    req.workspaceId = (await keys.require(match[1]!, 'admin')).workspaceId
+    const key = await keys.require(match[1]!, 'admin')
+    req.workspaceId = key.workspaceId
+    req.apiKeyId = key.id
   })
 }

@@ -24,6 +24,8 @@ import type { TemplateRouteDeps } from './template-routes.js'
 import type { AutomationService } from '../delivery/automations.js'
 import type { Mailer } from '../delivery/email.js'
 import { systemRoutes } from './system-routes.js'
+import { auditRoutes } from './audit-routes.js'
+import type { AuditLog } from '../privacy/index.js'
 
 export interface AppDeps extends TemplateRouteDeps {
   readonly store: Store
@@ -37,6 +39,7 @@ export interface AppDeps extends TemplateRouteDeps {
   readonly lifecycle: LifecycleService
   readonly mailer: Mailer
   readonly metrics: Metrics
+  readonly audit: AuditLog
   /** Request logging; none when omitted (tests). */
   readonly logger?: FastifyBaseLogger
   /** Trust X-Forwarded-* from a proxy in front. Default false. */
@@ -94,6 +97,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       requireAdminKey(api, deps.keys)
+      await auditRoutes(api, deps.audit)
       await profileRoutes(api, deps.profiles)
       await segmentRoutes(api, deps.segments)
       await webhookRoutes(api, deps.webhooks)

@@ -82,7 +82,11 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
     const text = body as string
-    req.bodyInfo = { bytes: Buffer.byteLength(text), suspect: SUSPECT_ESCAPES.test(text) }
+    req.bodyInfo = {
+      bytes: Buffer.byteLength(text),
+      suspect: SUSPECT_ESCAPES.test(text),
+      gpc: req.headers['sec-gpc']?.toString().trim() === '1',
+    }
     if (text.trim() === '') {
       done(
         new SegflowError('invalid_json', 'request body is empty; expected a JSON object'),

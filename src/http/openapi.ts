@@ -169,6 +169,31 @@ export function openApiDocument(): Json {
       responses: { '200': json(ref('Profile')), '201': json(ref('Profile'), 'Created'), ...errors },
     },
   }
+  paths['/api/profiles/{id}/consent'] = {
+    put: {
+      summary: 'Record consent given or refused, by purpose, with optional evidence',
+      tags: ['profiles'],
+      security: admin,
+      parameters: [profile],
+      requestBody: body({
+        type: 'object',
+        properties: {
+          email_marketing: {
+            type: ['boolean', 'string'],
+            enum: [true, false, 'granted', 'denied'],
+          },
+          analytics: { type: ['boolean', 'string'], enum: [true, false, 'granted', 'denied'] },
+          personalization: {
+            type: ['boolean', 'string'],
+            enum: [true, false, 'granted', 'denied'],
+          },
+          sale_sharing: { type: ['boolean', 'string'], enum: [true, false, 'granted', 'denied'] },
+          evidence: { type: 'object' },
+        },
+      }),
+      responses: { '200': json(ref('Profile')), ...errors },
+    },
+  }
   paths['/api/profiles/{id}/events'] = {
     get: {
       summary: "A profile's events, newest first",
@@ -619,6 +644,41 @@ export function openApiDocument(): Json {
       responses: { '200': json({ type: 'object' }), ...errors },
     },
   }
+  paths['/api/audit'] = {
+    get: {
+      summary:
+        'The audit log, newest first: every change through the admin API, bulk reads of members, key changes, exports and erasures',
+      tags: ['privacy'],
+      security: admin,
+      parameters: [
+        query('limit', '1–1000 (default 100)', 'integer'),
+        query('before', 'the `next` of the previous page'),
+      ],
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: {
+            items: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  id: { type: 'string' },
+                  at: { type: 'string', format: 'date-time' },
+                  actor: { type: 'string', description: 'admin key id, cli or bootstrap' },
+                  action: { type: 'string' },
+                  target: { type: ['string', 'null'] },
+                  status: { type: 'integer' },
+                },
+              },
+            },
+            next: { type: ['string', 'null'] },
+          },
+        }),
+        ...errors,
+      },
+    },
+  }
   paths['/api/lifecycle'] = {
     get: {
       summary: 'Lifecycle stages (or the defaults, when not enabled)',
@@ -754,6 +814,21 @@ export function openApiDocument(): Json {
             lastSeen: { type: ['string', 'null'] },
             segments: { type: 'array', items: { type: 'object' } },
             emailStatus: { type: 'string', enum: ['subscribed', 'unsubscribed', 'bounced'] },
+            consent: {
+              type: 'object',
+              description:
+                'by purpose (email_marketing, analytics, personalization, sale_sharing); null where nothing was said',
+              additionalProperties: {
+                type: ['object', 'null'],
+                properties: {
+                  state: { type: 'string', enum: ['granted', 'denied'] },
+                  at: { type: 'string', format: 'date-time' },
+                  source: { type: 'string', enum: ['api', 'event', 'context', 'gpc'] },
+                  evidence: { type: 'object' },
+                  messageId: { type: ['string', 'null'] },
+                },
+              },
+            },
             merges: { type: 'array', items: { type: 'object' } },
             scores: { type: 'object', additionalProperties: { type: 'number' } },
             computed: { type: ['object', 'null'] },
@@ -787,6 +862,11 @@ export function openApiDocument(): Json {
             status: { type: 'string', enum: ['computing', 'live'] },
             progress: { type: ['object', 'null'] },
             size: { type: 'integer' },
+            reachable: {
+              type: 'integer',
+              description:
+                'members marketing email can reach: an address, subscribed, consent as the mode requires',
+            },
             rule: { type: 'object' },
           },
         },
@@ -829,8 +909,10 @@ export function openApiDocument(): Json {
               },
             },
             consent: {
-              type: ['object', 'null'],
-              properties: { trait: { type: 'string' }, required: { type: 'boolean' } },
+              type: 'object',
+              description:
+                'opt_in (default): marketing email only to people who granted email_marketing; opt_out: to everyone who has not refused it',
+              properties: { mode: { type: 'string', enum: ['opt_in', 'opt_out'] } },
             },
           },
         },

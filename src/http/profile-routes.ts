@@ -36,6 +36,12 @@ export async function profileRoutes(app: FastifyInstance, profiles: ProfileServi
       ),
   )
 
+  app.put<{ Params: IdParams }>(
+    '/profiles/:id/consent',
+    { bodyLimit: LIMITS.messageBytes },
+    async (req) => profiles.updateConsent(req.workspaceId, req.params.id, req.body),
+  )
+
   for (const method of ['POST', 'PUT'] as const) {
     app.route<{ Params: IdParams }>({
       method,

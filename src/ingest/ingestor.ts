@@ -35,6 +35,8 @@ export interface BodyInfo {
   readonly bytes: number
   /** The raw text has escapes that need `sanitizeStrings` (SUSPECT_ESCAPES). */
   readonly suspect: boolean
+  /** The request carried `Sec-GPC: 1` (Global Privacy Control). */
+  readonly gpc?: boolean
 }
 
 /**
@@ -63,6 +65,7 @@ export class Ingestor {
       newMessageId: () => newId('msg', receivedAt),
       // Without the raw text (a caller other than HTTP) every string is checked.
       sanitize: info?.suspect ?? true,
+      gpc: info?.gpc === true,
     })
     if (!r.ok) {
       throw new SegflowError(
@@ -126,6 +129,7 @@ export class Ingestor {
       batchIntegrations: shared.integrations,
       newMessageId: () => newId('msg', receivedAt),
       sanitize: info.suspect,
+      gpc: info.gpc === true,
     }
     const messages: Message[] = []
     const rejected: Rejection[] = []

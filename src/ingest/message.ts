@@ -1,3 +1,10 @@
+import {
+  CONSENT_EVENT,
+  consentFromContext,
+  consentFromEvent,
+  GPC_OPT_OUT,
+  mergeConsent,
+} from '../privacy/index.js'
 import type { Message } from '../engine/message.js'
 import type { Issue } from '../shared/errors.js'
 import { isPlainObject, sanitizeStrings } from '../shared/json.js'
@@ -38,6 +45,8 @@ export interface ParseContext {
   readonly newMessageId: () => string
   /** Check every string (see SUSPECT_ESCAPES); only needed when the raw text matched it. */
   readonly sanitize?: boolean
+  /** The request carried `Sec-GPC: 1`: each message records an opt-out of sale/sharing. */
+  readonly gpc?: boolean
 }
 
 /**
@@ -131,6 +140,9 @@ export function parseMessage(input: unknown, ctx: ParseContext): ParseResult {
     optionalInstant(raw, 'timestamp', issues) ?? optionalInstant(raw, 'originalTimestamp', issues)
   const sentAt = optionalInstant(raw, 'sentAt', issues) ?? ctx.batchSentAt ?? null
 
+  const eventConsent =
+    type === 'track' && name === CONSENT_EVENT ? consentFromEvent(properties, issues) : []
+
   if (issues.length > 0 || type === null) return { ok: false, issues }
 
   // RudderStack SDKs send identify traits in context.traits; Segment's in traits.
@@ -155,6 +167,11 @@ export function parseMessage(input: unknown, ctx: ParseContext): ParseResult {
     : integrations
   if (mergedContext) payload.context = mergedContext
   if (mergedIntegrations) payload.integrations = mergedIntegrations
+  const consent = mergeConsent(
+    consentFromContext(mergedContext),
+    eventConsent,
+    ctx.gpc ? [GPC_OPT_OUT] : [],
+  )
   if (
     timestamp !== null &&
     payload.originalTimestamp === undefined &&
@@ -180,6 +197,7 @@ export function parseMessage(input: unknown, ctx: ParseContext): ParseResult {
       timestamp: correctTimestamp(timestamp, sentAt, ctx.receivedAt),
       receivedAt: ctx.receivedAt,
       payload,
+      ...(consent.length > 0 ? { consent } : {}),
     },
   }
 }

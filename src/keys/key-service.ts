@@ -22,6 +22,16 @@ export interface KeyServiceOptions {
    * stops working within this time; revoked here, at once. Default 5,000 ms.
    */
   readonly cacheTtlMs?: number
+  /** Where key changes are recorded (the audit log); none: not recorded. */
+  readonly audit?: {
+    record(entry: {
+      workspaceId: string
+      actor: string
+      action: string
+      target: string | null
+      status: number
+    }): Promise<void>
+  }
 }
 
 export interface CreatedKey {
@@ -46,7 +56,7 @@ export class KeyService {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
-    options: KeyServiceOptions = {},
+    private readonly options: KeyServiceOptions = {},
   ) {
     this.ttl = options.cacheTtlMs ?? 5_000
   }
@@ -94,6 +104,8 @@ export class KeyService {
     kind: KeyKind
     name?: string
     key?: string
+    /** Who asks, for the audit log: `cli` (the default) or `bootstrap`. */
+    actor?: string
   }): Promise<CreatedKey> {
     const ws = await this.store.getWorkspace(input.workspaceId)
     if (!ws)
@@ -116,13 +128,29 @@ export class KeyService {
       revokedAt: null,
     }
     await this.store.insertApiKey(record)
+    await this.options.audit?.record({
+      workspaceId: record.workspaceId,
+      actor: input.actor ?? 'cli',
+      action: `key.create ${record.kind}`,
+      target: record.id,
+      status: 0,
+    })
     return { record, key }
   }
 
   async revoke(id: string): Promise<ApiKeyRecord> {
     const record = await this.store.getApiKey(id)
     if (!record) throw new SegflowError('key_not_found', `no key with id ${JSON.stringify(id)}`)
-    if (record.revokedAt === null) await this.store.revokeApiKey(id, this.clock.now())
+    if (record.revokedAt === null) {
+      await this.store.revokeApiKey(id, this.clock.now())
+      await this.options.audit?.record({
+        workspaceId: record.workspaceId,
+        actor: 'cli',
+        action: `key.revoke ${record.kind}`,
+        target: record.id,
+        status: 0,
+      })
+    }
     this.cache.delete(record.hash)
     return (await this.store.getApiKey(id)) ?? record
   }
@@ -163,10 +191,16 @@ export class KeyService {
             kind,
             key: given,
             name: `SEGFLOW_${kind.toUpperCase()}_KEY`,
+            actor: 'bootstrap',
           })
       } else if (options.generate !== false && !existing.some((k) => k.kind === kind)) {
         created.push(
-          await this.create({ workspaceId: DEFAULT_WORKSPACE, kind, name: `first ${kind} key` }),
+          await this.create({
+            workspaceId: DEFAULT_WORKSPACE,
+            kind,
+            name: `first ${kind} key`,
+            actor: 'bootstrap',
+          }),
         )
       }
     }

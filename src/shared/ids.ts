@@ -19,3 +19,28 @@ export function newId(prefix: string, now: number): string {
   for (const b of bytes) rand += ALPHABET[b % 32]
   return `${prefix}_${time}${rand}`
 }
+
+let lastTime = -1
+let sequence = 0
+
+/**
+ * Like `newId`, and also ordered among ids this process makes in the same millisecond: a
+ * counter follows the time (for logs read back in the order they were written).
+ */
+export function sequentialId(prefix: string, now: number): string {
+  if (now === lastTime) sequence++
+  else {
+    lastTime = now
+    sequence = 0
+  }
+  const id = newId(prefix, now)
+  let seq = ''
+  let n = sequence
+  for (let i = 0; i < 4; i++) {
+    seq = ALPHABET[n % 32] + seq
+    n = Math.floor(n / 32)
+  }
+  // prefix_ + 10 time characters, then the counter in place of the first 4 random ones.
+  const head = prefix.length + 1 + 10
+  return id.slice(0, head) + seq + id.slice(head + 4)
+}

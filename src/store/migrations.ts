@@ -377,6 +377,34 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 7,
+    name: 'consent by purpose, audit log',
+    statements: (t) => [
+      `CREATE TABLE consents (
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('granted', 'denied')),
+        at ${t.int} NOT NULL,
+        source TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        message_id TEXT,
+        PRIMARY KEY (workspace_id, profile_id, purpose)
+      )`,
+      // Append-only: segflow never updates or deletes a row of it.
+      `CREATE TABLE audit_log (
+        workspace_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        at ${t.int} NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        status INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, id)
+      )`,
+    ],
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {

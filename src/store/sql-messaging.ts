@@ -1,9 +1,11 @@
-import type { JsonValue } from '../shared/json.js'
+import type { ConsentSource, ConsentState, Purpose } from '../privacy/index.js'
+import type { JsonObject, JsonValue } from '../shared/json.js'
 import { num, strOrNull } from './rows.js'
 import type { Row, SqlConnection } from './sql-connection.js'
 import type {
   AutomationRecord,
   AutomationRunRecord,
+  ConsentRecord,
   EmailCap,
   EmailSendRecord,
   EmailSettingsRecord,
@@ -87,6 +89,58 @@ async function emailStatus(
   return (rows[0]?.status as EmailStatus | undefined) ?? 'subscribed'
 }
 
+function toConsent(r: Row): ConsentRecord {
+  return {
+    workspaceId: String(r.workspace_id),
+    profileId: String(r.profile_id),
+    purpose: String(r.purpose) as Purpose,
+    state: String(r.state) as ConsentState,
+    at: num(r.at),
+    source: String(r.source) as ConsentSource,
+    evidence: JSON.parse(String(r.evidence)) as JsonObject,
+    messageId: strOrNull(r.message_id),
+  }
+}
+
+/**
+ * The consent rule as stored. Before consent was recorded per person (migration 7) it named a
+ * trait: `required: true` meant only people who had said yes, as `opt_in` does now.
+ */
+function storedConsentRule(v: Record<string, unknown>): EmailSettingsRecord['consent'] {
+  if (v.mode === 'opt_in' || v.mode === 'opt_out') return { mode: v.mode }
+  return { mode: v.required === false ? 'opt_out' : 'opt_in' }
+}
+
+async function consents(
+  c: SqlConnection,
+  workspaceId: string,
+  profileId: string,
+): Promise<ConsentRecord[]> {
+  const rows = await c.all(
+    `SELECT * FROM consents WHERE workspace_id = ? AND profile_id = ? ORDER BY purpose`,
+    [workspaceId, profileId],
+  )
+  return rows.map(toConsent)
+}
+
+async function getEmailSettings(
+  c: SqlConnection,
+  workspaceId: string,
+): Promise<EmailSettingsRecord | null> {
+  const rows = await c.all(`SELECT * FROM email_settings WHERE workspace_id = ?`, [workspaceId])
+  const r = rows[0]
+  if (!r) return null
+  return {
+    workspaceId,
+    fromAddress: String(r.from_address),
+    caps: JSON.parse(String(r.caps)) as EmailCap[],
+    consent:
+      r.consent === null || r.consent === undefined
+        ? null
+        : storedConsentRule(JSON.parse(String(r.consent)) as Record<string, unknown>),
+    updatedAt: num(r.updated_at),
+  }
+}
 export class SqlMessagingTx implements MessagingTx {
   constructor(private readonly c: SqlConnection) {}
 
@@ -114,22 +168,8 @@ export class SqlMessagingTx implements MessagingTx {
     )
   }
 
-  async getEmailSettings(workspaceId: string): Promise<EmailSettingsRecord | null> {
-    const rows = await this.c.all(`SELECT * FROM email_settings WHERE workspace_id = ?`, [
-      workspaceId,
-    ])
-    const r = rows[0]
-    if (!r) return null
-    return {
-      workspaceId,
-      fromAddress: String(r.from_address),
-      caps: JSON.parse(String(r.caps)) as EmailCap[],
-      consent:
-        r.consent === null || r.consent === undefined
-          ? null
-          : (JSON.parse(String(r.consent)) as EmailSettingsRecord['consent']),
-      updatedAt: num(r.updated_at),
-    }
+  getEmailSettings(workspaceId: string): Promise<EmailSettingsRecord | null> {
+    return getEmailSettings(this.c, workspaceId)
   }
 
   async upsertEmailSettings(s: EmailSettingsRecord): Promise<void> {
@@ -149,6 +189,10 @@ export class SqlMessagingTx implements MessagingTx {
 
   emailStatus(workspaceId: string, profileId: string): Promise<EmailStatus> {
     return emailStatus(this.c, workspaceId, profileId)
+  }
+
+  consents(workspaceId: string, profileId: string): Promise<ConsentRecord[]> {
+    return consents(this.c, workspaceId, profileId)
   }
 
   async setEmailStatus(
@@ -365,6 +409,14 @@ export class SqlMessagingReads implements MessagingReads {
 
   emailStatus(workspaceId: string, profileId: string): Promise<EmailStatus> {
     return emailStatus(this.reader(), workspaceId, profileId)
+  }
+
+  consents(workspaceId: string, profileId: string): Promise<ConsentRecord[]> {
+    return consents(this.reader(), workspaceId, profileId)
+  }
+
+  getEmailSettings(workspaceId: string): Promise<EmailSettingsRecord | null> {
+    return getEmailSettings(this.reader(), workspaceId)
   }
 
   async listAutomations(workspaceId: string): Promise<AutomationRecord[]> {

@@ -1,3 +1,4 @@
+import type { ConsentMode } from '../privacy/index.js'
 import { MIGRATIONS, MIGRATIONS_TABLE, migrationStatements } from './migrations.js'
 import {
   decodeCursor,
@@ -22,6 +23,7 @@ import { SqlMessagingReads } from './sql-messaging.js'
 import { SqlWriteTx } from './sql-write-tx.js'
 import type {
   ApiKeyRecord,
+  AuditRecord,
   DeliveryReads,
   EventQuery,
   MessagingReads,
@@ -163,6 +165,37 @@ export abstract class SqlStore implements Store {
         [k.id, k.workspaceId, k.kind, k.name, k.hash, k.prefix, k.createdAt, k.revokedAt],
       ),
     )
+  }
+
+  async insertAudit(a: AuditRecord): Promise<void> {
+    await this.exclusive((c) =>
+      c.run(
+        `INSERT INTO audit_log (workspace_id, id, at, actor, action, target, status)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        [a.workspaceId, a.id, a.at, a.actor, a.action, a.target, a.status],
+      ),
+    )
+  }
+
+  async listAudit(
+    workspaceId: string,
+    query: { limit: number; before?: string | null },
+  ): Promise<AuditRecord[]> {
+    const before = query.before ?? null
+    const rows = await this.reader().all(
+      `SELECT * FROM audit_log WHERE workspace_id = ?${before === null ? '' : ' AND id < ?'}
+       ORDER BY id DESC LIMIT ?`,
+      before === null ? [workspaceId, query.limit] : [workspaceId, before, query.limit],
+    )
+    return rows.map((r) => ({
+      workspaceId: String(r.workspace_id),
+      id: String(r.id),
+      at: Number(r.at),
+      actor: String(r.actor),
+      action: String(r.action),
+      target: r.target === null || r.target === undefined ? null : String(r.target),
+      status: Number(r.status),
+    }))
   }
 
   async findApiKeyByHash(hash: string): Promise<ApiKeyRecord | null> {
@@ -309,6 +342,27 @@ export abstract class SqlStore implements Store {
   async segmentSizes(workspaceId: string): Promise<Map<string, number>> {
     const rows = await this.reader().all(
       `SELECT segment_key, COUNT(*) AS n FROM memberships WHERE workspace_id = ? GROUP BY segment_key`,
+      [workspaceId],
+    )
+    return new Map(rows.map((r) => [String(r.segment_key), Number(r.n)]))
+  }
+
+  async reachableSizes(workspaceId: string, mode: ConsentMode): Promise<Map<string, number>> {
+    const consent =
+      mode === 'opt_in'
+        ? `EXISTS (SELECT 1 FROM consents c WHERE c.workspace_id = m.workspace_id
+             AND c.profile_id = m.profile_id AND c.purpose = 'email_marketing' AND c.state = 'granted')`
+        : `NOT EXISTS (SELECT 1 FROM consents c WHERE c.workspace_id = m.workspace_id
+             AND c.profile_id = m.profile_id AND c.purpose = 'email_marketing' AND c.state = 'denied')`
+    const rows = await this.reader().all(
+      `SELECT m.segment_key, COUNT(*) AS n FROM memberships m
+       WHERE m.workspace_id = ?
+         AND EXISTS (SELECT 1 FROM identities i WHERE i.workspace_id = m.workspace_id
+           AND i.profile_id = m.profile_id AND i.kind = 'email')
+         AND NOT EXISTS (SELECT 1 FROM email_status s WHERE s.workspace_id = m.workspace_id
+           AND s.profile_id = m.profile_id AND s.status <> 'subscribed')
+         AND ${consent}
+       GROUP BY m.segment_key`,
       [workspaceId],
     )
     return new Map(rows.map((r) => [String(r.segment_key), Number(r.n)]))

@@ -16,6 +16,7 @@ import {
   toTracker,
 } from './rows.js'
 import type {
+  ConsentRecord,
   EventRecord,
   IdentityRecord,
   MembershipRecord,
@@ -127,6 +128,21 @@ export class SqlWriteTx implements WriteTx {
       `UPDATE email_sends SET profile_id = ? WHERE workspace_id = ? AND profile_id = ?`,
       [intoId, workspaceId, fromId],
     )
+    // Consent is the person's: for each purpose the latest statement of either holds.
+    await this.c.run(
+      `INSERT INTO consents (workspace_id, profile_id, purpose, state, at, source, evidence, message_id)
+       SELECT workspace_id, ?, purpose, state, at, source, evidence, message_id FROM consents
+       WHERE workspace_id = ? AND profile_id = ?
+       ON CONFLICT (workspace_id, profile_id, purpose) DO UPDATE SET state = excluded.state,
+         at = excluded.at, source = excluded.source, evidence = excluded.evidence,
+         message_id = excluded.message_id
+       WHERE excluded.at > consents.at`,
+      [intoId, workspaceId, fromId],
+    )
+    await this.c.run(`DELETE FROM consents WHERE workspace_id = ? AND profile_id = ?`, [
+      workspaceId,
+      fromId,
+    ])
   }
 
   async insertMerges(rows: readonly MergeRecord[]): Promise<void> {
@@ -311,6 +327,27 @@ export class SqlWriteTx implements WriteTx {
       [workspaceId, this.h.arrayParam(profileIds)],
     )
     return rows.map(toTimer)
+  }
+
+  async upsertConsents(rows: readonly ConsentRecord[]): Promise<void> {
+    await this.c.insertMany(
+      `INSERT INTO consents (workspace_id, profile_id, purpose, state, at, source, evidence, message_id)`,
+      rows.map((r) => [
+        r.workspaceId,
+        r.profileId,
+        r.purpose,
+        r.state,
+        r.at,
+        r.source,
+        JSON.stringify(r.evidence),
+        r.messageId,
+      ]),
+      // Messages arrive out of order: an older statement never replaces a newer one.
+      `ON CONFLICT (workspace_id, profile_id, purpose) DO UPDATE SET state = excluded.state,
+         at = excluded.at, source = excluded.source, evidence = excluded.evidence,
+         message_id = excluded.message_id
+       WHERE excluded.at >= consents.at`,
+    )
   }
 
   async upsertTimers(rows: readonly TimerRecord[]): Promise<void> {

@@ -1,3 +1,4 @@
+import type { ConsentMode, ConsentSource, ConsentState, Purpose } from '../privacy/index.js'
 import type { JsonObject, JsonValue } from '../shared/json.js'
 
 export type StoreKind = 'sqlite' | 'postgres'
@@ -9,6 +10,24 @@ export interface Workspace {
 }
 
 export type KeyKind = 'write' | 'admin'
+
+/**
+ * One entry of a workspace's audit log: who (a key, or the command line) did what to which
+ * target, when, and how it ended. Bodies are not kept (they can hold personal data).
+ */
+export interface AuditRecord {
+  readonly workspaceId: string
+  readonly id: string
+  readonly at: number
+  /** The admin key's id, or `cli` for the command line. */
+  readonly actor: string
+  /** e.g. `PUT /api/segments/:key`, `key.create`, `privacy.erasure`. */
+  readonly action: string
+  /** What it acted on: the route's parameters joined, a key id, a profile id. */
+  readonly target: string | null
+  /** The HTTP status, or 0 for actions outside HTTP. */
+  readonly status: number
+}
 
 export interface ApiKeyRecord {
   readonly id: string
@@ -309,14 +328,28 @@ export interface EmailSettingsRecord {
   readonly fromAddress: string
   readonly caps: readonly EmailCap[]
   /**
-   * Where marketing consent is recorded: a trait that is `false` blocks marketing email, and
-   * with `required` only `true` allows it. Null: no consent rule beyond unsubscribes.
+   * Whom marketing email may reach: `opt_in` (the default) only people who granted
+   * email_marketing consent; `opt_out` everyone who has not refused it. Null: the default.
    */
-  readonly consent: { readonly trait: string; readonly required: boolean } | null
+  readonly consent: { readonly mode: ConsentMode } | null
   readonly updatedAt: number
 }
 
 export type EmailStatus = 'subscribed' | 'unsubscribed' | 'bounced'
+
+/** A person's consent for one purpose: the latest by `at` wins. */
+export interface ConsentRecord {
+  readonly workspaceId: string
+  readonly profileId: string
+  readonly purpose: Purpose
+  readonly state: ConsentState
+  /** When it was given or refused (the message's timestamp). */
+  readonly at: number
+  readonly source: ConsentSource
+  readonly evidence: JsonObject
+  /** The message that recorded it. */
+  readonly messageId: string | null
+}
 
 export interface EmailSendRecord {
   readonly workspaceId: string
@@ -402,6 +435,7 @@ export interface MessagingTx {
   getEmailSettings(workspaceId: string): Promise<EmailSettingsRecord | null>
   upsertEmailSettings(row: EmailSettingsRecord): Promise<void>
   emailStatus(workspaceId: string, profileId: string): Promise<EmailStatus>
+  consents(workspaceId: string, profileId: string): Promise<ConsentRecord[]>
   setEmailStatus(
     workspaceId: string,
     profileId: string,
@@ -443,6 +477,8 @@ export interface MessagingReads {
     query: { automationKey?: string; limit: number },
   ): Promise<AutomationRunRecord[]>
   emailStatus(workspaceId: string, profileId: string): Promise<EmailStatus>
+  consents(workspaceId: string, profileId: string): Promise<ConsentRecord[]>
+  getEmailSettings(workspaceId: string): Promise<EmailSettingsRecord | null>
   listAutomations(workspaceId: string): Promise<AutomationRecord[]>
   /** The earliest scheduled automation run, or null. */
   nextRunDue(): Promise<number | null>
@@ -503,6 +539,8 @@ export interface WriteTx {
   /** The timers of these profiles (so the engine writes only those that change). */
   loadTimers(workspaceId: string, profileIds: readonly string[]): Promise<TimerRecord[]>
   upsertTimers(rows: readonly TimerRecord[]): Promise<void>
+  /** Records consents; a row older than the one held for the person and purpose is ignored. */
+  upsertConsents(rows: readonly ConsentRecord[]): Promise<void>
   deleteTimers(
     workspaceId: string,
     rows: readonly { segmentKey: string; profileId: string }[],
@@ -550,6 +588,14 @@ export interface Store {
   /** Returns false when no such unrevoked key exists. */
   revokeApiKey(id: string, at: number): Promise<boolean>
 
+  /** Appends to the audit log (there is no way to change or remove an entry). */
+  insertAudit(row: AuditRecord): Promise<void>
+  /** Newest first; `before` is the id of the last entry of the previous page. */
+  listAudit(
+    workspaceId: string,
+    query: { limit: number; before?: string | null },
+  ): Promise<AuditRecord[]>
+
   /** A profile by internal id (following merges), userId, anonymousId, alias or email. */
   resolveProfileId(workspaceId: string, ref: string): Promise<string | null>
   getProfile(workspaceId: string, profileId: string): Promise<ProfileRecord | null>
@@ -569,6 +615,11 @@ export interface Store {
   listSegmentVersions(workspaceId: string, key: string): Promise<SegmentVersionRecord[]>
   /** Current members per segment of the workspace. */
   segmentSizes(workspaceId: string): Promise<Map<string, number>>
+  /**
+   * Members per segment that marketing email can reach: with an email address, subscribed
+   * (not unsubscribed or bounced), and with email_marketing consent as `mode` requires.
+   */
+  reachableSizes(workspaceId: string, mode: ConsentMode): Promise<Map<string, number>>
   /** Member profile ids after `after`, in id order. */
   listMembers(
     workspaceId: string,

@@ -1,0 +1,41 @@
+import type { FastifyInstance } from 'fastify'
+import type { AuditLog } from '../privacy/index.js'
+import { SegflowError } from '../shared/errors.js'
+
+/** Reads that hand out people's data in bulk: recorded like changes. */
+const AUDITED_READS = new Set(['/api/segments/:key/members'])
+
+/**
+ * Records every change made through the admin API (and bulk reads of people) in the audit
+ * log before the answer goes out: the key, the route, its parameters and the status. Must be
+ * registered after the admin key check, in the same context as the admin routes.
+ * `GET /api/audit` reads the log; nothing can change or remove an entry.
+ */
+export async function auditRoutes(app: FastifyInstance, audit: AuditLog): Promise<void> {
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (req.workspaceId === '' || req.apiKeyId === '') return payload
+    const route = req.routeOptions.url ?? req.url
+    const change = req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS'
+    if (!change && !AUDITED_READS.has(route)) return payload
+    const params = Object.values((req.params ?? {}) as Record<string, string>)
+    await audit.record({
+      workspaceId: req.workspaceId,
+      actor: req.apiKeyId,
+      action: `${req.method} ${route}`,
+      target: params.length > 0 ? params.join('/') : null,
+      status: reply.statusCode,
+    })
+    return payload
+  })
+
+  app.get<{ Querystring: { limit?: string; before?: string } }>('/audit', async (req) => {
+    const raw = req.query.limit
+    const limit = raw === undefined ? 100 : Number(raw)
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new SegflowError(
+        'invalid_request',
+        `limit ${JSON.stringify(raw)} must be a whole number from 1 to 1000`,
+      )
+    return audit.list(req.workspaceId, limit, req.query.before ?? null)
+  })
+}
