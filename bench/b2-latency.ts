@@ -66,7 +66,15 @@ function call(
 }
 
 async function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const args = ['--import', 'tsx', join(ROOT, 'test/helpers/segflow-bin.ts'), 'serve']
+  // SEGFLOW_BENCH_CPU_PROF=<dir>: the server writes a V8 CPU profile there when it exits.
+  const prof = process.env.SEGFLOW_BENCH_CPU_PROF
+  const args = [
+    ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
+    '--import',
+    'tsx',
+    join(ROOT, 'test/helpers/segflow-bin.ts'),
+    'serve',
+  ]
   const [cmd, argv] =
     process.platform === 'linux'
       ? ['taskset', ['-c', '0', process.execPath, ...args]]

@@ -235,6 +235,37 @@ describe.each(testStoreKinds())('webhooks on %s', (kind) => {
     )
   })
 
+  it('reads past transitions of segments nobody listens to, page by page, missing none it wants', async () => {
+    await t.admin('PUT', '/api/segments/free', { rule: { trait: 'plan', eq: 'free' } })
+    await t.rt.segments.settled('default', 'free')
+    await hook({ segments: ['pro'] })
+    // 30 people move between the plans: 45 transitions of each segment, interleaved.
+    for (let i = 0; i < 30; i++) {
+      await identify(`p${i}`, i % 2 === 0 ? 'pro' : 'free')
+      await identify(`p${i}`, i % 2 === 0 ? 'free' : 'pro')
+    }
+    const { fanOut } = await import('../src/delivery/dispatcher.js')
+    // Pages of 7: the store returns only `pro` transitions, the cursor then jumps to the head.
+    let pages = 0
+    for (;;) {
+      const r = await t.rt.store.write((tx) => fanOut(tx, clock.now(), 7))
+      pages++
+      if (!r.more) break
+    }
+    expect(pages).toBe(Math.ceil(45 / 7))
+    const head = await t.rt.store.write((tx) => tx.delivery.latestTransitionSeq())
+    expect(await t.rt.store.write((tx) => tx.delivery.outboxCursor('webhooks'))).toBe(head)
+    await run()
+    const got = rx.received.map(
+      (r) => `${(r.json.data.profile as { userId: string }).userId} ${r.json.type}`,
+    )
+    expect(got).toHaveLength(45)
+    expect(new Set(got).size).toBe(45)
+    expect(rx.received.every((r) => (r.json.data.segment as { key: string }).key === 'pro')).toBe(
+      true,
+    )
+  })
+
   it('cancels pending deliveries when an endpoint is deleted', async () => {
     await hook()
     rx.answer({ status: 500 })

@@ -25,7 +25,7 @@ import type {
   WriteTx,
 } from '../store/store.js'
 import { profileSnapshot } from './address.js'
-import { consumeOutbox, deliveryId } from './dispatcher.js'
+import { consumeOutbox, deliveryId, listenedSegments } from './dispatcher.js'
 import { CATEGORIES } from './email.js'
 import type { Mailer } from './email.js'
 import { Pump } from './pump.js'
@@ -363,7 +363,8 @@ export async function automationFanOut(
   limit = 500,
 ): Promise<{ created: number; more: boolean }> {
   const automations = (await tx.messaging.listAutomations()).filter((a) => definitionOf(a).enabled)
-  return consumeOutbox(tx, AUTOMATION_CURSOR, limit, automations.length > 0, (transitions) =>
+  const segments = listenedSegments(automations.map((a) => [definitionOf(a).trigger.segment]))
+  return consumeOutbox(tx, AUTOMATION_CURSOR, limit, segments, (transitions) =>
     tx.messaging.insertRuns(runsFor(automations, transitions, now)),
   )
 }

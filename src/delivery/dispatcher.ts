@@ -25,25 +25,44 @@ const iso = (ms: number) => new Date(ms).toISOString()
  * One step of an outbox consumer: reads the transitions after its read position, lets
  * `handle` turn them into rows, and moves the position, all in the caller's transaction. With
  * nothing listening it skips to the head instead of reading the whole outbox later.
+ * `segments` (null: every segment) are the only ones anything listens to: the store skips the
+ * others, so a busy outbox of segments nobody subscribed to does not hold up the ones that are.
  */
 export async function consumeOutbox(
   tx: WriteTx,
   name: string,
   limit: number,
-  listening: boolean,
+  segments: readonly string[] | null,
   handle: (transitions: StoredTransition[]) => Promise<number>,
 ): Promise<{ created: number; more: boolean }> {
   const cursor = await tx.delivery.outboxCursor(name)
-  if (!listening) {
+  if (segments !== null && segments.length === 0) {
     const head = await tx.delivery.latestTransitionSeq()
     if (head > cursor) await tx.delivery.setOutboxCursor(name, head)
     return { created: 0, more: false }
   }
-  const transitions = await tx.delivery.transitionsAfter(cursor, limit)
-  if (transitions.length === 0) return { created: 0, more: false }
-  const created = await handle(transitions)
-  await tx.delivery.setOutboxCursor(name, transitions[transitions.length - 1]!.seq)
-  return { created, more: transitions.length === limit }
+  // Read up to the head as it is now: when fewer than `limit` match, everything up to it is done.
+  const head = segments === null ? null : await tx.delivery.latestTransitionSeq()
+  const transitions = await tx.delivery.transitionsAfter(
+    cursor,
+    limit,
+    segments === null || head === null ? undefined : { segments, upTo: head },
+  )
+  const full = transitions.length === limit
+  const next = full || head === null ? (transitions[transitions.length - 1]?.seq ?? cursor) : head
+  const created = transitions.length === 0 ? 0 : await handle(transitions)
+  if (next > cursor) await tx.delivery.setOutboxCursor(name, next)
+  return { created, more: full }
+}
+
+/** The segments a set of subscriptions listens to; null when one listens to every segment. */
+export function listenedSegments(lists: readonly (readonly string[] | null)[]): string[] | null {
+  const out = new Set<string>()
+  for (const l of lists) {
+    if (l === null) return null
+    for (const k of l) out.add(k)
+  }
+  return [...out].sort()
 }
 
 /**
@@ -57,8 +76,8 @@ export async function fanOut(
   now: number,
   limit = 500,
 ): Promise<{ created: number; more: boolean }> {
-  const listening = (await tx.delivery.listWebhooks()).length > 0
-  return consumeOutbox(tx, WEBHOOK_CURSOR, limit, listening, (transitions) =>
+  const segments = listenedSegments((await tx.delivery.listWebhooks()).map((w) => w.segments))
+  return consumeOutbox(tx, WEBHOOK_CURSOR, limit, segments, (transitions) =>
     deliveriesFor(tx, transitions, now),
   )
 }

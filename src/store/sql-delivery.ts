@@ -90,11 +90,21 @@ export class SqlDeliveryTx implements DeliveryTx {
     )
   }
 
-  async transitionsAfter(seq: number, limit: number): Promise<StoredTransition[]> {
-    const rows = await this.c.all(`SELECT * FROM transitions WHERE seq > ? ORDER BY seq LIMIT ?`, [
-      seq,
-      limit,
-    ])
+  async transitionsAfter(
+    seq: number,
+    limit: number,
+    filter?: { readonly segments: readonly string[]; readonly upTo: number },
+  ): Promise<StoredTransition[]> {
+    const rows = filter
+      ? await this.c.all(
+          `SELECT * FROM transitions WHERE seq > ? AND seq <= ? AND segment_key ${this.h.inArray('?')}
+           ORDER BY seq LIMIT ?`,
+          [seq, filter.upTo, this.h.arrayParam(filter.segments), limit],
+        )
+      : await this.c.all(`SELECT * FROM transitions WHERE seq > ? ORDER BY seq LIMIT ?`, [
+          seq,
+          limit,
+        ])
     return rows.map(toTransition)
   }
 

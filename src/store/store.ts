@@ -265,8 +265,15 @@ export interface DeliveryTx {
   /** The last transition seq a named consumer of the outbox has handled (0 before any). */
   outboxCursor(name: string): Promise<number>
   setOutboxCursor(name: string, seq: number): Promise<void>
-  /** Transitions after `seq`, in order, in every workspace. */
-  transitionsAfter(seq: number, limit: number): Promise<StoredTransition[]>
+  /**
+   * Transitions after `seq`, in order, in every workspace; with `segments`, only those of
+   * these segment keys, and with `upTo` none after that seq.
+   */
+  transitionsAfter(
+    seq: number,
+    limit: number,
+    filter?: { readonly segments: readonly string[]; readonly upTo: number },
+  ): Promise<StoredTransition[]>
   /** The seq of the newest transition (0 when there is none). */
   latestTransitionSeq(): Promise<number>
   identitiesOf(workspaceId: string, profileIds: readonly string[]): Promise<IdentityRecord[]>
