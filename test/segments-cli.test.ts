@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
@@ -116,6 +116,34 @@ describe.each(testStoreKinds())('segflow apply and explain against a server on %
     )
     await expect(cli(['apply', '-f', dir, '--yes'], env)).rejects.toThrow(
       /bad\.yaml:4:11: rule\.within: within "7 days" is not a duration/,
+    )
+  })
+
+  it('files privacy requests: export to a file, erase, and list them with due dates', async () => {
+    const file = join(dir, 'ann.json')
+    const exported = await cli(['privacy', 'export', 'ann', '--out', file], env)
+    expect(exported.out).toMatch(
+      /^export request prq_\S+: completed \(gdpr, due \S+\); written to .*ann\.json$/,
+    )
+    const data = JSON.parse(readFileSync(file, 'utf8'))
+    expect(data.tables.events.map((e: { type: string }) => e.type).sort()).toEqual([
+      'identify',
+      'track',
+    ])
+    const erased = await cli(['privacy', 'erase', 'ann', '--regulation', 'ccpa'], env)
+    expect(erased.out).toMatch(
+      /^erasure request prq_\S+: completed \(ccpa, due \S+\); \d+ rows removed, 0 webhook notifications queued/,
+    )
+    const res = await fetch(`${server.url}/api/profiles/ann`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    })
+    expect(res.status).toBe(404)
+    const list = (await cli(['privacy', 'requests'], env)).out.trim().split('\n')
+    expect(list).toHaveLength(2)
+    expect(list[0]).toMatch(/^prq_\S+ {2}erasure {2}ccpa {2}completed/)
+    expect(list[1]).toMatch(/^prq_\S+ {2}export {3}gdpr {2}completed/)
+    await expect(cli(['privacy', 'erase', 'ann', '--regulation', 'lgpd'], env)).rejects.toThrow(
+      /Allowed choices are gdpr, ccpa/,
     )
   })
 

@@ -14,6 +14,7 @@ import {
 import type { Output } from './commands.js'
 import { ConfigError, loadConfig } from './config.js'
 import { applySegments, apiTarget, explainProfile } from './segment-commands.js'
+import { listPrivacyRequests, privacyRequest } from './privacy-commands.js'
 import { serve } from './serve.js'
 
 /** The `segflow` command line. `output` and `env` are injectable so tests can run commands in-process. */
@@ -123,6 +124,46 @@ export function buildProgram(
     .option('--key <key>', 'admin key (default SEGFLOW_ADMIN_KEY)')
     .action(async (profile: string, segment: string, opts: { url?: string; key?: string }) => {
       await explainProfile(apiTarget(env, opts), output, profile, segment)
+    })
+
+  const privacy = program
+    .command('privacy')
+    .description('GDPR/CCPA rights requests: export or erase a person (needs a running segflow)')
+  for (const [name, type, what] of [
+    ['export', 'export', 'everything held about a person, as JSON'],
+    ['erase', 'erasure', 'a person from every table; their later messages are dropped'],
+  ] as const) {
+    privacy
+      .command(name)
+      .argument('<profile>', 'userId, anonymousId, email or profile id')
+      .description(what)
+      .addOption(
+        new Option('--regulation <law>', 'sets the due date')
+          .choices(['gdpr', 'ccpa'])
+          .default('gdpr'),
+      )
+      .option('--out <file>', 'write the export there instead of standard output')
+      .option(
+        '--url <url>',
+        'segflow to talk to (default SEGFLOW_URL, or SEGFLOW_HOST:SEGFLOW_PORT)',
+      )
+      .option('--key <key>', 'admin key (default SEGFLOW_ADMIN_KEY)')
+      .action(
+        async (
+          profile: string,
+          opts: { regulation: string; out?: string; url?: string; key?: string },
+        ) => {
+          await privacyRequest(apiTarget(env, opts), output, type, profile, opts)
+        },
+      )
+  }
+  privacy
+    .command('requests')
+    .description('list rights requests with their status and due date')
+    .option('--url <url>', 'segflow to talk to (default SEGFLOW_URL, or SEGFLOW_HOST:SEGFLOW_PORT)')
+    .option('--key <key>', 'admin key (default SEGFLOW_ADMIN_KEY)')
+    .action(async (opts: { url?: string; key?: string }) => {
+      await listPrivacyRequests(apiTarget(env, opts), output)
     })
 
   return program

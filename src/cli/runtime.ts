@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { AuditLog } from '../privacy/index.js'
+import { PrivacyService } from '../privacy/requests.js'
 import { Engine } from '../engine/engine.js'
 import { ProfileService } from '../engine/profiles.js'
 import { Scheduler } from '../engine/scheduler.js'
@@ -61,6 +62,8 @@ export interface Runtime {
   readonly automationRunner: AutomationRunner
   /** Every workspace's audit log. */
   readonly audit: AuditLog
+  /** GDPR/CCPA export and erasure requests. */
+  readonly privacy: PrivacyService
   /** Starts background work: timers and interrupted backfills. */
   start(): Promise<void>
   /** Drains accepted work, then closes the store. */
@@ -186,12 +189,14 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     onError,
   })
   runner = automationRunner
+  const privacy = new PrivacyService(store, engine, clock, audit, () => delivery.kick())
   const running = scheduler
   return {
     config,
     clock,
     store,
     audit,
+    privacy,
     keys,
     queue,
     ingestor,

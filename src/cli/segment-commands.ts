@@ -30,7 +30,7 @@ export function apiTarget(env: NodeJS.ProcessEnv, opts: { url?: string; key?: st
   return { url: url.replace(/\/+$/, ''), key }
 }
 
-async function call<T>(
+export async function call<T>(
   target: ApiTarget,
   method: string,
   path: string,

@@ -87,6 +87,15 @@ async function deliveriesFor(
   transitions: readonly StoredTransition[],
   now: number,
 ): Promise<number> {
+  return tx.delivery.insertDeliveries(await deliveryRows(tx, transitions, now))
+}
+
+/** The deliveries of these transitions to every matching webhook (to insert, pending). */
+export async function deliveryRows(
+  tx: WriteTx,
+  transitions: readonly StoredTransition[],
+  now: number,
+): Promise<DeliveryRecord[]> {
   const byWs = new Map<string, StoredTransition[]>()
   for (const t of transitions)
     (byWs.get(t.workspaceId) ?? byWs.set(t.workspaceId, []).get(t.workspaceId)!).push(t)
@@ -137,5 +146,5 @@ async function deliveriesFor(
       }
     }
   }
-  return tx.delivery.insertDeliveries(rows)
+  return rows
 }

@@ -110,6 +110,11 @@ export class DeliveryWorker {
       )
       await this.store.write(async (tx) => {
         for (const o of outcomes) {
+          // An erasure notice carries the person's ids: once it is final, nothing of it stays.
+          if (o.delivery.status !== 'pending' && isErasureNotice(o.delivery)) {
+            await tx.delivery.deleteDelivery(o.delivery.workspaceId, o.delivery.id)
+            continue
+          }
           await tx.delivery.updateDelivery(o.delivery)
           await tx.delivery.insertAttempt(o.attempt)
           if (o.disable) {
@@ -194,4 +199,15 @@ export class DeliveryWorker {
       disable: null,
     }
   }
+}
+
+function isErasureNotice(d: DeliveryRecord): boolean {
+  const payload = d.payload as { data?: unknown } | null
+  const data = payload?.data
+  return (
+    typeof data === 'object' &&
+    data !== null &&
+    !Array.isArray(data) &&
+    (data as { reason?: unknown }).reason === 'erasure'
+  )
 }

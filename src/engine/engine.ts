@@ -453,6 +453,22 @@ export class Engine {
     }
   }
 
+  /**
+   * A person is being erased: they leave every segment now, with reason `erasure` (so that
+   * downstream systems hear of it and can delete them too), and their timers are dropped.
+   * The caller removes the rest of their rows in the same transaction.
+   */
+  async erase(tx: WriteTx, workspaceId: string, profileIds: readonly string[]): Promise<void> {
+    const now = this.clock.now()
+    const profiles = (await tx.loadProfiles(workspaceId, profileIds)).filter(
+      (p) => p.mergedInto === null,
+    )
+    const loaded = await this.loadAll(tx, workspaceId, profiles, [])
+    const changes = new Changes()
+    for (const p of loaded.values()) this.leaveAll(p, now, 'erasure', changes)
+    await this.flush(tx, changes)
+  }
+
   /** Ends every membership of the given segment (it is being deleted). */
   async endSegment(
     tx: WriteTx,

@@ -122,6 +122,7 @@ export class ProfileService {
       replace: mode === 'replace',
     })
     const [outcome] = await this.submit([message])
+    if (outcome?.status === 'suppressed') throw erased(ref)
     const id = outcome?.profileId
     const profile = id === undefined ? null : await this.view(workspaceId, id)
     if (!profile)
@@ -256,6 +257,13 @@ function consentView(rows: readonly ConsentRecord[]): Record<Purpose, ConsentVie
     }
   }
   return out
+}
+
+function erased(ref: string): SegflowError {
+  return new SegflowError(
+    'suppressed',
+    `${JSON.stringify(ref)} belongs to a person who was erased; nothing is stored for them until they come back with fresh consent (a "Consent Updated" event granting a purpose)`,
+  )
 }
 
 function notFound(ref: string): SegflowError {

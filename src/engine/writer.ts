@@ -1,11 +1,13 @@
 import type { Clock } from '../shared/clock.js'
 import type { ConsentRecord, EventRecord, ProfileRecord, Store, WriteTx } from '../store/store.js'
-import { IdentityResolver, identityValues } from './identity.js'
+import { identifierHash } from '../privacy/index.js'
+import { emailOf, IdentityResolver, identityValues } from './identity.js'
 import type { Message } from './message.js'
 import type { Engine, Touch } from './engine.js'
 import { applyTraits, replacement } from './traits.js'
 
-export type WriteStatus = 'stored' | 'duplicate'
+/** `suppressed`: the person was erased and the message brought no fresh consent: dropped. */
+export type WriteStatus = 'stored' | 'duplicate' | 'suppressed'
 
 export interface WriteOutcome {
   readonly status: WriteStatus
@@ -47,6 +49,44 @@ export class Writer {
     })
   }
 
+  /**
+   * Drops the messages of erased people (their identifiers are on the suppression list),
+   * unless a message brings fresh consent: then the person is back, the suppression of its
+   * identifiers is lifted, and it and the messages after it are stored. Returns the indexes
+   * that go on.
+   */
+  private async admit(
+    tx: WriteTx,
+    workspaceId: string,
+    messages: readonly Message[],
+    fresh: readonly number[],
+    outcomes: WriteOutcome[],
+  ): Promise<number[]> {
+    const hashes = new Map<number, string[]>()
+    for (const i of fresh) hashes.set(i, identifierHashes(workspaceId, messages[i]!))
+    const suppressed = await tx.privacy.suppressed(workspaceId, [...hashes.values()].flat())
+    if (suppressed.size === 0) return [...fresh]
+    const lifted: string[] = []
+    const out: number[] = []
+    for (const i of fresh) {
+      const hit = hashes.get(i)!.some((h) => suppressed.has(h))
+      if (!hit) {
+        out.push(i)
+        continue
+      }
+      if (messages[i]!.consent?.some((c) => c.state === 'granted')) {
+        for (const h of hashes.get(i)!) {
+          if (suppressed.delete(h)) lifted.push(h)
+        }
+        out.push(i)
+      } else {
+        outcomes[i] = { status: 'suppressed' }
+      }
+    }
+    if (lifted.length > 0) await tx.privacy.unsuppress(workspaceId, lifted)
+    return out
+  }
+
   private async writeWorkspace(
     tx: WriteTx,
     workspaceId: string,
@@ -60,7 +100,7 @@ export class Writer {
       indexes.map((i) => messages[i]!.messageId),
     )
     const seen = new Set<string>()
-    const fresh: number[] = []
+    let fresh: number[] = []
     for (const i of indexes) {
       const id = messages[i]!.messageId
       if (existing.has(id) || seen.has(id)) outcomes[i] = { status: 'duplicate' }
@@ -70,6 +110,9 @@ export class Writer {
       }
     }
     if (fresh.length === 0) return
+    const admitted = await this.admit(tx, workspaceId, messages, fresh, outcomes)
+    if (admitted.length === 0) return
+    fresh = admitted
 
     const values = new Set<string>()
     const targets = new Set<string>()
@@ -164,6 +207,17 @@ export class Writer {
     if (this.engine)
       await this.engine.afterWrite(tx, workspaceId, touches(resolver, changed, stored), now)
   }
+}
+
+/**
+ * The identifiers a message names (user and anonymous ids, the previous id of an alias, the
+ * email of an identify or an import row), as the suppression list hashes them.
+ */
+function identifierHashes(workspaceId: string, m: Message): string[] {
+  const values = [m.userId, m.anonymousId, m.previousId, emailOf(m), m.target?.email ?? null]
+  return [...new Set(values.filter((v): v is string => typeof v === 'string' && v !== ''))].map(
+    (v) => identifierHash(workspaceId, v),
+  )
 }
 
 /** The live profiles this batch changed, each with its events and what it absorbed. */

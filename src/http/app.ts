@@ -25,6 +25,8 @@ import type { AutomationService } from '../delivery/automations.js'
 import type { Mailer } from '../delivery/email.js'
 import { systemRoutes } from './system-routes.js'
 import { auditRoutes } from './audit-routes.js'
+import { privacyRoutes } from './privacy-routes.js'
+import type { PrivacyService } from '../privacy/requests.js'
 import type { AuditLog } from '../privacy/index.js'
 
 export interface AppDeps extends TemplateRouteDeps {
@@ -40,6 +42,7 @@ export interface AppDeps extends TemplateRouteDeps {
   readonly mailer: Mailer
   readonly metrics: Metrics
   readonly audit: AuditLog
+  readonly privacy: PrivacyService
   /** Request logging; none when omitted (tests). */
   readonly logger?: FastifyBaseLogger
   /** Trust X-Forwarded-* from a proxy in front. Default false. */
@@ -104,6 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await templateRoutes(api, deps)
       await automationRoutes(api, deps.automations)
       await scoreRoutes(api, deps.scores, deps.lifecycle)
+      await privacyRoutes(api, deps.privacy)
     },
     { prefix: '/api' },
   )

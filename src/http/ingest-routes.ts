@@ -153,7 +153,13 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
     app.post(path, { bodyLimit: LIMITS.batchBytes }, async (req) => {
       const workspaceId = await authenticate(req)
       const r = await deps.ingestor.batch(workspaceId, req.body, req.bodyInfo)
-      return { success: true, accepted: r.accepted, duplicates: r.duplicates, rejected: r.rejected }
+      return {
+        success: true,
+        accepted: r.accepted,
+        duplicates: r.duplicates,
+        suppressed: r.suppressed,
+        rejected: r.rejected,
+      }
     })
   }
 

@@ -644,6 +644,74 @@ export function openApiDocument(): Json {
       responses: { '200': json({ type: 'object' }), ...errors },
     },
   }
+  const privacyRequest = {
+    type: 'object',
+    properties: {
+      id: { type: 'string' },
+      type: { type: 'string', enum: ['export', 'erasure'] },
+      regulation: { type: 'string', enum: ['gdpr', 'ccpa'] },
+      status: { type: 'string', enum: ['received', 'completed', 'failed'] },
+      receivedAt: { type: 'string', format: 'date-time' },
+      dueAt: {
+        type: 'string',
+        format: 'date-time',
+        description: 'one month after receipt (GDPR) or 45 days (CCPA)',
+      },
+      completedAt: { type: ['string', 'null'], format: 'date-time' },
+      result: { description: 'rows by table; for erasure also the notifications sent' },
+    },
+  }
+  paths['/api/privacy/requests'] = {
+    post: {
+      summary: 'Export everything held about a person, or erase them (answered at once)',
+      tags: ['privacy'],
+      security: admin,
+      requestBody: body({
+        type: 'object',
+        required: ['type', 'profile'],
+        properties: {
+          type: { type: 'string', enum: ['export', 'erasure'] },
+          profile: { type: 'string', description: 'userId, anonymousId, email or profile id' },
+          regulation: { type: 'string', enum: ['gdpr', 'ccpa'], default: 'gdpr' },
+        },
+      }),
+      responses: {
+        '201': json(
+          {
+            type: 'object',
+            properties: {
+              request: privacyRequest,
+              data: { type: 'object', description: 'export only: every row about the person' },
+            },
+          },
+          'Done',
+        ),
+        ...errors,
+      },
+    },
+    get: {
+      summary: 'Rights requests, newest first',
+      tags: ['privacy'],
+      security: admin,
+      parameters: [query('limit', '1–1000 (default 100)', 'integer')],
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: { items: { type: 'array', items: privacyRequest } },
+        }),
+        ...errors,
+      },
+    },
+  }
+  paths['/api/privacy/requests/{id}'] = {
+    get: {
+      summary: 'One rights request: its status, due date and result',
+      tags: ['privacy'],
+      security: admin,
+      parameters: [pathParam('id', 'request id')],
+      responses: { '200': json(privacyRequest), ...errors },
+    },
+  }
   paths['/api/audit'] = {
     get: {
       summary:

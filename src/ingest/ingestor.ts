@@ -24,6 +24,8 @@ export interface IngestResult {
   readonly accepted: number
   /** Messages whose messageId was already stored (not stored again; not an error). */
   readonly duplicates: number
+  /** Messages of erased people, dropped (they came back with no fresh consent). */
+  readonly suppressed: number
   readonly rejected: readonly Rejection[]
   /** Per accepted or duplicate message, in input order (rejected ones are absent). */
   readonly outcomes: readonly WriteOutcome[]
@@ -173,15 +175,17 @@ export class Ingestor {
   ): Promise<IngestResult> {
     const outcomes = await this.queue.submit(messages)
     let accepted = 0
+    let suppressed = 0
     outcomes.forEach((o, i) => {
       if (o.status === 'stored') {
         accepted++
         this.metrics?.ingested.inc({ type: messages[i]!.type })
-      }
+      } else if (o.status === 'suppressed') suppressed++
     })
-    const duplicates = outcomes.length - accepted
+    const duplicates = outcomes.length - accepted - suppressed
     if (duplicates > 0) this.metrics?.duplicates.inc(duplicates)
-    return { accepted, duplicates, rejected, outcomes }
+    if (suppressed > 0) this.metrics?.suppressed.inc(suppressed)
+    return { accepted, duplicates, suppressed, rejected, outcomes }
   }
 }
 

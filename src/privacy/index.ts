@@ -1,2 +1,3 @@
 export * from './consent.js'
 export * from './audit.js'
+export * from './hash.js'

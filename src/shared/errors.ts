@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'model_not_found'
   | 'segment_in_use'
   | 'in_use'
+  | 'suppressed'
+  | 'request_not_found'
   | 'send_failed'
   | 'overloaded'
   | 'shutting_down'
@@ -59,6 +61,8 @@ const STATUS: Record<ErrorCode, number> = {
   model_not_found: 404,
   segment_in_use: 409,
   in_use: 409,
+  suppressed: 409,
+  request_not_found: 404,
   send_failed: 502,
   overloaded: 429,
   shutting_down: 503,

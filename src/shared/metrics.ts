@@ -12,6 +12,11 @@ export class Metrics {
     labelNames: ['type'] as const,
     registers: [this.registry],
   })
+  readonly suppressed = new Counter({
+    name: 'segflow_suppressed_messages_total',
+    help: 'Messages of erased people dropped (their identifiers are on the suppression list)',
+    registers: [this.registry],
+  })
   readonly duplicates = new Counter({
     name: 'segflow_duplicate_messages_total',
     help: 'Messages not stored again because their messageId was already stored',

@@ -405,6 +405,33 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 8,
+    name: 'rights requests and the suppression list',
+    statements: (t) => [
+      `CREATE TABLE privacy_requests (
+        workspace_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        type TEXT NOT NULL CHECK (type IN ('export', 'erasure')),
+        regulation TEXT NOT NULL CHECK (regulation IN ('gdpr', 'ccpa')),
+        subject_hash TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('received', 'completed', 'failed')),
+        created_at ${t.int} NOT NULL,
+        due_at ${t.int} NOT NULL,
+        completed_at ${t.int},
+        detail TEXT,
+        PRIMARY KEY (workspace_id, id)
+      )`,
+      // Hashed identifiers of erased people: their later messages are dropped.
+      `CREATE TABLE suppressions (
+        workspace_id TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        created_at ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, hash)
+      )`,
+    ],
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {

@@ -236,7 +236,31 @@ export class SqlDeliveryTx implements DeliveryTx {
     ])
   }
 
+  async deleteDelivery(workspaceId: string, id: string): Promise<void> {
+    await this.c.run(`DELETE FROM delivery_attempts WHERE workspace_id = ? AND delivery_id = ?`, [
+      workspaceId,
+      id,
+    ])
+    await this.c.run(`DELETE FROM deliveries WHERE workspace_id = ? AND id = ?`, [workspaceId, id])
+  }
+
   async cancelDeliveries(workspaceId: string, destination: string, at: number): Promise<number> {
+    // Erasure notices (their person is gone) are not kept as cancelled: they carry the ids.
+    const erased = `status = 'pending' AND NOT EXISTS (SELECT 1 FROM profiles p
+        WHERE p.workspace_id = deliveries.workspace_id AND p.id = deliveries.profile_id)`
+    await this.c.run(
+      `DELETE FROM delivery_attempts WHERE workspace_id = ? AND delivery_id IN (
+         SELECT id FROM deliveries WHERE workspace_id = ? AND destination = ? AND ${erased})`,
+      [workspaceId, workspaceId, destination],
+    )
+    const dropped = await this.c.run(
+      `DELETE FROM deliveries WHERE workspace_id = ? AND destination = ? AND ${erased}`,
+      [workspaceId, destination],
+    )
+    return dropped + (await this.cancelPending(workspaceId, destination, at))
+  }
+
+  private cancelPending(workspaceId: string, destination: string, at: number): Promise<number> {
     return this.c.run(
       `UPDATE deliveries SET status = 'cancelled', updated_at = ? WHERE workspace_id = ? AND destination = ? AND status = 'pending'`,
       [at, workspaceId, destination],

@@ -20,10 +20,12 @@ import {
 import type { DialectHooks, Row, SqlConnection } from './sql-connection.js'
 import { SqlDeliveryReads } from './sql-delivery.js'
 import { SqlMessagingReads } from './sql-messaging.js'
+import { SqlPrivacyReads } from './sql-privacy.js'
 import { SqlWriteTx } from './sql-write-tx.js'
 import type {
   ApiKeyRecord,
   AuditRecord,
+  PrivacyReads,
   DeliveryReads,
   EventQuery,
   MessagingReads,
@@ -65,6 +67,7 @@ export abstract class SqlStore implements Store {
   protected abstract readonly hooks: DialectHooks
   private readonly mutex = new Mutex()
   readonly messaging: MessagingReads = new SqlMessagingReads(() => this.reader())
+  readonly privacy: PrivacyReads = new SqlPrivacyReads(() => this.reader())
   readonly delivery: DeliveryReads = new SqlDeliveryReads(
     () => this.reader(),
     // Hooks are set by the subclass constructor, after this field: read them lazily.

@@ -1,6 +1,7 @@
 import type { DialectHooks, SqlConnection } from './sql-connection.js'
 import { SqlDeliveryTx } from './sql-delivery.js'
 import { SqlMessagingTx } from './sql-messaging.js'
+import { SqlPrivacyTx } from './sql-privacy.js'
 import { SqlScoringTx } from './sql-scoring.js'
 import {
   EVENT_COLUMNS,
@@ -36,6 +37,7 @@ export class SqlWriteTx implements WriteTx {
   readonly delivery: SqlDeliveryTx
   readonly messaging: SqlMessagingTx
   readonly scoring: SqlScoringTx
+  readonly privacy: SqlPrivacyTx
 
   constructor(
     private readonly c: SqlConnection,
@@ -44,6 +46,7 @@ export class SqlWriteTx implements WriteTx {
     this.delivery = new SqlDeliveryTx(c, h)
     this.messaging = new SqlMessagingTx(c)
     this.scoring = new SqlScoringTx(c)
+    this.privacy = new SqlPrivacyTx(c, h)
   }
 
   async existingMessageIds(

@@ -296,6 +296,8 @@ export interface DeliveryTx {
     ids: readonly string[] | null,
     at: number,
   ): Promise<number>
+  /** Removes a delivery and its attempts (an erasure notice, once it is final). */
+  deleteDelivery(workspaceId: string, id: string): Promise<void>
   /** Cancels a destination's pending deliveries (it was deleted). */
   cancelDeliveries(workspaceId: string, destination: string, at: number): Promise<number>
 }
@@ -343,6 +345,58 @@ export interface EmailSettingsRecord {
 }
 
 export type EmailStatus = 'subscribed' | 'unsubscribed' | 'bounced'
+
+/** A GDPR/CCPA request about one person. */
+export interface PrivacyRequestRecord {
+  readonly workspaceId: string
+  readonly id: string
+  readonly type: 'export' | 'erasure'
+  readonly regulation: 'gdpr' | 'ccpa'
+  /** SHA-256 of the person's reference as given: the request outlives the person's data. */
+  readonly subjectHash: string
+  readonly status: 'received' | 'completed' | 'failed'
+  readonly createdAt: number
+  /** When the law wants it answered: one month (GDPR) or 45 days (CCPA) after it came in. */
+  readonly dueAt: number
+  readonly completedAt: number | null
+  /** What was done (counts of rows erased) or why it failed, as JSON text. */
+  readonly detail: string | null
+}
+
+/** Rights requests, erasure and the suppression list, inside a write transaction. */
+export interface PrivacyTx {
+  insertRequest(row: PrivacyRequestRecord): Promise<void>
+  updateRequest(row: PrivacyRequestRecord): Promise<void>
+  /** The profile and every profile merged into it, however many merges deep. */
+  profileFamily(workspaceId: string, profileId: string): Promise<string[]>
+  /** Every row about these profiles, by table (JSON columns parsed). */
+  personRows(
+    workspaceId: string,
+    profileIds: readonly string[],
+  ): Promise<Record<string, Record<string, unknown>[]>>
+  /** Deletes every row about these profiles but the given deliveries; counts by table. */
+  erase(
+    workspaceId: string,
+    profileIds: readonly string[],
+    keepDeliveries: readonly string[],
+  ): Promise<Record<string, number>>
+  /** Audit entries whose target names the person get `[erased]` instead. */
+  redactAudit(workspaceId: string, targets: readonly string[]): Promise<number>
+  suppressed(workspaceId: string, hashes: readonly string[]): Promise<Set<string>>
+  suppress(
+    workspaceId: string,
+    hashes: readonly string[],
+    requestId: string,
+    at: number,
+  ): Promise<void>
+  unsuppress(workspaceId: string, hashes: readonly string[]): Promise<number>
+}
+
+export interface PrivacyReads {
+  getRequest(workspaceId: string, id: string): Promise<PrivacyRequestRecord | null>
+  /** Newest first. */
+  listRequests(workspaceId: string, limit: number): Promise<PrivacyRequestRecord[]>
+}
 
 /** A person's consent for one purpose: the latest by `at` wins. */
 export interface ConsentRecord {
@@ -524,6 +578,7 @@ export interface WriteTx {
   readonly delivery: DeliveryTx
   readonly messaging: MessagingTx
   readonly scoring: ScoringTx
+  readonly privacy: PrivacyTx
 
   // ---- the segment engine ----
   listSegments(workspaceId?: string): Promise<SegmentRecord[]>
@@ -655,6 +710,7 @@ export interface Store {
 
   readonly delivery: DeliveryReads
   readonly messaging: MessagingReads
+  readonly privacy: PrivacyReads
 }
 
 export type { JsonObject, JsonValue }
