@@ -219,3 +219,41 @@ describe.each(testStoreKinds())('workspace isolation on %s', (kind) => {
     expect(await snapshot()).toEqual(before)
   })
 })
+
+describe('body size limits', () => {
+  it('refuses an oversized body on every route that takes one with 413, naming the limit', async () => {
+    const t = await newTestApp('sqlite')
+    try {
+      const routes: { method: string; url: string }[] = []
+      const app = await buildApp({
+        ...t.rt,
+        onRoute: (method, url) => {
+          if (method === 'POST' || method === 'PUT') routes.push({ method, url })
+        },
+      })
+      await app.close()
+      expect(routes.length).toBeGreaterThan(25)
+      // 2 MB of JSON: over every route's limit (the largest is 1 MB).
+      const big = JSON.stringify({ pad: 'x'.repeat(2 * 1024 * 1024) })
+      for (const r of routes) {
+        const url = r.url.replace(/:\w+/g, 'x')
+        const ingest = url.startsWith('/v1/') || url.startsWith('/e/')
+        const res = await t.app.inject({
+          method: r.method as 'POST' | 'PUT',
+          url,
+          headers: {
+            authorization: ingest ? basic(WRITE_KEY) : `Bearer ${ADMIN_KEY}`,
+            'content-type': url.startsWith('/e/')
+              ? 'application/x-www-form-urlencoded'
+              : 'application/json',
+          },
+          payload: big,
+        })
+        expect(res.statusCode, `${r.method} ${url}: ${res.body.slice(0, 200)}`).toBe(413)
+        expect(res.json().error.message, url).toMatch(/\d+ (bytes|KB|MB)/)
+      }
+    } finally {
+      await t.close()
+    }
+  })
+})

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 
 /** Everything segflow reads from the environment, parsed once. README lists each variable. */
@@ -35,6 +36,40 @@ export interface Config {
   readonly emailFrom: string
   /** SEGFLOW_PUBLIC_URL: the address recipients reach segflow at (tracking and unsubscribe links). */
   readonly publicUrl: string
+  /** SEGFLOW_TLS_CERT / SEGFLOW_TLS_KEY: PEM files; when both are set segflow serves HTTPS. */
+  readonly tls: { readonly cert: Buffer; readonly key: Buffer } | null
+  /**
+   * SEGFLOW_RATE_LIMIT_WRITE / SEGFLOW_RATE_LIMIT_ADMIN: requests per second each write or
+   * admin key may make (bursts of twice that), beyond which 429 with Retry-After; 0 (the
+   * default) for no limit.
+   */
+  readonly rateLimitWrite: number
+  readonly rateLimitAdmin: number
+  /** SEGFLOW_SECRET_KEY: encrypts destination credentials (webhook secrets) at rest. */
+  readonly secretKey: string | null
+}
+
+function pemFile(env: NodeJS.ProcessEnv, name: string): Buffer {
+  const path = env[name]!
+  try {
+    const pem = readFileSync(path)
+    if (!pem.toString('utf8').includes('-----BEGIN'))
+      throw new Error('it is not a PEM file (no -----BEGIN line)')
+    return pem
+  } catch (e) {
+    throw new ConfigError(`${name}=${JSON.stringify(path)} cannot be used: ${(e as Error).message}`)
+  }
+}
+
+function tlsFiles(env: NodeJS.ProcessEnv): Config['tls'] {
+  const cert = str(env, 'SEGFLOW_TLS_CERT')
+  const key = str(env, 'SEGFLOW_TLS_KEY')
+  if (cert === null && key === null) return null
+  if (cert === null || key === null)
+    throw new ConfigError(
+      `set both SEGFLOW_TLS_CERT and SEGFLOW_TLS_KEY for HTTPS (only ${cert === null ? 'SEGFLOW_TLS_KEY' : 'SEGFLOW_TLS_CERT'} is set)`,
+    )
+  return { cert: pemFile(env, 'SEGFLOW_TLS_CERT'), key: pemFile(env, 'SEGFLOW_TLS_KEY') }
 }
 
 export class ConfigError extends Error {
@@ -109,5 +144,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ).replace(/\/+$/, ''),
     webhookAllowPrivate:
       oneOf(env, 'SEGFLOW_WEBHOOK_ALLOW_PRIVATE', ['true', 'false'] as const, 'false') === 'true',
+    tls: tlsFiles(env),
+    rateLimitWrite: int(env, 'SEGFLOW_RATE_LIMIT_WRITE', 0, 0, 10_000_000),
+    rateLimitAdmin: int(env, 'SEGFLOW_RATE_LIMIT_ADMIN', 0, 0, 10_000_000),
+    secretKey: secretKey(env),
   }
+}
+
+function secretKey(env: NodeJS.ProcessEnv): string | null {
+  const key = str(env, 'SEGFLOW_SECRET_KEY')
+  if (key !== null && key.length < 16)
+    throw new ConfigError(
+      'SEGFLOW_SECRET_KEY must be at least 16 characters (e.g. `openssl rand -base64 32`)',
+    )
+  return key
 }

@@ -1,6 +1,8 @@
 import { join } from 'node:path'
 import { AuditLog } from '../privacy/index.js'
 import { PrivacyService } from '../privacy/requests.js'
+import { SchemaService } from '../privacy/schema-service.js'
+import { PLAINTEXT, secretSealer } from '../shared/sealer.js'
 import { Engine } from '../engine/engine.js'
 import { ProfileService } from '../engine/profiles.js'
 import { Scheduler } from '../engine/scheduler.js'
@@ -30,6 +32,7 @@ import { Metrics } from '../shared/metrics.js'
 import { PostgresStore } from '../store/postgres/postgres-store.js'
 import { SqliteStore } from '../store/sqlite/sqlite-store.js'
 import type { Store } from '../store/store.js'
+import { ConfigError } from './config.js'
 import type { Config } from './config.js'
 
 /** The parts of a running segflow, wired together. */
@@ -64,6 +67,8 @@ export interface Runtime {
   readonly audit: AuditLog
   /** GDPR/CCPA export and erasure requests. */
   readonly privacy: PrivacyService
+  /** Each workspace's data schema (data minimisation). */
+  readonly schemas: SchemaService
   /** Starts background work: timers and interrupted backfills. */
   start(): Promise<void>
   /** Drains accepted work, then closes the store. */
@@ -105,8 +110,13 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const store = options.store ?? openStore(config)
   try {
     await store.migrate()
+    // Opens every stored credential now: a missing or wrong key fails at start, not later.
+    await store.useSealer(config.secretKey ? secretSealer(config.secretKey) : PLAINTEXT)
   } catch (e) {
     await store.close().catch(() => undefined)
+    // A missing or wrong SEGFLOW_SECRET_KEY is a configuration mistake: say so plainly.
+    if (e instanceof Error && e.message.includes('SEGFLOW_SECRET_KEY'))
+      throw new ConfigError(e.message)
     throw e
   }
   const onError = options.onError ?? (() => undefined)
@@ -137,9 +147,14 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     onCommit: (info) => metrics.onCommit(info),
   })
   metrics.trackQueueDepth(() => queue.depth)
-  const ingestor = new Ingestor(queue, clock, metrics)
+  const schemas = new SchemaService(store, clock, metrics)
+  await schemas.load()
+  const ingestor = new Ingestor(queue, clock, metrics, schemas)
   const audit = new AuditLog(store, clock)
-  const keys = new KeyService(store, clock, { audit })
+  const keys = new KeyService(store, clock, {
+    audit,
+    rateLimits: { write: config.rateLimitWrite, admin: config.rateLimitAdmin },
+  })
   const insights = new ProfileInsights(store, engine, clock)
   const insight = (ws: string, id: string) => insights.forProfile(ws, id)
   const profiles = new ProfileService(store, (m) => queue.submit(m), clock, insights)
@@ -197,6 +212,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     store,
     audit,
     privacy,
+    schemas,
     keys,
     queue,
     ingestor,

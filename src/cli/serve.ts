@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
 import type { Logger } from 'pino'
 import { buildApp } from '../http/app.js'
+import { privateLogOptions } from '../privacy/log-mask.js'
 import type { CreatedKey } from '../keys/key-service.js'
 import type { Config } from './config.js'
 import { openRuntime } from './runtime.js'
@@ -33,10 +34,14 @@ export async function startServer(
   config: Config,
   options: { logger?: Logger; print?: (line: string) => void } = {},
 ): Promise<Server> {
-  const logger = options.logger ?? pino({ level: config.logLevel })
+  // Personal data stays out of the logs: the PII fields are the runtime's, once it is open.
+  let pii: () => ReadonlySet<string> = () => new Set()
+  const logger =
+    options.logger ?? pino({ level: config.logLevel, ...privateLogOptions(() => pii()) })
   const runtime = await openRuntime(config, {
     onError: (err) => logger.error({ err }, 'background work failed'),
   })
+  pii = () => runtime.schemas.piiFields()
   let draining = false
   runtime.metrics.collectProcessMetrics()
   let app: FastifyInstance
@@ -50,6 +55,7 @@ export async function startServer(
       ...runtime,
       logger,
       trustProxy: config.trustProxy,
+      https: config.tls,
       draining: () => draining,
     })
     await app.listen({ port: config.port, host: config.host })
@@ -60,7 +66,8 @@ export async function startServer(
   }
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : config.port
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+  const scheme = config.tls ? 'https' : 'http'
+  const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
   logger.info({ url, store: runtime.store.kind }, 'segflow is listening')
 
   // Requests being handled (not yet fully answered), counted on the raw server so that
@@ -110,8 +117,10 @@ export async function startServer(
 
 /** `segflow serve`: runs until SIGTERM or SIGINT, then stops gracefully. */
 export async function serve(config: Config): Promise<void> {
-  const logger = pino({ level: config.logLevel })
+  let pii: () => ReadonlySet<string> = () => new Set()
+  const logger = pino({ level: config.logLevel, ...privateLogOptions(() => pii()) })
   const server = await startServer(config, { logger })
+  pii = () => server.runtime.schemas.piiFields()
   const onSignal = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'signal received')
     server.stop().then(

@@ -26,6 +26,8 @@ import type { Mailer } from '../delivery/email.js'
 import { systemRoutes } from './system-routes.js'
 import { auditRoutes } from './audit-routes.js'
 import { privacyRoutes } from './privacy-routes.js'
+import { schemaRoutes } from './schema-routes.js'
+import type { SchemaService } from '../privacy/schema-service.js'
 import type { PrivacyService } from '../privacy/requests.js'
 import type { AuditLog } from '../privacy/index.js'
 
@@ -43,6 +45,7 @@ export interface AppDeps extends TemplateRouteDeps {
   readonly metrics: Metrics
   readonly audit: AuditLog
   readonly privacy: PrivacyService
+  readonly schemas: SchemaService
   /** Request logging; none when omitted (tests). */
   readonly logger?: FastifyBaseLogger
   /** Trust X-Forwarded-* from a proxy in front. Default false. */
@@ -52,6 +55,8 @@ export interface AppDeps extends TemplateRouteDeps {
    * response asks the client to close its connection. Default: never.
    */
   readonly draining?: () => boolean
+  /** HTTPS: the certificate and its key (PEM). */
+  readonly https?: { readonly cert: Buffer; readonly key: Buffer } | null
   /** Told of every route as it is registered (the OpenAPI test). */
   readonly onRoute?: (method: string, url: string) => void
 }
@@ -65,6 +70,7 @@ export interface AppDeps extends TemplateRouteDeps {
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(deps.https ? { https: { cert: deps.https.cert, key: deps.https.key } } : {}),
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     trustProxy: deps.trustProxy ?? false,
     // Requests that arrive while closing are answered 503 rather than left hanging.
@@ -108,6 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await automationRoutes(api, deps.automations)
       await scoreRoutes(api, deps.scores, deps.lifecycle)
       await privacyRoutes(api, deps.privacy)
+      await schemaRoutes(api, deps.schemas)
     },
     { prefix: '/api' },
   )

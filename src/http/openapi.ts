@@ -712,6 +712,67 @@ export function openApiDocument(): Json {
       responses: { '200': json(privacyRequest), ...errors },
     },
   }
+  const fieldSpecs = {
+    type: 'object',
+    additionalProperties: {
+      type: 'object',
+      properties: {
+        type: { type: 'string', enum: ['string', 'number', 'boolean', 'object', 'array', 'any'] },
+        pii: { type: 'boolean', description: 'masked in logs' },
+      },
+    },
+  }
+  const dataSchema = {
+    type: 'object',
+    required: ['mode'],
+    properties: {
+      mode: {
+        type: 'string',
+        enum: ['allow', 'drop', 'reject'],
+        description:
+          'allow: keep everything; drop: drop fields outside the schema (counted); reject: refuse messages with them (400 naming the field)',
+      },
+      traits: fieldSpecs,
+      events: {
+        type: 'object',
+        description: 'by event name; * for every event, page and screen',
+        additionalProperties: { type: 'object', properties: { properties: fieldSpecs } },
+      },
+    },
+  }
+  const schemaView = {
+    ...dataSchema,
+    properties: {
+      ...dataSchema.properties,
+      updatedAt: { type: ['string', 'null'], format: 'date-time' },
+      dropped: {
+        type: 'object',
+        description: 'fields dropped since the process started, e.g. {"traits.coupon": 3}',
+        additionalProperties: { type: 'integer' },
+      },
+    },
+  }
+  paths['/api/schema'] = {
+    get: {
+      summary: "The workspace's data schema and the fields it dropped",
+      tags: ['privacy'],
+      security: admin,
+      responses: { '200': json(schemaView), ...errors },
+    },
+    put: {
+      summary: 'Set what the workspace collects (data minimisation)',
+      tags: ['privacy'],
+      security: admin,
+      requestBody: body(dataSchema),
+      responses: { '200': json(schemaView), ...errors },
+    },
+    delete: {
+      summary: 'Collect everything again (mode allow, no fields)',
+      tags: ['privacy'],
+      security: admin,
+      responses: { '200': json(schemaView), ...errors },
+    },
+  }
   paths['/api/audit'] = {
     get: {
       summary:

@@ -113,15 +113,18 @@ export async function importFile(
     options.format === 'csv' ? csvRows(input, options, clock) : ndjsonRows(input, options, clock)
   for await (const row of rowsOf) {
     rows++
-    if ('message' in row) batch.push(row.message)
-    else reject(row.line, row.field, row.reason)
+    if ('message' in row) {
+      const admitted = ingestor.admit(row.message)
+      if (admitted.ok) batch.push(admitted.message)
+      else for (const i of admitted.issues) reject(row.line, i.path, i.message)
+    } else reject(row.line, row.field, row.reason)
     if (batch.length >= batchSize) await flush()
   }
   await flush()
   return { rows, stored, duplicates, rejectedCount, rejected }
 }
 
-type Row = { message: Message } | { line: number; field: string; reason: string }
+type Row = { message: Message; line: number } | { line: number; field: string; reason: string }
 
 async function* ndjsonRows(
   input: NodeJS.ReadableStream,
@@ -150,7 +153,7 @@ async function* ndjsonRows(
       newMessageId: () => `imp_${sha(text)}`,
       sanitize: SUSPECT_ESCAPES.test(text),
     })
-    if (r.ok) yield { message: r.message }
+    if (r.ok) yield { message: r.message, line }
     else for (const issue of r.issues) yield { line, field: issue.path, reason: issue.message }
   }
 }
@@ -267,6 +270,6 @@ async function* csvRows(
       activity: false,
       ...(id === '' && anon === '' ? { target: { email: email.trim().toLowerCase() } } : {}),
     }
-    yield { message }
+    yield { message, line: info.lines }
   }
 }

@@ -11,6 +11,8 @@ import type { MessageType } from '../store/store.js'
 import type { GroupCommit } from './group-commit.js'
 import { LIMITS, parseMessage } from './message.js'
 import { parseInstant } from '../shared/time.js'
+import { schemaRefusal } from '../privacy/schema-service.js'
+import type { SchemaService } from '../privacy/schema-service.js'
 
 /** One problem with one message of a batch. */
 export interface Rejection {
@@ -50,7 +52,19 @@ export class Ingestor {
     private readonly queue: GroupCommit,
     private readonly clock: Clock,
     private readonly metrics?: Metrics,
+    /** Each workspace's data schema (data minimisation); none: everything is kept. */
+    private readonly schemas?: SchemaService,
   ) {}
+
+  /**
+   * A parsed message as the workspace's data schema lets it in: fields outside it dropped
+   * (mode drop) or the issues that refuse it (mode reject).
+   */
+  admit(m: Message): { ok: true; message: Message } | { ok: false; issues: Issue[] } {
+    if (!this.schemas) return { ok: true, message: m }
+    const r = this.schemas.apply(m)
+    return r.issues.length > 0 ? { ok: false, issues: r.issues } : { ok: true, message: r.message }
+  }
 
   /** One message from `/v1/track` and friends. Throws `invalid_message` naming every problem. */
   async single(
@@ -78,7 +92,9 @@ export class Ingestor {
         },
       )
     }
-    return this.commit([r.message], [])
+    const admitted = this.admit(r.message)
+    if (!admitted.ok) throw schemaRefusal(admitted.issues)
+    return this.commit([admitted.message], [])
   }
 
   /**
@@ -149,8 +165,10 @@ export class Ingestor {
         }
       }
       const r = parseMessage(raw, ctx)
-      if (r.ok) messages.push(r.message)
-      else for (const i of r.issues) rejected.push({ index, field: i.path, reason: i.message })
+      const admitted = r.ok ? this.admit(r.message) : r
+      if (admitted.ok) messages.push(admitted.message)
+      else
+        for (const i of admitted.issues) rejected.push({ index, field: i.path, reason: i.message })
     })
     const badMessages = new Set(rejected.map((r) => r.index)).size
     if (messages.length === 0) {

@@ -3,6 +3,7 @@ import type { Clock } from '../shared/clock.js'
 import { SegflowError } from '../shared/errors.js'
 import { newId } from '../shared/ids.js'
 import type { ApiKeyRecord, KeyKind, Store } from '../store/store.js'
+import { RateLimiter } from './rate-limit.js'
 
 export const DEFAULT_WORKSPACE = 'default'
 
@@ -22,6 +23,8 @@ export interface KeyServiceOptions {
    * stops working within this time; revoked here, at once. Default 5,000 ms.
    */
   readonly cacheTtlMs?: number
+  /** Requests per second each key may make, by kind; 0 or absent: no limit. */
+  readonly rateLimits?: { readonly write: number; readonly admin: number }
   /** Where key changes are recorded (the audit log); none: not recorded. */
   readonly audit?: {
     record(entry: {
@@ -59,7 +62,13 @@ export class KeyService {
     private readonly options: KeyServiceOptions = {},
   ) {
     this.ttl = options.cacheTtlMs ?? 5_000
+    this.limits = {
+      write: new RateLimiter(options.rateLimits?.write ?? 0, clock),
+      admin: new RateLimiter(options.rateLimits?.admin ?? 0, clock),
+    }
   }
+
+  private readonly limits: Record<KeyKind, RateLimiter>
 
   /** The live key record for `key`, or null when unknown or revoked. */
   async authenticate(key: string): Promise<ApiKeyRecord | null> {
@@ -96,6 +105,7 @@ export class KeyService {
           : 'write keys can only ingest; the admin API needs an admin key',
       )
     }
+    this.limits[kind].take(record.id, kind)
     return record
   }
 

@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'segment_in_use'
   | 'in_use'
   | 'suppressed'
+  | 'rate_limited'
   | 'request_not_found'
   | 'send_failed'
   | 'overloaded'
@@ -65,6 +66,7 @@ const STATUS: Record<ErrorCode, number> = {
   request_not_found: 404,
   send_failed: 502,
   overloaded: 429,
+  rate_limited: 429,
   shutting_down: 503,
   unavailable: 503,
   internal: 500,

@@ -12,6 +12,12 @@ export class Metrics {
     labelNames: ['type'] as const,
     registers: [this.registry],
   })
+  readonly droppedFields = new Counter({
+    name: 'segflow_dropped_fields_total',
+    help: 'Traits and event properties dropped because the workspace schema does not collect them',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  })
   readonly suppressed = new Counter({
     name: 'segflow_suppressed_messages_total',
     help: 'Messages of erased people dropped (their identifiers are on the suppression list)',

@@ -432,6 +432,18 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 9,
+    name: 'data schemas (data minimisation)',
+    statements: (t) => [
+      // What each workspace collects (privacy/schema.ts).
+      `CREATE TABLE schemas (
+        workspace_id TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        updated_at ${t.int} NOT NULL
+      )`,
+    ],
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {

@@ -1,4 +1,6 @@
 import type { JsonValue } from '../shared/json.js'
+import { PLAINTEXT } from '../shared/sealer.js'
+import type { Sealer } from '../shared/sealer.js'
 import { num, strOrNull, toIdentity, toTransition } from './rows.js'
 import type { DialectHooks, Row, SqlConnection } from './sql-connection.js'
 import type {
@@ -16,12 +18,12 @@ import type {
 
 const parse = (v: unknown) => (v === null || v === undefined ? null : JSON.parse(String(v)))
 
-function toWebhook(r: Row): WebhookRecord {
+function toWebhook(r: Row, sealer: Sealer): WebhookRecord {
   return {
     workspaceId: String(r.workspace_id),
     id: String(r.id),
     url: String(r.url),
-    secrets: parse(r.secrets) as WebhookSecret[],
+    secrets: JSON.parse(sealer.open(String(r.secrets))) as WebhookSecret[],
     segments: parse(r.segments) as string[] | null,
     types: parse(r.types) as TransitionType[] | null,
     status: r.status === 'disabled' ? 'disabled' : 'active',
@@ -76,6 +78,8 @@ export class SqlDeliveryTx implements DeliveryTx {
   constructor(
     private readonly c: SqlConnection,
     private readonly h: DialectHooks,
+    /** How webhook secrets are sealed at rest. */
+    private readonly sealer: () => Sealer = () => PLAINTEXT,
   ) {}
 
   async outboxCursor(name: string): Promise<number> {
@@ -133,7 +137,7 @@ export class SqlDeliveryTx implements DeliveryTx {
         : await this.c.all(`SELECT * FROM webhooks WHERE workspace_id = ? ORDER BY id`, [
             workspaceId,
           ])
-    return rows.map(toWebhook)
+    return rows.map((r) => toWebhook(r, this.sealer()))
   }
 
   async upsertWebhook(w: WebhookRecord): Promise<void> {
@@ -144,7 +148,7 @@ export class SqlDeliveryTx implements DeliveryTx {
           w.workspaceId,
           w.id,
           w.url,
-          JSON.stringify(w.secrets),
+          this.sealer().seal(JSON.stringify(w.secrets)),
           w.segments === null ? null : JSON.stringify(w.segments),
           w.types === null ? null : JSON.stringify(w.types),
           w.status,
@@ -272,6 +276,7 @@ export class SqlDeliveryReads implements DeliveryReads {
   constructor(
     private readonly reader: () => SqlConnection,
     private readonly h: DialectHooks,
+    private readonly sealer: () => Sealer = () => PLAINTEXT,
   ) {}
 
   async getWebhook(workspaceId: string, id: string): Promise<WebhookRecord | null> {
@@ -279,7 +284,7 @@ export class SqlDeliveryReads implements DeliveryReads {
       `SELECT * FROM webhooks WHERE workspace_id = ? AND id = ?`,
       [workspaceId, id],
     )
-    return rows[0] ? toWebhook(rows[0]) : null
+    return rows[0] ? toWebhook(rows[0], this.sealer()) : null
   }
 
   async listWebhooks(workspaceId: string): Promise<WebhookRecord[]> {
@@ -287,7 +292,7 @@ export class SqlDeliveryReads implements DeliveryReads {
       `SELECT * FROM webhooks WHERE workspace_id = ? ORDER BY id`,
       [workspaceId],
     )
-    return rows.map(toWebhook)
+    return rows.map((r) => toWebhook(r, this.sealer()))
   }
 
   async listDeliveries(

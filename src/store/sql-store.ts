@@ -1,4 +1,5 @@
 import type { ConsentMode } from '../privacy/index.js'
+import type { JsonObject } from '../shared/json.js'
 import { MIGRATIONS, MIGRATIONS_TABLE, migrationStatements } from './migrations.js'
 import {
   decodeCursor,
@@ -21,6 +22,8 @@ import type { DialectHooks, Row, SqlConnection } from './sql-connection.js'
 import { SqlDeliveryReads } from './sql-delivery.js'
 import { SqlMessagingReads } from './sql-messaging.js'
 import { SqlPrivacyReads } from './sql-privacy.js'
+import { PLAINTEXT } from '../shared/sealer.js'
+import type { Sealer } from '../shared/sealer.js'
 import { SqlWriteTx } from './sql-write-tx.js'
 import type {
   ApiKeyRecord,
@@ -76,7 +79,23 @@ export abstract class SqlStore implements Store {
       arrayParam: (v) => this.hooks.arrayParam(v),
       decodeJson: (v) => this.hooks.decodeJson(v),
     },
+    () => this.sealer,
   )
+
+  /** How credentials are sealed at rest (plain until a key is given). */
+  private sealer: Sealer = PLAINTEXT
+
+  /**
+   * Seals credentials from now on with `sealer`, and seals those stored before a key was set.
+   * Fails, naming the variable, when stored credentials were sealed with another key.
+   */
+  async useSealer(sealer: Sealer): Promise<void> {
+    this.sealer = sealer
+    await this.write(async (tx) => {
+      // Reading opens every stored value (or fails clearly); writing seals it.
+      for (const w of await tx.delivery.listWebhooks()) await tx.delivery.upsertWebhook(w)
+    })
+  }
 
   /** The connection for reads outside a write transaction. */
   protected abstract reader(): SqlConnection
@@ -134,7 +153,7 @@ export abstract class SqlStore implements Store {
   }
 
   write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
-    return this.exclusive((conn) => fn(new SqlWriteTx(conn, this.hooks)))
+    return this.exclusive((conn) => fn(new SqlWriteTx(conn, this.hooks, () => this.sealer)))
   }
 
   // ---- workspaces and keys -------------------------------------------------------------
@@ -168,6 +187,32 @@ export abstract class SqlStore implements Store {
         [k.id, k.workspaceId, k.kind, k.name, k.hash, k.prefix, k.createdAt, k.revokedAt],
       ),
     )
+  }
+
+  async listSchemas(): Promise<
+    { workspaceId: string; definition: JsonObject; updatedAt: number }[]
+  > {
+    const rows = await this.reader().all(`SELECT * FROM schemas ORDER BY workspace_id`)
+    return rows.map((r) => ({
+      workspaceId: String(r.workspace_id),
+      definition: JSON.parse(String(r.definition)) as JsonObject,
+      updatedAt: Number(r.updated_at),
+    }))
+  }
+
+  async putSchema(workspaceId: string, definition: JsonObject, at: number): Promise<void> {
+    await this.exclusive((c) =>
+      c.run(
+        `INSERT INTO schemas (workspace_id, definition, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (workspace_id) DO UPDATE SET definition = excluded.definition,
+           updated_at = excluded.updated_at`,
+        [workspaceId, JSON.stringify(definition), at],
+      ),
+    )
+  }
+
+  async deleteSchema(workspaceId: string): Promise<void> {
+    await this.exclusive((c) => c.run(`DELETE FROM schemas WHERE workspace_id = ?`, [workspaceId]))
   }
 
   async insertAudit(a: AuditRecord): Promise<void> {

@@ -1,3 +1,5 @@
+import { PLAINTEXT } from '../shared/sealer.js'
+import type { Sealer } from '../shared/sealer.js'
 import type { DialectHooks, SqlConnection } from './sql-connection.js'
 import { SqlDeliveryTx } from './sql-delivery.js'
 import { SqlMessagingTx } from './sql-messaging.js'
@@ -42,8 +44,9 @@ export class SqlWriteTx implements WriteTx {
   constructor(
     private readonly c: SqlConnection,
     private readonly h: DialectHooks,
+    sealer: () => Sealer = () => PLAINTEXT,
   ) {
-    this.delivery = new SqlDeliveryTx(c, h)
+    this.delivery = new SqlDeliveryTx(c, h, sealer)
     this.messaging = new SqlMessagingTx(c)
     this.scoring = new SqlScoringTx(c)
     this.privacy = new SqlPrivacyTx(c, h)

@@ -1,5 +1,6 @@
 import type { ConsentMode, ConsentSource, ConsentState, Purpose } from '../privacy/index.js'
 import type { JsonObject, JsonValue } from '../shared/json.js'
+import type { Sealer } from '../shared/sealer.js'
 
 export type StoreKind = 'sqlite' | 'postgres'
 
@@ -636,6 +637,9 @@ export interface Store {
   schemaVersion(): Promise<number>
   close(): Promise<void>
 
+  /** Seals credentials at rest with this sealer from now on, and those already stored. */
+  useSealer(sealer: Sealer): Promise<void>
+
   /** Runs `fn` in one serialized write transaction: committed durably when it resolves. */
   write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T>
 
@@ -649,6 +653,11 @@ export interface Store {
   listApiKeys(workspaceId?: string): Promise<ApiKeyRecord[]>
   /** Returns false when no such unrevoked key exists. */
   revokeApiKey(id: string, at: number): Promise<boolean>
+
+  /** Data schemas (data minimisation), one per workspace that set one. */
+  listSchemas(): Promise<{ workspaceId: string; definition: JsonObject; updatedAt: number }[]>
+  putSchema(workspaceId: string, definition: JsonObject, at: number): Promise<void>
+  deleteSchema(workspaceId: string): Promise<void>
 
   /** Appends to the audit log (there is no way to change or remove an entry). */
   insertAudit(row: AuditRecord): Promise<void>
