@@ -55,7 +55,7 @@ export class Writer {
    * identifiers is lifted, and it and the messages after it are stored. Returns the indexes
    * that go on.
    */
-  private async admit(
+  private async withoutErased(
     tx: WriteTx,
     workspaceId: string,
     messages: readonly Message[],
@@ -110,9 +110,9 @@ export class Writer {
       }
     }
     if (fresh.length === 0) return
-    const admitted = await this.admit(tx, workspaceId, messages, fresh, outcomes)
-    if (admitted.length === 0) return
-    fresh = admitted
+    const kept = await this.withoutErased(tx, workspaceId, messages, fresh, outcomes)
+    if (kept.length === 0) return
+    fresh = kept
 
     const values = new Set<string>()
     const targets = new Set<string>()
