@@ -261,6 +261,10 @@ describe.each(testStoreKinds())(
     it('explains a score inside a segment, shows the presets, and turns stages on and off', async () => {
       await setUp()
       expect((await t.admin('GET', '/api/scores/presets')).json().engagement.half_life).toBe('14d')
+      // A model named "presets" could never be read back: the key is reserved.
+      const reserved = await t.admin('PUT', '/api/scores/presets', { preset: 'engagement' })
+      expect(reserved.statusCode).toBe(400)
+      expect(reserved.json().error.message).toContain('"presets" is reserved')
       await t.admin('PUT', '/api/scores/engagement', { preset: 'engagement' })
       await t.admin('PUT', '/api/segments/engaged', { rule: { score: 'engagement', gte: 40 } })
       await t.rt.segments.settled(WS, 'engaged')

@@ -81,6 +81,12 @@ export class ScoreService {
         'invalid_request',
         `model key ${JSON.stringify(key)} must be lower-case letters, digits, - and _ (at most 64)`,
       )
+    // `GET /api/scores/presets` lists the presets: a model of that name could not be read.
+    if (key === 'presets')
+      throw new SegflowError(
+        'invalid_request',
+        'model key "presets" is reserved (GET /api/scores/presets lists the presets); choose another',
+      )
     const parsed = parseModel(key, body)
     if (!parsed.ok) throw invalidModel(parsed.issues)
     const definition = body as JsonValue
