@@ -301,6 +301,21 @@ describe.each(testStoreKinds())('rights requests on %s', (kind) => {
     expect(list.map((r: { type: string }) => r.type)).toEqual(['erasure'])
   })
 
+  it('removes an erasure notice the endpoint refused for good, as it does one delivered', async () => {
+    const annId = await populate()
+    await ok('POST', '/api/privacy/requests', { type: 'erasure', profile: ANN.userId })
+    rx.answer({ status: 410 })
+    expect(await t.rt.delivery.runDue()).toBe(1)
+    expect(rx.received).toHaveLength(3)
+    expect((await ok('GET', '/api/webhooks/crm')).status).toBe('disabled')
+    const rows = [...(await everyRow())].flatMap(([table, texts]) =>
+      texts
+        .filter((s) => [annId, ANN.userId, ANN.email].some((id) => s.includes(id)))
+        .map((s) => `${table}: ${s}`),
+    )
+    expect(rows).toEqual([])
+  })
+
   it('leaves nothing of an erased person when the endpoint of their notice is deleted before it is sent', async () => {
     const annId = await populate()
     await ok('POST', '/api/privacy/requests', { type: 'erasure', profile: ANN.userId })

@@ -113,10 +113,10 @@ export class DeliveryWorker {
           // An erasure notice carries the person's ids: once it is final, nothing of it stays.
           if (o.delivery.status !== 'pending' && isErasureNotice(o.delivery)) {
             await tx.delivery.deleteDelivery(o.delivery.workspaceId, o.delivery.id)
-            continue
+          } else {
+            await tx.delivery.updateDelivery(o.delivery)
+            await tx.delivery.insertAttempt(o.attempt)
           }
-          await tx.delivery.updateDelivery(o.delivery)
-          await tx.delivery.insertAttempt(o.attempt)
           if (o.disable) {
             const w = (await tx.delivery.listWebhooks(o.delivery.workspaceId)).find(
               (x) => `webhook:${x.id}` === o.delivery.destination,
