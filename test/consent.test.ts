@@ -125,6 +125,23 @@ describe.each(testStoreKinds())('consent on %s', (kind) => {
     expect((await consentOf('bob')).sale_sharing).toBeNull()
   })
 
+  it('lets a denial win when two consent-manager categories name one purpose', async () => {
+    for (const [userId, prefs] of [
+      ['fay', { Analytics: true, Statistics: false }],
+      ['gus', { Statistics: false, Performance: true }],
+      ['hal', { Email: true, email_marketing: true }],
+    ] as const) {
+      const res = await t.track('/v1/identify', {
+        userId,
+        context: { consent: { categoryPreferences: prefs } },
+      })
+      expect(res.statusCode).toBe(200)
+    }
+    expect((await consentOf('fay')).analytics).toMatchObject({ state: 'denied' })
+    expect((await consentOf('gus')).analytics).toMatchObject({ state: 'denied' })
+    expect((await consentOf('hal')).email_marketing).toMatchObject({ state: 'granted' })
+  })
+
   it('keeps the latest statement per purpose, whatever order messages arrive in, and across merges', async () => {
     const track = (body: Record<string, unknown>) =>
       t.track('/v1/track', { event: 'Consent Updated', ...body })

@@ -11,6 +11,7 @@ import { desugar } from '../src/rules/desugar.js'
 import type { CoreRule, Rule, ScoreModel } from '../src/rules/types.js'
 import { modelToJson } from '../src/scoring/model.js'
 import { parseInstant } from '../src/shared/time.js'
+import { rng } from '../bench/gen.js'
 import { oracle } from './oracle.js'
 import type { OracleEvent } from './oracle.js'
 import {
@@ -54,17 +55,6 @@ function rescale<R>(r: R): R {
   return JSON.parse(json) as R
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 interface SimMessage {
   readonly userId: string
   readonly type: 'identify' | 'track' | 'page'
@@ -92,7 +82,7 @@ function simulate(): {
   segments: [string, Rule][]
   batches: Batch[]
 } {
-  const random = mulberry32(SEED)
+  const random = rng(SEED)
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!
   const models = MODEL_KEYS.map((k, i) =>
     rescale(fc.sample(modelArb(k), { seed: SEED - 1 - i, numRuns: 1 })[0]!),

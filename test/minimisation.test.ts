@@ -137,6 +137,24 @@ describe.each(testStoreKinds())('data minimisation on %s', (kind) => {
     ).toBe(200)
   })
 
+  it('lets null through for any named field (it removes a trait), in drop and reject modes', async () => {
+    expect((await t.admin('PUT', '/api/schema', { ...SCHEMA, mode: 'reject' })).statusCode).toBe(
+      200,
+    )
+    await t.track('/v1/identify', { userId: 'eve', traits: { plan: 'pro', seats: 3 } })
+    const res = await t.track('/v1/identify', { userId: 'eve', traits: { seats: null } })
+    expect(res.statusCode, res.body).toBe(200)
+    expect((await profile('eve')).traits).toEqual({ plan: 'pro' })
+    // An unnamed field is still refused when null.
+    expect(
+      (await t.track('/v1/identify', { userId: 'eve', traits: { ssn: null } })).statusCode,
+    ).toBe(400)
+    expect((await t.admin('PUT', '/api/schema', SCHEMA)).statusCode).toBe(200)
+    await t.track('/v1/identify', { userId: 'eve', traits: { plan: null } })
+    expect((await profile('eve')).traits).toEqual({})
+    expect((await t.admin('GET', '/api/schema')).json().dropped).toEqual({})
+  })
+
   it('refuses a bad schema, naming the field', async () => {
     for (const [body, field] of [
       [{ mode: 'strict' }, 'mode'],

@@ -42,14 +42,11 @@ export async function consumeOutbox(
     return { created: 0, more: false }
   }
   // Read up to the head as it is now: when fewer than `limit` match, everything up to it is done.
-  const head = segments === null ? null : await tx.delivery.latestTransitionSeq()
-  const transitions = await tx.delivery.transitionsAfter(
-    cursor,
-    limit,
-    segments === null || head === null ? undefined : { segments, upTo: head },
-  )
+  const filter =
+    segments === null ? undefined : { segments, upTo: await tx.delivery.latestTransitionSeq() }
+  const transitions = await tx.delivery.transitionsAfter(cursor, limit, filter)
   const full = transitions.length === limit
-  const next = full || head === null ? (transitions[transitions.length - 1]?.seq ?? cursor) : head
+  const next = full || !filter ? (transitions[transitions.length - 1]?.seq ?? cursor) : filter.upTo
   const created = transitions.length === 0 ? 0 : await handle(transitions)
   if (next > cursor) await tx.delivery.setOutboxCursor(name, next)
   return { created, more: full }

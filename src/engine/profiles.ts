@@ -1,5 +1,5 @@
 import type { Clock } from '../shared/clock.js'
-import { SegflowError } from '../shared/errors.js'
+import { issuesError, SegflowError } from '../shared/errors.js'
 import type { Issue } from '../shared/errors.js'
 import { newId } from '../shared/ids.js'
 import { isPlainObject, sanitizeStrings } from '../shared/json.js'
@@ -160,9 +160,11 @@ export class ProfileService {
     if (issues.length > 0) {
       // The body is the event's properties: name fields as the caller sent them.
       const field = (path: string) => path.replace(/^properties\.?/, '')
-      throw new SegflowError('invalid_body', issues.map((i) => i.message).join('; '), {
-        details: { issues: issues.map((i) => ({ field: field(i.path), reason: i.message })) },
-      })
+      throw issuesError(
+        'invalid_body',
+        issues.map((i) => i.message).join('; '),
+        issues.map((i) => ({ ...i, path: field(i.path) })),
+      )
     }
     const now = this.clock.now()
     const message: Message = {
@@ -299,9 +301,7 @@ function parseTraitsBody(body: unknown): JsonObject {
     }
   }
   if (issues.length > 0) {
-    throw new SegflowError('invalid_body', issues.map((i) => i.message).join('; '), {
-      details: { issues: issues.map((i) => ({ field: i.path, reason: i.message })) },
-    })
+    throw issuesError('invalid_body', issues.map((i) => i.message).join('; '), issues)
   }
   return (body as { traits: JsonObject }).traits
 }

@@ -104,27 +104,22 @@ export class SegmentService {
   }
 
   async list(workspaceId: string): Promise<SegmentView[]> {
-    const [segments, sizes, reachable] = await Promise.all([
+    const [segments, counts] = await Promise.all([
       this.records(workspaceId),
-      this.store.segmentSizes(workspaceId),
-      this.reachable(workspaceId),
+      this.counts(workspaceId),
     ])
-    return segments.map((s) => view(s, sizes.get(s.key) ?? 0, reachable.get(s.key) ?? 0))
+    return segments.map((s) => view(s, counts.get(s.key)))
   }
 
   async get(workspaceId: string, key: string): Promise<SegmentView> {
     const s = await this.record(workspaceId, key)
-    const [sizes, reachable] = await Promise.all([
-      this.store.segmentSizes(workspaceId),
-      this.reachable(workspaceId),
-    ])
-    return view(s, sizes.get(key) ?? 0, reachable.get(key) ?? 0)
+    return view(s, (await this.counts(workspaceId)).get(key))
   }
 
-  /** Members marketing email can reach, under the workspace's consent mode. */
-  private async reachable(workspaceId: string): Promise<Map<string, number>> {
+  /** Members per segment, and those marketing email can reach under the consent mode. */
+  private async counts(workspaceId: string) {
     const settings = await this.store.messaging.getEmailSettings(workspaceId)
-    return this.store.reachableSizes(workspaceId, settings?.consent?.mode ?? 'opt_in')
+    return this.store.segmentCounts(workspaceId, settings?.consent?.mode ?? 'opt_in')
   }
 
   /**
@@ -239,12 +234,8 @@ export class SegmentService {
       return { record, created: existing === undefined, started: !sameRule }
     })
     if (result.started) this.startBackfill(workspaceId, key, result.record.version)
-    const [sizes, reachable] = await Promise.all([
-      this.store.segmentSizes(workspaceId),
-      this.reachable(workspaceId),
-    ])
     return {
-      segment: view(result.record, sizes.get(key) ?? 0, reachable.get(key) ?? 0),
+      segment: view(result.record, (await this.counts(workspaceId)).get(key)),
       created: result.created,
     }
   }
@@ -511,7 +502,10 @@ function notFound(key: string): SegflowError {
   )
 }
 
-function view(s: SegmentRecord, size: number, reachable: number): SegmentView {
+function view(
+  s: SegmentRecord,
+  counts: { size: number; reachable: number } = { size: 0, reachable: 0 },
+): SegmentView {
   return {
     key: s.key,
     name: s.name,
@@ -524,8 +518,8 @@ function view(s: SegmentRecord, size: number, reachable: number): SegmentView {
       s.status === 'computing'
         ? { done: s.backfillDone, total: Math.max(s.backfillTotal, s.backfillDone) }
         : null,
-    size,
-    reachable,
+    size: counts.size,
+    reachable: counts.reachable,
     rule: s.rule,
     createdAt: iso(s.createdAt),
     updatedAt: iso(s.updatedAt),

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { AuditLog } from '../privacy/index.js'
-import { SegflowError } from '../shared/errors.js'
+import { parseLimit } from './query.js'
 
 /** Reads that hand out people's data in bulk: recorded like changes. */
 const AUDITED_READS = new Set(['/api/segments/:key/members'])
@@ -29,13 +29,6 @@ export async function auditRoutes(app: FastifyInstance, audit: AuditLog): Promis
   })
 
   app.get<{ Querystring: { limit?: string; before?: string } }>('/audit', async (req) => {
-    const raw = req.query.limit
-    const limit = raw === undefined ? 100 : Number(raw)
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
-      throw new SegflowError(
-        'invalid_request',
-        `limit ${JSON.stringify(raw)} must be a whole number from 1 to 1000`,
-      )
-    return audit.list(req.workspaceId, limit, req.query.before ?? null)
+    return audit.list(req.workspaceId, parseLimit(req.query.limit, 100), req.query.before ?? null)
   })
 }

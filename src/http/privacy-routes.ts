@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { PrivacyService } from '../privacy/requests.js'
-import { SegflowError } from '../shared/errors.js'
+import { parseLimit } from './query.js'
 
 /** `/api/privacy/requests`: GDPR/CCPA export and erasure requests, answered at once. */
 export async function privacyRoutes(app: FastifyInstance, privacy: PrivacyService): Promise<void> {
@@ -10,14 +10,7 @@ export async function privacyRoutes(app: FastifyInstance, privacy: PrivacyServic
   })
 
   app.get<{ Querystring: { limit?: string } }>('/privacy/requests', async (req) => {
-    const raw = req.query.limit
-    const limit = raw === undefined ? 100 : Number(raw)
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
-      throw new SegflowError(
-        'invalid_request',
-        `limit ${JSON.stringify(raw)} must be a whole number from 1 to 1000`,
-      )
-    return { items: await privacy.list(req.workspaceId, limit) }
+    return { items: await privacy.list(req.workspaceId, parseLimit(req.query.limit, 100)) }
   })
 
   app.get<{ Params: { id: string } }>('/privacy/requests/:id', async (req) =>

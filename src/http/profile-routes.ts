@@ -1,22 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import type { ProfileService } from '../engine/profiles.js'
 import { LIMITS } from '../ingest/message.js'
-import { SegflowError } from '../shared/errors.js'
+import { parseLimit } from './query.js'
 
 interface IdParams {
   id: string
-}
-
-function parseLimit(raw: unknown): number {
-  if (raw === undefined) return 50
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1 || n > 1000) {
-    throw new SegflowError(
-      'invalid_request',
-      `limit ${JSON.stringify(raw)} must be a whole number from 1 to 1000`,
-    )
-  }
-  return n
 }
 
 /** `/api/profiles`: read a profile by any of its ids, update its traits, page its events. */
@@ -31,7 +19,7 @@ export async function profileRoutes(app: FastifyInstance, profiles: ProfileServi
       profiles.events(
         req.workspaceId,
         req.params.id,
-        parseLimit(req.query.limit),
+        parseLimit(req.query.limit, 50),
         req.query.cursor ?? null,
       ),
   )

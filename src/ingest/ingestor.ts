@@ -1,7 +1,7 @@
 import type { Message } from '../engine/message.js'
 import type { WriteOutcome } from '../engine/writer.js'
 import type { Clock } from '../shared/clock.js'
-import { SegflowError } from '../shared/errors.js'
+import { issuesError, SegflowError } from '../shared/errors.js'
 import type { Issue } from '../shared/errors.js'
 import { newId } from '../shared/ids.js'
 import { isPlainObject, sanitizeStrings } from '../shared/json.js'
@@ -84,12 +84,10 @@ export class Ingestor {
       gpc: info?.gpc === true,
     })
     if (!r.ok) {
-      throw new SegflowError(
+      throw issuesError(
         'invalid_message',
         `${type} message is not valid: ${summarise(r.issues)}`,
-        {
-          details: { issues: r.issues.map((i) => ({ field: i.path, reason: i.message })) },
-        },
+        r.issues,
       )
     }
     const admitted = this.admit(r.message)
@@ -135,9 +133,7 @@ export class Ingestor {
       else issues.push({ path: field, message: `${field} must be an object` })
     }
     if (issues.length > 0) {
-      throw new SegflowError('invalid_body', `batch is not valid: ${summarise(issues)}`, {
-        details: { issues: issues.map((i) => ({ field: i.path, reason: i.message })) },
-      })
+      throw issuesError('invalid_body', `batch is not valid: ${summarise(issues)}`, issues)
     }
     const ctx = {
       workspaceId,

@@ -4,6 +4,7 @@ import { SegflowError } from '../shared/errors.js'
 import { newId } from '../shared/ids.js'
 import type { ApiKeyRecord, KeyKind, Store } from '../store/store.js'
 import { RateLimiter } from './rate-limit.js'
+import type { AuditLog } from '../privacy/index.js'
 
 export const DEFAULT_WORKSPACE = 'default'
 
@@ -26,15 +27,7 @@ export interface KeyServiceOptions {
   /** Requests per second each key may make, by kind; 0 or absent: no limit. */
   readonly rateLimits?: { readonly write: number; readonly admin: number }
   /** Where key changes are recorded (the audit log); none: not recorded. */
-  readonly audit?: {
-    record(entry: {
-      workspaceId: string
-      actor: string
-      action: string
-      target: string | null
-      status: number
-    }): Promise<void>
-  }
+  readonly audit?: Pick<AuditLog, 'record'>
 }
 
 export interface CreatedKey {

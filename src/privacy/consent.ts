@@ -148,6 +148,9 @@ export const GPC_OPT_OUT: ConsentChange = {
  * (a browser signal the person set cannot be overridden by the page).
  */
 export function mergeConsent(...lists: readonly ConsentChange[][]): ConsentChange[] {
+  // Per message on the ingest path: most carry no consent at all.
+  const some = lists.filter((l) => l.length > 0)
+  if (some.length <= 1) return some[0] ?? []
   const m = new Map<Purpose, ConsentChange>()
   for (const list of lists) for (const c of list) m.set(c.purpose, c)
   return [...m.values()]

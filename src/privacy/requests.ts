@@ -1,7 +1,7 @@
 import type { Engine } from '../engine/engine.js'
 import { deliveryRows } from '../delivery/dispatcher.js'
 import type { Clock } from '../shared/clock.js'
-import { SegflowError } from '../shared/errors.js'
+import { issuesError, SegflowError } from '../shared/errors.js'
 import { newId } from '../shared/ids.js'
 import { isPlainObject } from '../shared/json.js'
 import type { PrivacyRequestRecord, Store } from '../store/store.js'
@@ -66,10 +66,8 @@ function parseBody(body: unknown): {
   profile: string
   regulation: PrivacyRequestRecord['regulation']
 } {
-  const bad = (field: string, message: string) =>
-    new SegflowError('invalid_body', `${field}: ${message}`, {
-      details: { issues: [{ field, reason: message }] },
-    })
+  const bad = (path: string, message: string) =>
+    issuesError('invalid_body', `${path}: ${message}`, [{ path, message }])
   if (!isPlainObject(body))
     throw bad('', 'body must be a JSON object like {"type": "erasure", "profile": "ada"}')
   for (const k of Object.keys(body))
@@ -216,11 +214,12 @@ export class PrivacyService {
         return { request: view(done) }
       }
       const family = await tx.privacy.profileFamily(workspaceId, id)
-      const held = await tx.privacy.personRows(workspaceId, family)
+      // Every id they are known by, to suppress and to blank in the audit log (not every row
+      // about them: that is what export reads).
       const identifiers = new Set<string>([ref])
-      for (const i of held.identities ?? []) identifiers.add(String(i.value))
-      for (const p of held.profiles ?? [])
-        if (typeof p.user_id === 'string') identifiers.add(p.user_id)
+      for (const i of await tx.delivery.identitiesOf(workspaceId, family)) identifiers.add(i.value)
+      for (const p of await tx.loadProfiles(workspaceId, family))
+        if (p.userId !== null) identifiers.add(p.userId)
       // They leave every segment; the exits reach the webhooks that want them.
       const before = await tx.delivery.latestTransitionSeq()
       await this.engine.erase(tx, workspaceId, family)

@@ -1,6 +1,7 @@
 import type { Message } from '../engine/message.js'
 import type { Clock } from '../shared/clock.js'
-import { SegflowError } from '../shared/errors.js'
+import { issuesError } from '../shared/errors.js'
+import type { SegflowError } from '../shared/errors.js'
 import type { Issue } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
 import type { JsonObject } from '../shared/json.js'
@@ -18,10 +19,10 @@ const MAX_COUNTED = 1000
  * the set of PII-flagged field names that log output masks.
  */
 export class SchemaService {
-  private readonly schemas = new Map<string, DataSchema>()
+  /** Each workspace that set a schema: it, and when it was set. */
+  private readonly schemas = new Map<string, { schema: DataSchema; updatedAt: number }>()
   private readonly dropped = new Map<string, Map<string, number>>()
   private pii = new Set<string>()
-  private updatedAt = new Map<string, number>()
 
   constructor(
     private readonly store: Store,
@@ -30,11 +31,12 @@ export class SchemaService {
   ) {}
 
   async load(): Promise<void> {
-    for (const row of await this.store.listSchemas()) {
-      this.schemas.set(row.workspaceId, parseSchema(row.definition))
-      this.updatedAt.set(row.workspaceId, row.updatedAt)
-    }
-    this.pii = piiFields(this.schemas.values())
+    for (const row of await this.store.listSchemas())
+      this.schemas.set(row.workspaceId, {
+        schema: parseSchema(row.definition),
+        updatedAt: row.updatedAt,
+      })
+    this.changed()
   }
 
   /** Field names flagged PII in any workspace. */
@@ -43,29 +45,31 @@ export class SchemaService {
   }
 
   get(workspaceId: string): DataSchema {
-    return this.schemas.get(workspaceId) ?? OPEN_SCHEMA
+    return this.schemas.get(workspaceId)?.schema ?? OPEN_SCHEMA
+  }
+
+  private changed(): void {
+    this.pii = piiFields([...this.schemas.values()].map((s) => s.schema))
   }
 
   async put(workspaceId: string, body: unknown) {
     const schema = parseSchema(body)
     const now = this.clock.now()
     await this.store.putSchema(workspaceId, schemaJson(schema), now)
-    this.schemas.set(workspaceId, schema)
-    this.updatedAt.set(workspaceId, now)
-    this.pii = piiFields(this.schemas.values())
+    this.schemas.set(workspaceId, { schema, updatedAt: now })
+    this.changed()
     return this.view(workspaceId)
   }
 
   async remove(workspaceId: string) {
     await this.store.deleteSchema(workspaceId)
     this.schemas.delete(workspaceId)
-    this.updatedAt.delete(workspaceId)
-    this.pii = piiFields(this.schemas.values())
+    this.changed()
     return this.view(workspaceId)
   }
 
   view(workspaceId: string) {
-    const at = this.updatedAt.get(workspaceId)
+    const at = this.schemas.get(workspaceId)?.updatedAt
     const counts = this.dropped.get(workspaceId) ?? new Map<string, number>()
     return {
       ...schemaJson(this.get(workspaceId)),
@@ -113,9 +117,9 @@ export class SchemaService {
 
 /** A refusal of one message by the schema, as the single-message endpoints answer it. */
 export function schemaRefusal(issues: readonly Issue[]): SegflowError {
-  return new SegflowError(
+  return issuesError(
     'invalid_message',
     `message carries fields the workspace does not collect: ${issues.map((i) => i.message).join('; ')}`,
-    { details: { issues: issues.map((i) => ({ field: i.path, reason: i.message })) } },
+    issues,
   )
 }

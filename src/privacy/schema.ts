@@ -1,4 +1,4 @@
-import { SegflowError } from '../shared/errors.js'
+import { issuesError } from '../shared/errors.js'
 import type { Issue } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
 import type { JsonObject, JsonValue } from '../shared/json.js'
@@ -103,12 +103,10 @@ export function parseSchema(body: unknown): DataSchema {
       }
   }
   if (issues.length > 0)
-    throw new SegflowError(
+    throw issuesError(
       'invalid_body',
       `schema is not valid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-      {
-        details: { issues: issues.map((i) => ({ field: i.path, reason: i.message })) },
-      },
+      issues,
     )
   return { mode: b.mode as SchemaMode, traits, events }
 }

@@ -79,6 +79,9 @@ const KINDS = [
   'email_clicked',
 ]
 
+/** The condition kinds and value operators of the language (for tools that generate rules). */
+export { KINDS as RULE_KINDS, VALUE_OPS as RULE_OPERATORS }
+
 /** Longest list an `in`/`nin` may hold, and the deepest nesting: rules stay cheap to run. */
 export const MAX_LIST = 1000
 export const MAX_DEPTH = 32

@@ -99,6 +99,20 @@ export class SegflowError extends Error {
   }
 }
 
+/**
+ * An error for input with problems in named fields: the message, and each issue as
+ * `{field, reason}` under `issues` (what bodies and messages answer with).
+ */
+export function issuesError(
+  code: ErrorCode,
+  message: string,
+  issues: readonly Issue[],
+): SegflowError {
+  return new SegflowError(code, message, {
+    details: { issues: issues.map((i) => ({ field: i.path, reason: i.message })) },
+  })
+}
+
 export function isSegflowError(e: unknown): e is SegflowError {
   return e instanceof SegflowError
 }

@@ -395,7 +395,10 @@ export abstract class SqlStore implements Store {
     return new Map(rows.map((r) => [String(r.segment_key), Number(r.n)]))
   }
 
-  async reachableSizes(workspaceId: string, mode: ConsentMode): Promise<Map<string, number>> {
+  async segmentCounts(
+    workspaceId: string,
+    mode: ConsentMode,
+  ): Promise<Map<string, { size: number; reachable: number }>> {
     const consent =
       mode === 'opt_in'
         ? `EXISTS (SELECT 1 FROM consents c WHERE c.workspace_id = m.workspace_id
@@ -403,17 +406,22 @@ export abstract class SqlStore implements Store {
         : `NOT EXISTS (SELECT 1 FROM consents c WHERE c.workspace_id = m.workspace_id
              AND c.profile_id = m.profile_id AND c.purpose = 'email_marketing' AND c.state = 'denied')`
     const rows = await this.reader().all(
-      `SELECT m.segment_key, COUNT(*) AS n FROM memberships m
-       WHERE m.workspace_id = ?
-         AND EXISTS (SELECT 1 FROM identities i WHERE i.workspace_id = m.workspace_id
-           AND i.profile_id = m.profile_id AND i.kind = 'email')
-         AND NOT EXISTS (SELECT 1 FROM email_status s WHERE s.workspace_id = m.workspace_id
-           AND s.profile_id = m.profile_id AND s.status <> 'subscribed')
-         AND ${consent}
+      `SELECT m.segment_key, COUNT(*) AS n,
+         SUM(CASE WHEN EXISTS (SELECT 1 FROM identities i WHERE i.workspace_id = m.workspace_id
+             AND i.profile_id = m.profile_id AND i.kind = 'email')
+           AND NOT EXISTS (SELECT 1 FROM email_status s WHERE s.workspace_id = m.workspace_id
+             AND s.profile_id = m.profile_id AND s.status <> 'subscribed')
+           AND ${consent} THEN 1 ELSE 0 END) AS reachable
+       FROM memberships m WHERE m.workspace_id = ?
        GROUP BY m.segment_key`,
       [workspaceId],
     )
-    return new Map(rows.map((r) => [String(r.segment_key), Number(r.n)]))
+    return new Map(
+      rows.map((r) => [
+        String(r.segment_key),
+        { size: Number(r.n), reachable: Number(r.reachable) },
+      ]),
+    )
   }
 
   async listMembers(

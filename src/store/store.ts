@@ -687,10 +687,13 @@ export interface Store {
   /** Current members per segment of the workspace. */
   segmentSizes(workspaceId: string): Promise<Map<string, number>>
   /**
-   * Members per segment that marketing email can reach: with an email address, subscribed
-   * (not unsubscribed or bounced), and with email_marketing consent as `mode` requires.
+   * Per segment, its members and those marketing email can reach (with an email address,
+   * subscribed, and with email_marketing consent as `mode` requires), in one pass.
    */
-  reachableSizes(workspaceId: string, mode: ConsentMode): Promise<Map<string, number>>
+  segmentCounts(
+    workspaceId: string,
+    mode: ConsentMode,
+  ): Promise<Map<string, { size: number; reachable: number }>>
   /** Member profile ids after `after`, in id order. */
   listMembers(
     workspaceId: string,
