@@ -208,6 +208,61 @@ describe.each(testStoreKinds())('tracking API on %s', (kind) => {
     expect((await events('a9')).map((e) => e.name)).toEqual(['Good 3'])
   })
 
+  it('refuses a message nested too deep with 400 for it alone, storing the rest of its batch', async () => {
+    // 16,000 nested arrays fit in 32 KB; walking them recursively overflows the stack.
+    const deep = '['.repeat(16_000) + ']'.repeat(16_000)
+    const single = await t.track(
+      '/v1/track',
+      `{"userId":"u1","event":"Deep","properties":{"a":${deep}}}`,
+    )
+    expect(single.statusCode).toBe(400)
+    expect(single.json().error.code).toBe('invalid_message')
+    expect(single.json().error.message).toMatch(/properties\.a.* nested more than 64 levels deep/)
+
+    const batch = await t.track(
+      '/v1/batch',
+      `{"batch":[{"type":"track","userId":"u1","event":"Good"},` +
+        `{"type":"track","userId":"u2","event":"Deep","properties":{"a":${deep}}}]}`,
+    )
+    expect(batch.statusCode).toBe(200)
+    expect(batch.json()).toMatchObject({ accepted: 1, rejected: [{ index: 1 }] })
+    expect(batch.json().rejected[0].field).toMatch(/^properties\.a\[0\]/)
+    expect((await events('u1')).map((e) => e.name)).toEqual(['Good'])
+    expect(await events('u2')).toEqual([])
+
+    // A batch-wide context merged into every message counts towards their depth too.
+    let ctx: unknown = 1
+    for (let i = 0; i < 70; i++) ctx = { c: ctx }
+    const shared = await t.track('/v1/batch', {
+      context: ctx,
+      batch: [{ type: 'track', userId: 'u1', event: 'Good' }],
+    })
+    expect(shared.statusCode).toBe(400)
+    expect(shared.json().error.issues[0].field).toMatch(/^context\.c\.c/)
+  })
+
+  it('refuses traits nested deeper than any preview can read, and previews keep answering', async () => {
+    let nest: unknown = 'x'
+    for (let i = 0; i < 1_100; i++) nest = { a: nest }
+    const res = await t.track('/v1/identify', { userId: 'u3', traits: { n: nest } })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().error.message).toMatch(/traits\.n\.a.* nested more than 64 levels deep/)
+    const viaApi = await t.admin('POST', '/api/profiles/u1', { traits: { n: nest } })
+    expect(viaApi.statusCode).toBe(400)
+    expect(viaApi.json().error.issues[0].field).toMatch(/^traits\.n\.a/)
+    // Sixty levels is still fine, and readable by a rule.
+    let ok: unknown = 'x'
+    for (let i = 0; i < 60; i++) ok = { a: ok }
+    expect((await t.track('/v1/identify', { userId: 'u3', traits: { n: ok } })).statusCode).toBe(
+      200,
+    )
+    const preview = await t.admin('POST', '/api/segments/preview', {
+      rule: { trait: 'n.a', exists: true },
+    })
+    expect(preview.statusCode).toBe(200)
+    expect(preview.json().count).toBe(1)
+  })
+
   it('refuses a batch in which no message is valid, naming each', async () => {
     const res = await t.track('/v1/batch', { batch: [{ type: 'track', userId: 'u1' }] })
     expect(res.statusCode).toBe(400)

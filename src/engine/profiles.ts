@@ -2,7 +2,7 @@ import type { Clock } from '../shared/clock.js'
 import { issuesError, SegflowError } from '../shared/errors.js'
 import type { Issue } from '../shared/errors.js'
 import { newId } from '../shared/ids.js'
-import { isPlainObject, sanitizeStrings } from '../shared/json.js'
+import { isPlainObject, MAX_JSON_DEPTH, nestingIssue, sanitizeStrings } from '../shared/json.js'
 import type { JsonObject } from '../shared/json.js'
 import { CONSENT_EVENT, consentFromEvent, isPurpose, PURPOSES } from '../privacy/index.js'
 import type { ConsentSource, ConsentState, Purpose } from '../privacy/index.js'
@@ -155,7 +155,11 @@ export class ProfileService {
       if (body.evidence !== undefined && !isPlainObject(body.evidence))
         issues.push({ path: 'evidence', message: 'evidence must be an object' })
     }
-    const properties = (isPlainObject(body) ? sanitizeStrings(body, '', issues) : {}) as JsonObject
+    const tooDeep = nestingIssue(body, '', MAX_JSON_DEPTH - 1)
+    if (tooDeep) issues.push(tooDeep)
+    const properties = (
+      isPlainObject(body) && !tooDeep ? sanitizeStrings(body, '', issues) : {}
+    ) as JsonObject
     const changes = issues.length === 0 ? consentFromEvent(properties, issues) : []
     if (issues.length > 0) {
       // The body is the event's properties: name fields as the caller sent them.
@@ -290,8 +294,11 @@ function parseTraitsBody(body: unknown): JsonObject {
           message: `unknown field ${JSON.stringify(k)}; expected only "traits"`,
         })
     }
+    const tooDeep = nestingIssue(body.traits, 'traits', MAX_JSON_DEPTH - 1)
     if (!isPlainObject(body.traits)) {
       issues.push({ path: 'traits', message: 'traits must be an object' })
+    } else if (tooDeep) {
+      issues.push(tooDeep)
     } else {
       for (const k of Object.keys(body.traits)) {
         if (k.trim() === '')

@@ -4,7 +4,7 @@ import type { Clock } from '../shared/clock.js'
 import { issuesError, SegflowError } from '../shared/errors.js'
 import type { Issue } from '../shared/errors.js'
 import { newId } from '../shared/ids.js'
-import { isPlainObject, sanitizeStrings } from '../shared/json.js'
+import { isPlainObject, nestingIssue, sanitizeStrings } from '../shared/json.js'
 import type { JsonObject } from '../shared/json.js'
 import type { Metrics } from '../shared/metrics.js'
 import type { MessageType } from '../store/store.js'
@@ -127,6 +127,12 @@ export class Ingestor {
       integrations: null,
     }
     for (const field of ['context', 'integrations'] as const) {
+      // Merged one level under each message's own `context` / `integrations`.
+      const tooDeep = nestingIssue(body[field], field, LIMITS.depth - 1)
+      if (tooDeep) {
+        issues.push(tooDeep)
+        continue
+      }
       const v = info.suspect ? sanitizeStrings(body[field], field, issues) : body[field]
       if (v === undefined || v === null) continue
       if (isPlainObject(v)) shared[field] = v as JsonObject
@@ -149,6 +155,12 @@ export class Ingestor {
     const rejected: Rejection[] = []
     const checkSize = info.bytes > LIMITS.messageBytes
     batch.forEach((raw: unknown, index) => {
+      // Measured before the size, whose JSON.stringify would overflow the stack on it.
+      const tooDeep = nestingIssue(raw, '', LIMITS.depth)
+      if (tooDeep) {
+        rejected.push({ index, field: tooDeep.path, reason: tooDeep.message })
+        return
+      }
       if (checkSize) {
         const size = Buffer.byteLength(JSON.stringify(raw) ?? '')
         if (size > LIMITS.messageBytes) {

@@ -7,7 +7,7 @@ import {
 } from '../privacy/index.js'
 import type { Message } from '../engine/message.js'
 import type { Issue } from '../shared/errors.js'
-import { isPlainObject, sanitizeStrings } from '../shared/json.js'
+import { isPlainObject, MAX_JSON_DEPTH, nestingIssue, sanitizeStrings } from '../shared/json.js'
 import { parseInstant } from '../shared/time.js'
 import type { JsonObject, JsonValue } from '../shared/json.js'
 import type { MessageType } from '../store/store.js'
@@ -28,6 +28,8 @@ export const LIMITS = {
   batchMessages: 2500,
   /** Longest id (userId, anonymousId, messageId, groupId, previousId) accepted. */
   idLength: 1024,
+  /** Deepest nesting of objects and arrays in a message (the message itself is level 1). */
+  depth: MAX_JSON_DEPTH,
 } as const
 
 export interface ParseContext {
@@ -93,6 +95,9 @@ export function correctTimestamp(
  * parseMessage({ userId: 'u1', event: 'Signed Up' }, { type: 'track', workspaceId, receivedAt, newMessageId })
  */
 export function parseMessage(input: unknown, ctx: ParseContext): ParseResult {
+  // Before anything walks it recursively: a hostile depth is this message's problem alone.
+  const tooDeep = nestingIssue(input, '', LIMITS.depth)
+  if (tooDeep) return { ok: false, issues: [tooDeep] }
   const issues: Issue[] = []
   const raw = ctx.sanitize ? sanitizeStrings(input, '', issues) : input
   if (!isPlainObject(raw)) {
