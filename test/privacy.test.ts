@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { dueDate } from '../src/privacy/requests.js'
 import { ManualClock } from '../src/shared/clock.js'
 import { Receiver } from './helpers/receiver.js'
@@ -299,6 +301,59 @@ describe.each(testStoreKinds())('rights requests on %s', (kind) => {
 
     const list = (await ok('GET', '/api/privacy/requests')).items
     expect(list.map((r: { type: string }) => r.type)).toEqual(['erasure'])
+  })
+
+  it('leaves no byte of an erased person in the database files, nor her ids in another letter case', async () => {
+    const annId = await populate()
+    // A long trait spills into overflow pages; each update leaves an older version behind.
+    const long = `ann-notes-7f3q:${'n'.repeat(6000)}`
+    for (let i = 0; i < 3; i++)
+      await ok('POST', `/api/profiles/${ANN.userId}`, { traits: { notes: `${long}${i}` } })
+    // Her rows reach the database file itself, then more of her goes to the log only.
+    await t.rt.store.scrubDeleted()
+    await t.track('/v1/track', { userId: ANN.userId, event: 'Viewed', properties: { note: long } })
+    // An operator names her in capitals: the audit entry is hers all the same.
+    await t.admin('POST', `/api/profiles/${ANN.email.toUpperCase()}`, { traits: { a: 1 } })
+
+    const res = await t.admin('POST', '/api/privacy/requests', {
+      type: 'erasure',
+      profile: ANN.email,
+      regulation: 'gdpr',
+    })
+    expect(res.statusCode, res.body).toBe(201)
+    // The exit notice (with her email) is sent, then deleted: scrubbed again.
+    expect(await t.rt.delivery.runDue()).toBe(1)
+
+    const audit = (await ok('GET', '/api/audit?limit=500')).items as { target: string | null }[]
+    const needles = [annId, ANN.userId, ANN.anon, ANN.email, 'ann-notes-7f3q']
+    expect(
+      audit.filter((e) => needles.some((n) => e.target?.toLowerCase().includes(n.toLowerCase()))),
+    ).toEqual([])
+
+    if (kind === 'sqlite') {
+      const dir = t.testStore.location.env.SEGFLOW_DATA_DIR!
+      const files = readdirSync(dir).filter((f) => f.startsWith('segflow.db'))
+      expect(files).toContain('segflow.db')
+      for (const f of files) {
+        const bytes = readFileSync(join(dir, f))
+        for (const n of needles) expect(bytes.includes(n), `${n} in ${f}`).toBe(false)
+      }
+      // Bob is still there, in the same file: the scan would have found a survivor.
+      expect(readFileSync(join(dir, 'segflow.db')).includes(BOB.email)).toBe(true)
+    } else {
+      // PostgreSQL cannot overwrite in place; what it can do is vacuum her dead rows and their
+      // index entries away (see the README for what remains in WAL and backups).
+      const rows = await t.rt.store.query(
+        `SELECT relname, vacuum_count FROM pg_stat_user_tables
+         WHERE schemaname = current_schema() AND relname IN ('events', 'identities', 'profiles')`,
+        [],
+      )
+      expect(rows.map((r) => [r.relname, Number(r.vacuum_count) > 0]).sort()).toEqual([
+        ['events', true],
+        ['identities', true],
+        ['profiles', true],
+      ])
+    }
   })
 
   it('removes an erasure notice the endpoint refused for good, as it does one delivered', async () => {

@@ -108,10 +108,13 @@ export class DeliveryWorker {
           }
         }),
       )
+      // An erasure notice carries the person's ids: once it is final, nothing of it stays.
+      const erasures = outcomes.filter(
+        (o) => o.delivery.status !== 'pending' && isErasureNotice(o.delivery),
+      )
       await this.store.write(async (tx) => {
         for (const o of outcomes) {
-          // An erasure notice carries the person's ids: once it is final, nothing of it stays.
-          if (o.delivery.status !== 'pending' && isErasureNotice(o.delivery)) {
+          if (erasures.includes(o)) {
             await tx.delivery.deleteDelivery(o.delivery.workspaceId, o.delivery.id)
           } else {
             await tx.delivery.updateDelivery(o.delivery)
@@ -131,6 +134,7 @@ export class DeliveryWorker {
           }
         }
       })
+      if (erasures.length > 0) await this.store.scrubDeleted()
       sent += batch.length
     }
   }

@@ -201,7 +201,7 @@ export class PrivacyService {
     ref: string,
     record: PrivacyRequestRecord,
   ): Promise<{ request: PrivacyRequestView }> {
-    return this.store.write(async (tx) => {
+    const erased = await this.store.write(async (tx) => {
       const id = await this.store.resolveProfileId(workspaceId, ref)
       if (id === null) {
         const done: PrivacyRequestRecord = {
@@ -211,7 +211,7 @@ export class PrivacyService {
           detail: JSON.stringify({ found: false }),
         }
         await tx.privacy.updateRequest(done)
-        return { request: view(done) }
+        return { request: view(done), found: false }
       }
       const family = await tx.privacy.profileFamily(workspaceId, id)
       // Every id they are known by, to suppress and to blank in the audit log (not every row
@@ -252,7 +252,10 @@ export class PrivacyService {
         }),
       }
       await tx.privacy.updateRequest(done)
-      return { request: view(done) }
+      return { request: view(done), found: true }
     })
+    // Deleted is not yet gone from disk: the log and free space still hold the old bytes.
+    if (erased.found) await this.store.scrubDeleted()
+    return { request: erased.request }
   }
 }

@@ -38,6 +38,16 @@ const BY_PROFILE: readonly { table: string; columns: readonly string[] }[] = [
   { table: 'profiles', columns: ['id', 'merged_into'] },
 ]
 
+const asciiLower = (s: string) => s.replace(/[A-Z]+/g, (m) => m.toLowerCase())
+
+/** Every table an erasure deletes from or rewrites: what is vacuumed after one. */
+export const ERASED_TABLES: readonly string[] = [
+  ...BY_PROFILE.map((t) => t.table),
+  'deliveries',
+  'delivery_attempts',
+  'audit_log',
+]
+
 /** Columns whose text is JSON, parsed in exports. */
 const JSON_COLUMNS = new Set([
   'traits',
@@ -181,9 +191,12 @@ export class SqlPrivacyTx implements PrivacyTx {
 
   async redactAudit(workspaceId: string, targets: readonly string[]): Promise<number> {
     if (targets.length === 0) return 0
+    // `EVE@x.io` in an entry names the same person as `eve@x.io`. lower() folds ASCII letters
+    // on both backends; identifiers are compared in that form.
+    const folded = [...new Set(targets.map(asciiLower))]
     return this.c.run(
-      `UPDATE audit_log SET target = '[erased]' WHERE workspace_id = ? AND target ${this.h.inArray('?')}`,
-      [workspaceId, this.h.arrayParam(targets)],
+      `UPDATE audit_log SET target = '[erased]' WHERE workspace_id = ? AND lower(target) ${this.h.inArray('?')}`,
+      [workspaceId, this.h.arrayParam(folded)],
     )
   }
 

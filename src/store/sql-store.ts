@@ -39,6 +39,7 @@ import type {
   MembershipRecord,
   ProfileRecord,
   SegmentRecord,
+  ScrubReport,
   SegmentVersionRecord,
   Store,
   StoredTransition,
@@ -104,6 +105,12 @@ export abstract class SqlStore implements Store {
   /** Serialises concurrent migrators (other processes) and creates what the DDL needs first. */
   protected abstract prepareMigration(conn: SqlConnection): Promise<void>
   protected abstract closeConnections(): Promise<void>
+  /** See `Store.scrubDeleted`; runs with no write transaction open in this process. */
+  protected abstract scrub(): Promise<ScrubReport>
+
+  scrubDeleted(): Promise<ScrubReport> {
+    return this.mutex.run(() => this.scrub())
+  }
 
   private closing: Promise<void> | null = null
 

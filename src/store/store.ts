@@ -629,6 +629,14 @@ export interface EventQuery {
  * implementation. Writes that change profiles go through `write`, which runs one
  * transaction at a time per process (the group-commit writer is its only hot caller).
  */
+/** What `Store.scrubDeleted` did. */
+export interface ScrubReport {
+  /** SQLite: the write-ahead log was checkpointed and truncated to zero bytes (false: busy). */
+  readonly walTruncated?: boolean
+  /** PostgreSQL: the tables vacuumed. */
+  readonly vacuumed?: readonly string[]
+}
+
 export interface Store {
   readonly kind: StoreKind
   /** Applies pending migrations; returns the versions it applied. */
@@ -642,6 +650,14 @@ export interface Store {
 
   /** Runs `fn` in one serialized write transaction: committed durably when it resolves. */
   write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T>
+
+  /**
+   * After an erasure: gets what was deleted out of the store's own files as far as the backend
+   * can. SQLite (which overwrites deleted content as it goes, `secure_delete`) checkpoints and
+   * truncates its write-ahead log; PostgreSQL vacuums the tables that held the person, index
+   * entries included. What it did, for the request's record.
+   */
+  scrubDeleted(): Promise<ScrubReport>
 
   ensureWorkspace(workspace: Workspace): Promise<boolean>
   getWorkspace(id: string): Promise<Workspace | null>

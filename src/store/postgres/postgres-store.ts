@@ -1,6 +1,8 @@
 import pg from 'pg'
 import { SqlStore } from '../sql-store.js'
 import type { DialectHooks, Row, SqlConnection } from '../sql-store.js'
+import { ERASED_TABLES } from '../sql-privacy.js'
+import type { ScrubReport } from '../store.js'
 
 export interface PostgresStoreOptions {
   /** A libpq connection string, e.g. `postgres://user@127.0.0.1:5432/segflow`. */
@@ -180,6 +182,13 @@ export class PostgresStore extends SqlStore {
       `segflow-migrate:${this.schema ?? ''}`,
     ])
     if (this.schema) await conn.run(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`)
+  }
+
+  protected async scrub(): Promise<ScrubReport> {
+    // VACUUM cannot run in a transaction. INDEX_CLEANUP ON: with few dead rows PostgreSQL would
+    // otherwise skip the indexes, leaving the person's keys (email, ids) in them.
+    await this.poolConn.run(`VACUUM (INDEX_CLEANUP ON) ${ERASED_TABLES.join(', ')}`)
+    return { vacuumed: ERASED_TABLES }
   }
 
   protected async closeConnections(): Promise<void> {
