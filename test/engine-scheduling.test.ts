@@ -45,6 +45,28 @@ describe.each(testStoreKinds())('scheduling cost on %s', (kind) => {
     expect(engine.stats.evaluations - before).toBe(due)
     expect((await sc.runtime.segments.get(WS, 'month')).size).toBe(300 - due)
   })
+
+  it('records the exits that fell due before an event that arrives while the scheduler is late', async () => {
+    sc = await Scenario.open(kind)
+    await sc.publish('recent', { event: 'Viewed', within: '1d' })
+    await sc.publish('twice', { event: 'Viewed', within: '1d', count: { gte: 2 } })
+    await sc.ingest([{ userId: 'u1', event: 'Viewed' }])
+    expect(await sc.newTransitions()).toEqual(['u1 entered recent at +0 (event)'])
+    // Two days pass and no timer fires (the process was busy, or asleep): u1's exit from
+    // `recent` fell due at +1d. Then u1 views again, twice.
+    sc.clock.set(sc.start + 2 * DAY)
+    await sc.ingest([
+      { userId: 'u1', event: 'Viewed' },
+      { userId: 'u1', event: 'Viewed' },
+    ])
+    // The exit happened, at its own instant, before the event's entries: in that order.
+    expect(await sc.newTransitions()).toEqual([
+      'u1 exited recent at +1d (time)',
+      'u1 entered recent at +2d (event)',
+      'u1 entered twice at +2d (event)',
+    ])
+    expect(await sc.membership('u1', 'recent')).toBe(true)
+  })
 })
 
 /** A timer host that records what it was asked, and fires only when told. */

@@ -8,7 +8,7 @@ import { buildApp } from '../src/http/app.js'
 import { importFile } from '../src/ingest/import.js'
 import { privateLogOptions } from '../src/privacy/log-mask.js'
 import { ManualClock } from '../src/shared/clock.js'
-import { ADMIN_KEY, newTestApp } from './helpers/runtime.js'
+import { ADMIN_KEY, newTestApp, WRITE_KEY } from './helpers/runtime.js'
 import type { TestApp } from './helpers/runtime.js'
 import { testStoreKinds } from './helpers/stores.js'
 
@@ -194,8 +194,16 @@ describe.each(testStoreKinds())('data minimisation on %s', (kind) => {
         url: '/api/profiles/dan@secret.io?x=dan@secret.io',
         headers: { authorization: `Bearer ${ADMIN_KEY}` },
       })
+      // analytics.js fetches its settings with the write key in the path.
+      const settings = await app.inject({
+        method: 'GET',
+        url: `/v1/projects/${WRITE_KEY}/settings`,
+      })
+      expect(settings.statusCode).toBe(200)
       logger.info({ traits: { email: 'dan@secret.io', plan: 'pro' } }, 'a message')
       const text = lines.join('')
+      expect(text).toContain('/v1/projects/[key]/settings')
+      expect(text).not.toContain(WRITE_KEY)
       expect(text).toContain('/api/profiles/[person]?[query]')
       expect(text).toContain('"email":"[pii]"')
       expect(text).toContain('"plan":"pro"')

@@ -171,6 +171,18 @@ describe('parsing rules', () => {
       'count.gte',
       /a count is a whole number 0 or more/,
     ],
+    [
+      'a count past the safe integers',
+      { event: 'X', count: { gte: 1e300 } },
+      'count.gte',
+      /a count is at most 9007199254740991, not 1e\+300/,
+    ],
+    [
+      'a count bound past the safe integers',
+      { event: 'X', within: '1d', count: { between: [1, 2 ** 60] } },
+      'count.between[1]',
+      /a count is at most 9007199254740991/,
+    ],
     ['an empty in list', { trait: 'plan', in: [] }, 'in', /in must be a non-empty list/],
     [
       'ignore_case on a number operator',

@@ -110,6 +110,32 @@ describe.each(testStoreKinds())('segments API on %s', (kind) => {
     const ref = await t.admin('PUT', '/api/segments/ghost-ref', { rule: { segment: 'ghost' } })
     expect(ref.json().error.message).toMatch(/refers to segment ghost, which does not exist/)
     expect((await t.admin('GET', '/api/segments/nope')).json().error.code).toBe('segment_not_found')
+    // A misspelt field is refused, not silently dropped (and nothing is published).
+    const typo = await t.admin('PUT', '/api/segments/typo', {
+      name: 'Typo',
+      rule: { trait: 'plan', eq: 'pro' },
+      descripton: 'pro plans',
+    })
+    expect(typo.statusCode).toBe(400)
+    expect(typo.json().error).toMatchObject({
+      code: 'invalid_body',
+      message: expect.stringMatching(/unknown field "descripton"; expected name, description/),
+    })
+    expect((await t.admin('GET', '/api/segments/typo')).statusCode).toBe(404)
+    for (const url of ['/api/segments/preview', '/api/segments/paid/diff']) {
+      const extra = await t.admin('POST', url, { rule: { trait: 'plan', eq: 'pro' }, limit: 5 })
+      expect(extra.statusCode, url).toBe(400)
+      expect(extra.json().error.message, url).toMatch(/unknown field "limit"; expected only rule/)
+    }
+    // A count no store can compare is a rule error, not a 500 (PostgreSQL refused it).
+    const huge = await t.admin('POST', '/api/segments/preview', {
+      rule: { event: 'Viewed Pricing', count: { gte: 1e300 } },
+    })
+    expect(huge.statusCode).toBe(400)
+    expect(huge.json().error).toMatchObject({
+      code: 'invalid_rule',
+      issues: [{ path: 'count.gte' }],
+    })
   })
 
   it('previews a rule and diffs a new version before publishing', async () => {

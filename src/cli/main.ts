@@ -13,6 +13,7 @@ import {
 } from './commands.js'
 import type { Output } from './commands.js'
 import { ConfigError, loadConfig } from './config.js'
+import { systemErrorLine } from './errors.js'
 import { applySegments, apiTarget, explainProfile } from './segment-commands.js'
 import { listPrivacyRequests, privacyRequest } from './privacy-commands.js'
 import { serve } from './serve.js'
@@ -181,6 +182,12 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     }
     if (e instanceof ConfigError || e instanceof SegflowError) {
       process.stderr.write(`segflow: ${e.message}\n`)
+      process.exitCode = 1
+      return
+    }
+    const line = systemErrorLine(e, process.env)
+    if (line !== null) {
+      process.stderr.write(`segflow: ${line}\n`)
       process.exitCode = 1
       return
     }

@@ -36,6 +36,13 @@ function ruleOf(body: unknown): unknown {
   if (!isPlainObject(body) || body.rule === undefined) {
     throw new SegflowError('invalid_body', 'body must be a JSON object like {"rule": {…}}')
   }
+  for (const k of Object.keys(body)) {
+    if (k !== 'rule')
+      throw new SegflowError(
+        'invalid_body',
+        `unknown field ${JSON.stringify(k)}; expected only rule`,
+      )
+  }
   return body.rule
 }
 

@@ -111,17 +111,35 @@ export async function importFile(
 
   const rowsOf =
     options.format === 'csv' ? csvRows(input, options, clock) : ndjsonRows(input, options, clock)
-  for await (const row of rowsOf) {
-    rows++
-    if ('message' in row) {
-      const admitted = ingestor.admit(row.message)
-      if (admitted.ok) batch.push(admitted.message)
-      else for (const i of admitted.issues) reject(row.line, i.path, i.message)
-    } else reject(row.line, row.field, row.reason)
-    if (batch.length >= batchSize) await flush()
+  try {
+    for await (const row of rowsOf) {
+      rows++
+      if ('message' in row) {
+        const admitted = ingestor.admit(row.message)
+        if (admitted.ok) batch.push(admitted.message)
+        else for (const i of admitted.issues) reject(row.line, i.path, i.message)
+      } else reject(row.line, row.field, row.reason)
+      if (batch.length >= batchSize) await flush()
+    }
+  } catch (e) {
+    if (!isCsvError(e)) throw e
+    // The rows before the broken one are good: keep them, so a rerun after the fix skips them.
+    await flush()
+    const line = e.lines ?? e.line
+    throw new SegflowError(
+      'invalid_request',
+      `${path} is not valid CSV${line === undefined ? '' : ` at line ${line}`}: ${e.message.replace(/ at line \d+/, '')}; ` +
+        `${stored} rows before it were imported (fix the file and run again: rows already stored are skipped)`,
+    )
   }
   await flush()
   return { rows, stored, duplicates, rejectedCount, rejected }
+}
+
+/** csv-parse's errors carry a `CSV_…` code and the line they stopped at. */
+function isCsvError(e: unknown): e is Error & { code: string; lines?: number; line?: number } {
+  const code = e instanceof Error ? (e as { code?: unknown }).code : undefined
+  return typeof code === 'string' && code.startsWith('CSV_')
 }
 
 type Row = { message: Message; line: number } | { line: number; field: string; reason: string }
@@ -191,13 +209,27 @@ async function* csvRows(
   clock: Clock,
 ): AsyncGenerator<Row> {
   const parser = input.pipe(
-    parseCsv({ columns: true, bom: true, trim: true, skip_empty_lines: true, info: true }),
+    parseCsv({
+      columns: true,
+      bom: true,
+      trim: true,
+      skip_empty_lines: true,
+      info: true,
+      // A malformed row is that row's problem: it is reported with its line, the rest go in.
+      // What cannot be skipped (a quote never closed) still ends the import, see importFile.
+      skip_records_with_error: true,
+    }),
   )
+  const skipped: Row[] = []
+  parser.on('skip', (e: Error & { lines?: number }) => {
+    skipped.push({ line: e.lines ?? 0, field: '', reason: `not valid CSV: ${e.message}` })
+  })
   let columns: { id: string | null; anon: string | null; email: string | null } | null = null
   for await (const item of parser as AsyncIterable<{
     record: Record<string, string>
     info: { lines: number }
   }>) {
+    yield* skipped.splice(0)
     const { record, info } = item
     if (columns === null) {
       const header = Object.keys(record)
@@ -272,4 +304,5 @@ async function* csvRows(
     }
     yield { message, line: info.lines }
   }
+  yield* skipped.splice(0)
 }

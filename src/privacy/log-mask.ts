@@ -3,10 +3,13 @@ import type { LoggerOptions } from 'pino'
 /** Path segments after these name a person (a userId, an email, a profile id). */
 const PERSON_PATHS = /^(\/api\/(?:profiles|email\/status)\/)([^/?]+)/
 
-/** A request URL as logs show it: the person it names, and any query string, masked. */
+/** Path segments after these are credentials: analytics.js puts its write key in the URL. */
+const KEY_PATHS = /^(\/v1\/projects\/)([^/?]+)/
+
+/** A request URL as logs show it: the person or key it names, and any query string, masked. */
 export function maskUrl(url: string): string {
   const [path, query] = url.split('?', 2) as [string, string | undefined]
-  const masked = path.replace(PERSON_PATHS, '$1[person]')
+  const masked = path.replace(PERSON_PATHS, '$1[person]').replace(KEY_PATHS, '$1[key]')
   return query === undefined ? masked : `${masked}?[query]`
 }
 

@@ -335,6 +335,12 @@ export class Reader {
         this.fail(where, `a count is a whole number 0 or more, not ${n}`)
         return null
       }
+      // Counts are compared as 64-bit integers in SQL and as doubles in the stream evaluator:
+      // past 2^53 the two would disagree (and PostgreSQL refuses the value outright).
+      if (n !== null && integers && n > Number.MAX_SAFE_INTEGER) {
+        this.fail(where, `a count is at most ${Number.MAX_SAFE_INTEGER}, not ${n}`)
+        return null
+      }
       return n
     }
     if (op === 'between') {
