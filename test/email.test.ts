@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { addressProblem } from '../src/delivery/address.js'
 import { ManualClock } from '../src/shared/clock.js'
 import { newTestApp } from './helpers/runtime.js'
 import type { TestApp } from './helpers/runtime.js'
@@ -307,6 +308,40 @@ describe.each(testStoreKinds())('email on %s', (kind) => {
     }
   })
 
+  it('sends to one plain address only: a trait naming more recipients is not an address', async () => {
+    const injected = [
+      'me@a.example, list1@evil.example, "x" <list2@evil.example>',
+      'me@a.example; list1@evil.example',
+      'me@a.example list1@evil.example',
+      '"x" <list2@evil.example>',
+      'Me <me@a.example>',
+      'me@a.example\r\nBcc: list3@evil.example',
+      '(comment)me@a.example',
+      'me@a.example@evil.example',
+      'me@',
+    ]
+    for (const [i, email] of injected.entries()) await identify(`p${i}`, { name: 'P', email })
+    await identify('ann', { name: 'Ann', email: 'ann@x.io' })
+    for (const category of ['transactional', 'marketing']) {
+      for (const [i, email] of injected.entries()) {
+        const res = await send(`p${i}`, category)
+        expect(res.statusCode, email).toBe(200)
+        expect(res.json(), email).toMatchObject({ status: 'skipped' })
+        expect(res.json().reason, email).toMatch(
+          /^invalid_email: the email address .+; a recipient is one plain address$/,
+        )
+      }
+    }
+    expect((await send('p0', 'transactional')).json().reason).toBe(
+      'invalid_email: the email address holds more than one address (a comma or semicolon); a recipient is one plain address',
+    )
+    expect(smtp.received).toHaveLength(0)
+    expect((await send('ann', 'transactional')).json()).toMatchObject({ status: 'sent' })
+    expect(smtp.received).toHaveLength(1)
+    expect(smtp.received[0]!.envelopeTo).toEqual(['ann@x.io'])
+    expect(smtp.received[0]!.mail.to).toMatchObject({ value: [{ address: 'ann@x.io' }] })
+  })
+
   it('fails clearly without an SMTP server, and skips people without an address', async () => {
     await t.close()
     t = await newTestApp(kind, { clock, env: { SEGFLOW_PUBLIC_URL: PUBLIC } })
@@ -317,5 +352,39 @@ describe.each(testStoreKinds())('email on %s', (kind) => {
     expect(res.statusCode).toBe(502)
     expect(res.json().error.message).toContain('SEGFLOW_SMTP_URL')
     expect((await send('hal')).json()).toEqual({ status: 'skipped', reason: 'no email address' })
+  })
+})
+
+describe('addressProblem', () => {
+  it.each([
+    'ann@x.io',
+    "o'brien+tag@mail.example.co.uk",
+    'first.last@sub-domain.example',
+    'jörg@bücher.example',
+    '  ann@x.io\t',
+  ])('%s is one plain address', (value) => {
+    expect(addressProblem(value)).toBeNull()
+  })
+
+  it.each([
+    ['a@x.io, b@y.io', 'holds more than one address (a comma or semicolon)'],
+    ['a@x.io;b@y.io', 'holds more than one address (a comma or semicolon)'],
+    ['"x" <b@y.io>', 'has a display name, comment or angle brackets'],
+    ['<b@y.io>', 'has a display name, comment or angle brackets'],
+    ['a@x.io (me)', 'has a display name, comment or angle brackets'],
+    ['a@x.io\nBcc: b@y.io', 'holds a line break or control character'],
+    ['a@x.io\r', 'holds a line break or control character'],
+    ['a@x.io b@y.io', 'holds a space'],
+    ['ann', 'has no @'],
+    ['a@b@y.io', 'has more than one @'],
+    ['.a@x.io', 'has a malformed part before the @'],
+    ['a..b@x.io', 'has a malformed part before the @'],
+    ['@x.io', 'has a malformed part before the @'],
+    ['a@localhost', 'has a malformed domain'],
+    ['a@-x.io', 'has a malformed domain'],
+    ['a@[127.0.0.1]', 'has a malformed domain'],
+    ['', 'is empty'],
+  ])('%j is not an address: %s', (value, problem) => {
+    expect(addressProblem(value)).toBe(problem)
   })
 })

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { RETRY_DELAYS_MS } from '../src/delivery/schedule.js'
 import { ManualClock } from '../src/shared/clock.js'
+import { nonPublicReason } from '../src/delivery/targets.js'
 import { Receiver } from './helpers/receiver.js'
 import { newTestApp } from './helpers/runtime.js'
 import type { TestApp } from './helpers/runtime.js'
@@ -287,12 +288,14 @@ describe.each(testStoreKinds())('webhook targets on %s', (kind) => {
         'http://localhost/x',
         'http://10.1.2.3/x',
         'http://[::1]/x',
+        'http://[::ffff:127.0.0.1]/x',
         'http://169.254.169.254/latest',
+        'http://198.18.0.1/x',
       ]) {
         const res = await t.admin('PUT', '/api/webhooks/w', { url })
         expect(res.statusCode, url).toBe(400)
         expect(res.json().error.message).toMatch(
-          /private or loopback address; set SEGFLOW_WEBHOOK_ALLOW_PRIVATE=true/,
+          /^url http:.*not a public address \(.+\); set SEGFLOW_WEBHOOK_ALLOW_PRIVATE=true/,
         )
       }
       const ftp = await t.admin('PUT', '/api/webhooks/w', { url: 'ftp://example.com/x' })
@@ -300,5 +303,149 @@ describe.each(testStoreKinds())('webhook targets on %s', (kind) => {
     } finally {
       await t.close()
     }
+  })
+
+  // DNS rebinding: the name answers a public address when the webhook is saved, then
+  // 127.0.0.1, where a real receiver listens. Only a check on the address the socket actually
+  // connects to stops the signed POST from reaching it.
+  it('checks the address actually connected to on every attempt, not an earlier answer', async () => {
+    const clock = new ManualClock(NOW)
+    let answer = ['93.184.216.34']
+    const asked: string[] = []
+    const resolve = async (host: string) => {
+      asked.push(host)
+      return answer
+    }
+    const t = await newTestApp(kind, {
+      clock,
+      delivery: { random: () => 0.5, timeoutMs: 1000, resolve },
+    })
+    const rx = await new Receiver().start()
+    try {
+      const port = new URL(rx.url).port
+      const url = `http://rebind.segflow.test:${port}/hook`
+      expect((await t.admin('PUT', '/api/webhooks/crm', { url })).statusCode).toBe(201)
+      expect(asked).toEqual(['rebind.segflow.test'])
+      await t.admin('PUT', '/api/segments/pro', { rule: { trait: 'plan', eq: 'pro' } })
+      await t.rt.segments.settled('default', 'pro')
+      answer = ['127.0.0.1']
+      await t.track('/v1/identify', { userId: 'ann', traits: { plan: 'pro' } })
+      expect(await t.rt.delivery.runDue()).toBe(1)
+      expect(rx.received).toHaveLength(0)
+      const [d] = (await t.admin('GET', '/api/webhooks/crm/deliveries')).json().items
+      expect(d).toMatchObject({
+        status: 'pending',
+        attempts: 1,
+        lastError: 'address 127.0.0.1 is not public (loopback)',
+        history: [{ status: null, error: 'address 127.0.0.1 is not public (loopback)' }],
+      })
+      // One non-public answer among public ones is refused too.
+      answer = ['93.184.216.34', '::ffff:7f00:1']
+      clock.advance(HOUR)
+      await t.rt.delivery.runDue()
+      expect(rx.received).toHaveLength(0)
+      const [again] = (await t.admin('GET', '/api/webhooks/crm/deliveries')).json().items
+      expect(again.lastError).toBe(
+        'address ::ffff:7f00:1 is not public (IPv4-mapped 127.0.0.1: loopback)',
+      )
+      // A literal address is connected to without any lookup: it is checked all the same (a
+      // webhook stored before the rule, or written around the API).
+      const [w] = await t.testStore.store.delivery.listWebhooks('default')
+      await t.testStore.store.write((tx) => tx.delivery.upsertWebhook({ ...w!, url: rx.url }))
+      clock.advance(HOUR)
+      await t.rt.delivery.runDue()
+      expect(rx.received).toHaveLength(0)
+      const [literal] = (await t.admin('GET', '/api/webhooks/crm/deliveries')).json().items
+      expect(literal.lastError).toBe('address 127.0.0.1 is not public (loopback)')
+    } finally {
+      await t.close()
+      await rx.stop()
+    }
+  })
+
+  it('lets the same rebinding name through when private targets are allowed', async () => {
+    const t = await newTestApp(kind, {
+      env: { SEGFLOW_WEBHOOK_ALLOW_PRIVATE: 'true' },
+      delivery: { random: () => 0.5, timeoutMs: 1000, resolve: async () => ['127.0.0.1'] },
+    })
+    const rx = await new Receiver().start()
+    try {
+      const url = `http://rebind.segflow.test:${new URL(rx.url).port}/hook`
+      expect((await t.admin('PUT', '/api/webhooks/crm', { url })).statusCode).toBe(201)
+      await t.admin('PUT', '/api/segments/pro', { rule: { trait: 'plan', eq: 'pro' } })
+      await t.rt.segments.settled('default', 'pro')
+      await t.track('/v1/identify', { userId: 'ann', traits: { plan: 'pro' } })
+      await t.rt.delivery.runDue()
+      expect(rx.received).toHaveLength(1)
+      expect(rx.received[0]!.headers.host).toBe(`rebind.segflow.test:${new URL(rx.url).port}`)
+    } finally {
+      await t.close()
+      await rx.stop()
+    }
+  })
+})
+
+describe('nonPublicReason', () => {
+  it.each([
+    ['127.0.0.1', 'loopback'],
+    ['10.1.2.3', 'private'],
+    ['172.31.255.255', 'private'],
+    ['192.168.1.1', 'private'],
+    ['100.64.0.1', 'carrier-grade NAT'],
+    ['169.254.169.254', 'link-local'],
+    ['0.0.0.0', 'this network'],
+    ['192.0.0.1', 'IETF protocol assignments'],
+    ['192.0.2.1', 'documentation'],
+    ['198.18.0.1', 'benchmarking'],
+    ['198.19.255.255', 'benchmarking'],
+    ['224.0.0.1', 'multicast'],
+    ['239.255.255.250', 'multicast'],
+    ['240.0.0.1', 'reserved'],
+    ['255.255.255.255', 'reserved'],
+    ['::', 'unspecified'],
+    ['::1', 'loopback'],
+    ['::127.0.0.1', 'IPv4-compatible 127.0.0.1: loopback'],
+    ['::7f00:1', 'IPv4-compatible 127.0.0.1: loopback'],
+    ['::ffff:127.0.0.1', 'IPv4-mapped 127.0.0.1: loopback'],
+    ['::ffff:7f00:1', 'IPv4-mapped 127.0.0.1: loopback'],
+    ['0:0:0:0:0:ffff:a00:1', 'IPv4-mapped 10.0.0.1: private'],
+    ['::ffff:0:127.0.0.1', 'IPv4-translated 127.0.0.1: loopback'],
+    ['64:ff9b::7f00:1', 'NAT64 127.0.0.1: loopback'],
+    ['64:ff9b::169.254.169.254', 'NAT64 169.254.169.254: link-local'],
+    ['64:ff9b:1::808:808', 'local-use NAT64'],
+    ['2002:7f00:1::', '6to4 127.0.0.1: loopback'],
+    ['2002:c0a8:101::1', '6to4 192.168.1.1: private'],
+    ['2001:0:4136:e378:8000:63bf:80ff:fffe', 'Teredo 127.0.0.1: loopback'],
+    ['fec0::1', 'site-local'],
+    ['fc00::1', 'unique-local'],
+    ['fd12:3456::1', 'unique-local'],
+    ['fe80::1%eth0', 'link-local'],
+    ['ff02::1', 'multicast'],
+    ['2001:db8::1', 'documentation'],
+    ['100::1', 'discard-only'],
+    ['4000::1', 'not global unicast'],
+    ['localhost', 'not an IP address'],
+    ['1:2:3:4:5:6:7:8:9', 'not an IP address'],
+  ])('%s is not public (%s)', (address, reason) => {
+    expect(nonPublicReason(address)).toBe(reason)
+  })
+
+  it.each([
+    '8.8.8.8',
+    '93.184.216.34',
+    '1.1.1.1',
+    '172.32.0.1',
+    '198.20.0.1',
+    '223.255.255.255',
+    '2606:4700::1111',
+    '2a00:1450:4001:80b::200e',
+    '::8.8.8.8',
+    '::ffff:8.8.8.8',
+    '64:ff9b::808:808',
+    '64:ff9b::8.8.8.8',
+    '2002:808:808::',
+    '2001:0:4136:e378:8000:63bf:f7f7:f7f7',
+  ])('%s is public', (address) => {
+    expect(nonPublicReason(address)).toBeNull()
   })
 })

@@ -165,6 +165,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const lifecycle = new LifecycleService(store, engine, segments, clock)
   const webhooks = new WebhookService(store, clock, {
     allowPrivate: config.webhookAllowPrivate,
+    ...(options.delivery?.resolve ? { resolve: options.delivery.resolve } : {}),
     kick: () => delivery.kick(),
     usedBy: (ws, id) => automationsUsing(store, ws, 'webhook', id),
   })

@@ -13,7 +13,7 @@ import { SegflowError } from '../shared/errors.js'
 import { newId } from '../shared/ids.js'
 import { formatDuration } from '../shared/time.js'
 import type { EmailSendRecord, Store } from '../store/store.js'
-import { emailAddressOf } from './address.js'
+import { recipientOf } from './address.js'
 
 export interface MailerOptions {
   /** SEGFLOW_SMTP_URL; without it every send fails with a clear error. */
@@ -143,8 +143,15 @@ export class Mailer {
       const [profile] = await tx.loadProfiles(r.workspaceId, [r.profileId])
       if (!profile || profile.mergedInto !== null) return { skip: 'no such profile' } as const
       const identities = await tx.delivery.identitiesOf(r.workspaceId, [r.profileId])
-      const address = emailAddressOf(profile, identities)
-      if (!address) return { skip: 'no email address' } as const
+      const recipient = recipientOf(profile, identities)
+      if (!recipient) return { skip: 'no email address' } as const
+      // A value like "a@x.example, b@y.example" would be several envelope recipients, past
+      // caps and consent: it is not an address, and nothing is sent.
+      if ('problem' in recipient)
+        return {
+          skip: `invalid_email: the email address ${recipient.problem}; a recipient is one plain address`,
+        } as const
+      const address = recipient.address
       const settings = await tx.messaging.getEmailSettings(r.workspaceId)
       if (r.category === 'marketing') {
         const status = await tx.messaging.emailStatus(r.workspaceId, r.profileId)
@@ -216,6 +223,9 @@ export class Mailer {
       await this.transport.sendMail({
         from,
         to: record.address,
+        // The envelope is given, not derived from the headers, so it is always this one
+        // recipient whatever the headers hold.
+        envelope: { from, to: [record.address] },
         subject: out.subject,
         html,
         ...(out.text === null ? {} : { text: out.text }),

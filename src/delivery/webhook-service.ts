@@ -12,6 +12,7 @@ import type {
 } from '../store/store.js'
 import { isSecret, newSecret } from './signing.js'
 import { checkTarget } from './targets.js'
+import type { Resolver } from './targets.js'
 
 const TYPES: readonly TransitionType[] = ['segment.entered', 'segment.exited']
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
@@ -65,6 +66,8 @@ export class WebhookService {
     private readonly clock: Clock,
     private readonly options: {
       allowPrivate: boolean
+      /** Resolves host names for the save-time check. Default: dns.lookup. */
+      resolve?: Resolver
       kick: () => void
       /** Automations calling an endpoint, which stop it being deleted. */
       usedBy?: (workspaceId: string, id: string) => Promise<string[]>
@@ -104,7 +107,9 @@ export class WebhookService {
       }
     }
     if (typeof body.url !== 'string') throw bad('url is required')
-    const url = (await checkTarget(body.url, this.options.allowPrivate)).toString()
+    const url = (
+      await checkTarget(body.url, this.options.allowPrivate, this.options.resolve)
+    ).toString()
     if (body.secret !== undefined && (typeof body.secret !== 'string' || !isSecret(body.secret))) {
       throw bad('secret must be a Standard Webhooks secret: whsec_ and at least 16 bytes in base64')
     }

@@ -8,11 +8,16 @@ import { MAX_ATTEMPTS, retryAfterMs, retryDelay } from './schedule.js'
 import type { Sender } from './sender.js'
 import { httpSender } from './sender.js'
 import { signatureHeaders } from './signing.js'
-import { checkTarget } from './targets.js'
+import type { Resolver } from './targets.js'
 
 export interface DeliveryOptions {
-  /** How requests are sent. Default: fetch. */
+  /**
+   * How requests are sent. Default: httpSender, which refuses non-public addresses at connect
+   * time (a custom sender must do that itself).
+   */
   readonly sender?: Sender
+  /** Resolves webhook host names, at save and at connect time. Default: dns.lookup. */
+  readonly resolve?: Resolver
   /** Allow webhooks to loopback and private addresses (SEGFLOW_WEBHOOK_ALLOW_PRIVATE). Default false. */
   readonly allowPrivate?: boolean
   /** Time an endpoint has to answer. Default 15,000 ms. */
@@ -46,7 +51,12 @@ export class DeliveryWorker {
     private readonly clock: Clock,
     private readonly options: DeliveryOptions = {},
   ) {
-    this.sender = options.sender ?? httpSender
+    this.sender =
+      options.sender ??
+      httpSender({
+        allowPrivate: options.allowPrivate ?? false,
+        ...(options.resolve ? { resolve: options.resolve } : {}),
+      })
     this.pump = new Pump(
       clock,
       options.timers ?? realTimers,
@@ -60,8 +70,9 @@ export class DeliveryWorker {
     this.pump.start()
   }
 
-  stop(): Promise<void> {
-    return this.pump.stop()
+  async stop(): Promise<void> {
+    await this.pump.stop()
+    this.sender.close?.()
   }
 
   /** Something may be due (transitions written, a webhook changed): run soon. */
@@ -146,7 +157,8 @@ export class DeliveryWorker {
     const timeout = this.options.timeoutMs ?? 15_000
     let result
     try {
-      await checkTarget(w.url, this.options.allowPrivate ?? false)
+      // The target is checked again on every attempt, at connect time inside the sender: a
+      // check here, before sending, would look at a DNS answer the connection does not use.
       result = await this.sender.post(
         w.url,
         signatureHeaders(w.secrets, d.id, started, body),
