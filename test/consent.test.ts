@@ -268,9 +268,37 @@ describe.each(testStoreKinds())('consent on %s', (kind) => {
     expect(batch.json().rejected).toEqual([
       expect.objectContaining({ index: 0, field: 'properties.analytics' }),
     ])
+    // A misspelt purpose at the top level holds a consent value: it is a purpose, refused
+    // with a suggestion, not kept as evidence (the rest of the statement is not applied).
+    const typo = await t.track('/v1/track', {
+      userId: 'eve',
+      event: 'Consent Updated',
+      properties: { email_marketing: true, analytic: false, form: 'signup', version: 3 },
+    })
+    expect(typo.statusCode).toBe(400)
+    expect(typo.json().error.issues).toEqual([
+      {
+        field: 'properties.analytic',
+        reason: expect.stringMatching(
+          /^unknown consent purpose "analytic" \(did you mean analytics\?\); expected one of/,
+        ),
+      },
+    ])
     const eve = (await t.admin('GET', '/api/profiles/eve')).json()
     expect(eve.traits.plan).toBe('pro')
     expect(Object.values(eve.consent).every((c) => c === null)).toBe(true)
+    // Evidence that is not a consent value is still just evidence.
+    const good = await t.track('/v1/track', {
+      userId: 'eve',
+      event: 'Consent Updated',
+      properties: { email_marketing: true, form: 'signup', version: 3 },
+    })
+    expect(good.statusCode).toBe(200)
+    expect(
+      (await t.admin('GET', '/api/profiles/eve')).json().consent.email_marketing,
+    ).toMatchObject({
+      state: 'granted',
+    })
   })
 
   it('sends automated marketing email only to people with consent, and reports reachable sizes', async () => {

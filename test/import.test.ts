@@ -9,14 +9,14 @@ import { importFile } from '../src/ingest/import.js'
 import { ManualClock } from '../src/shared/clock.js'
 import { cli } from './helpers/cli.js'
 import { segflowCommandLine } from './helpers/process.js'
-import { newStoreLocation, testStoreKinds } from './helpers/stores.js'
+import { newCreatedLocation, testStoreKinds } from './helpers/stores.js'
 import type { StoreLocation } from './helpers/stores.js'
 
 describe.each(testStoreKinds())('segflow import on %s', (kind) => {
   let location: StoreLocation
   let dir: string
   beforeEach(async () => {
-    location = await newStoreLocation(kind)
+    location = await newCreatedLocation(kind)
     dir = mkdtempSync(join(tmpdir(), 'segflow-import-'))
   })
   afterEach(async () => {

@@ -1,14 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { readFileSync } from 'node:fs'
+import { buildProgram } from '../src/cli/main.js'
 import { KeyService } from '../src/keys/key-service.js'
 import { ManualClock } from '../src/shared/clock.js'
 import { cli } from './helpers/cli.js'
-import { newStoreLocation, newTestStore, testStoreKinds } from './helpers/stores.js'
+import { newCreatedLocation, newStoreLocation, newTestStore, testStoreKinds } from './helpers/stores.js'
 import type { StoreLocation, TestStore } from './helpers/stores.js'
 
 describe.each(testStoreKinds())('segflow keys and workspaces on %s', (kind) => {
   let location: StoreLocation
   beforeEach(async () => {
-    location = await newStoreLocation(kind)
+    location = await newCreatedLocation(kind)
   })
   afterEach(async () => {
     await location.destroy()
@@ -81,6 +83,43 @@ describe.each(testStoreKinds())('segflow keys and workspaces on %s', (kind) => {
     const keys = JSON.parse((await cli(['keys', 'list', '--json'], env)).out)
     expect(keys).toHaveLength(1)
     expect(keys[0]).toMatchObject({ type: 'write', name: 'SEGFLOW_WRITE_KEY', prefix: 'my-exist' })
+  })
+
+  it('refuses to work on a database that segflow serve never created, creating nothing', async () => {
+    const elsewhere = await newStoreLocation(kind)
+    try {
+      const env = { ...elsewhere.env, SEGFLOW_ADMIN_KEY: 'an-exported-admin-key' }
+      for (const args of [
+        ['keys', 'list'],
+        ['keys', 'create', '--type', 'write'],
+        ['workspaces', 'list'],
+        ['import', 'nothing.ndjson'],
+      ])
+        await expect(cli(args, env), args.join(' ')).rejects.toThrow(
+          kind === 'sqlite'
+            ? /^no segflow database at .*segflow\.db: run this where `segflow serve` keeps its data, or point SEGFLOW_DATA_DIR/
+            : /^no segflow database in schema t_\w+ of SEGFLOW_DATABASE_URL: start `segflow serve` on it once/,
+        )
+      // Nothing was made there: no file, no tables.
+      const store = elsewhere.open()
+      try {
+        expect(await store.initialized()).toBe(false)
+      } finally {
+        await store.close()
+      }
+    } finally {
+      await elsewhere.destroy()
+    }
+  })
+
+  it('prints its version', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+    const printed: string[] = []
+    await expect(
+      buildProgram({ out: (l) => printed.push(l), err: () => undefined, interactive: false }, {})
+        .parseAsync(['node', 'segflow', '--version']),
+    ).rejects.toMatchObject({ code: 'commander.version' })
+    expect(printed).toEqual([version])
   })
 })
 

@@ -1,12 +1,14 @@
 import { SingleBar } from 'cli-progress'
-import { basename } from 'node:path'
+import { existsSync } from 'node:fs'
+import { basename, join } from 'node:path'
 import { importFile, formatOf } from '../ingest/import.js'
 import type { ImportFormat, ImportProgress, ImportSummary } from '../ingest/import.js'
 import { DEFAULT_WORKSPACE } from '../keys/key-service.js'
 import { SegflowError } from '../shared/errors.js'
 import type { ApiKeyRecord, KeyKind } from '../store/store.js'
+import { ConfigError } from './config.js'
 import type { Config } from './config.js'
-import { openRuntime } from './runtime.js'
+import { openRuntime, openStore } from './runtime.js'
 import type { Runtime } from './runtime.js'
 
 /** Where a command writes: stdout for results, stderr for progress and diagnostics. */
@@ -23,7 +25,32 @@ export const processOutput: Output = {
   interactive: process.stderr.isTTY === true,
 }
 
+/**
+ * Only `segflow serve` creates a database. Any other command run from the wrong folder (or
+ * with the wrong SEGFLOW_DATABASE_URL) would otherwise quietly make an empty one and work on it.
+ */
+export async function requireExistingStore(config: Config): Promise<void> {
+  if (config.databaseUrl === null) {
+    const file = join(config.dataDir, 'segflow.db')
+    if (!existsSync(file))
+      throw new ConfigError(
+        `no segflow database at ${file}: run this where \`segflow serve\` keeps its data, or point SEGFLOW_DATA_DIR at that folder (or SEGFLOW_DATABASE_URL at its PostgreSQL)`,
+      )
+    return
+  }
+  const store = openStore(config)
+  try {
+    if (!(await store.initialized()))
+      throw new ConfigError(
+        `no segflow database in ${config.databaseSchema ? `schema ${config.databaseSchema} of ` : ''}SEGFLOW_DATABASE_URL: start \`segflow serve\` on it once, or check SEGFLOW_DATABASE_URL${config.databaseSchema ? ' and SEGFLOW_DATABASE_SCHEMA' : ''}`,
+      )
+  } finally {
+    await store.close()
+  }
+}
+
 async function withRuntime<T>(config: Config, fn: (rt: Runtime) => Promise<T>): Promise<T> {
+  await requireExistingStore(config)
   const rt = await openRuntime(config)
   try {
     // Registers keys given in the environment, but generates none: a key made here could

@@ -121,8 +121,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: int(env, 'SEGFLOW_PORT', 8787, 0, 65535),
     host: str(env, 'SEGFLOW_HOST') ?? '127.0.0.1',
     dataDir: resolve(str(env, 'SEGFLOW_DATA_DIR') ?? '.segflow'),
-    databaseUrl: str(env, 'SEGFLOW_DATABASE_URL'),
-    databaseSchema: str(env, 'SEGFLOW_DATABASE_SCHEMA'),
+    databaseUrl: url(
+      env,
+      'SEGFLOW_DATABASE_URL',
+      ['postgres:', 'postgresql:'],
+      'postgres://user@host:5432/db',
+    ),
+    databaseSchema: schemaName(env),
     sqliteSynchronous: oneOf(
       env,
       'SEGFLOW_SQLITE_SYNCHRONOUS',
@@ -136,10 +141,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     commitBatch: int(env, 'SEGFLOW_COMMIT_BATCH', 5_000, 1, 100_000),
     trustProxy: oneOf(env, 'SEGFLOW_TRUST_PROXY', ['true', 'false'] as const, 'false') === 'true',
     shutdownTimeoutMs: int(env, 'SEGFLOW_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
-    smtpUrl: str(env, 'SEGFLOW_SMTP_URL'),
+    smtpUrl: url(env, 'SEGFLOW_SMTP_URL', ['smtp:', 'smtps:'], 'smtp://user:pass@host:587'),
     emailFrom: str(env, 'SEGFLOW_EMAIL_FROM') ?? 'segflow@localhost',
     publicUrl: (
-      str(env, 'SEGFLOW_PUBLIC_URL') ??
+      url(env, 'SEGFLOW_PUBLIC_URL', ['http:', 'https:'], 'https://segflow.example.com') ??
       `http://${str(env, 'SEGFLOW_HOST') ?? '127.0.0.1'}:${int(env, 'SEGFLOW_PORT', 8787, 0, 65535)}`
     ).replace(/\/+$/, ''),
     webhookAllowPrivate:
@@ -149,6 +154,39 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitAdmin: int(env, 'SEGFLOW_RATE_LIMIT_ADMIN', 0, 0, 10_000_000),
     secretKey: secretKey(env),
   }
+}
+
+/** A URL variable: parseable, and with one of `schemes`; the example shows the expected shape. */
+function url(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  schemes: readonly string[],
+  example: string,
+): string | null {
+  const raw = str(env, name)
+  if (raw === null) return null
+  let u: URL
+  try {
+    u = new URL(raw)
+  } catch {
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} is not a URL; expected one like ${example}`,
+    )
+  }
+  if (!schemes.includes(u.protocol))
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} must start with ${schemes.map((x) => `${x}//`).join(' or ')} (like ${example}), not ${u.protocol}//`,
+    )
+  return raw
+}
+
+function schemaName(env: NodeJS.ProcessEnv): string | null {
+  const raw = str(env, 'SEGFLOW_DATABASE_SCHEMA')
+  if (raw !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(raw))
+    throw new ConfigError(
+      `SEGFLOW_DATABASE_SCHEMA=${JSON.stringify(raw)} must be lower-case letters, digits and underscores (at most 63, not starting with a digit)`,
+    )
+  return raw
 }
 
 function secretKey(env: NodeJS.ProcessEnv): string | null {

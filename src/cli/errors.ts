@@ -29,6 +29,22 @@ export function systemErrorLine(e: unknown, env: NodeJS.ProcessEnv = {}): string
       return `port ${String(err.port ?? '')} is already in use (EADDRINUSE): stop what is listening there or set SEGFLOW_PORT to another port`
     case 'EADDRNOTAVAIL':
       return `cannot listen on ${String((err as { address?: unknown }).address ?? env.SEGFLOW_HOST ?? '')} (EADDRNOTAVAIL): SEGFLOW_HOST must be an address of this machine`
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH': {
+      const target = [
+        (err as { address?: unknown }).address ?? (err as { hostname?: unknown }).hostname,
+        err.port,
+      ]
+        .filter((x) => x !== undefined && x !== null)
+        .join(':')
+      const what = env.SEGFLOW_DATABASE_URL
+        ? 'PostgreSQL at SEGFLOW_DATABASE_URL'
+        : target || 'the server'
+      return `cannot reach ${what}${target ? ` (${target})` : ''}: ${code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'no such host' : code}; is it running, and is the address right?`
+    }
     case 'SQLITE_CANTOPEN':
       return `cannot open the database in ${dataDir} (${err.message}); check SEGFLOW_DATA_DIR and its permissions`
     case 'SQLITE_READONLY':
@@ -37,6 +53,9 @@ export function systemErrorLine(e: unknown, env: NodeJS.ProcessEnv = {}): string
     case 'SQLITE_NOTADB':
       return `the file in ${dataDir} is not a usable segflow database (${err.message})`
     default:
+      // PostgreSQL refusing the login or the database (SQLSTATE classes 28 and 3D).
+      if (/^(28|3D)[0-9A-Z]{3}$/.test(code) && env.SEGFLOW_DATABASE_URL)
+        return `PostgreSQL refused SEGFLOW_DATABASE_URL: ${err.message} (${code})`
       return null
   }
 }

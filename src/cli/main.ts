@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander'
+import { readFileSync } from 'node:fs'
 import { SegflowError } from '../shared/errors.js'
 import {
   DEFAULT_WORKSPACE,
@@ -18,6 +19,14 @@ import { applySegments, apiTarget, explainProfile } from './segment-commands.js'
 import { listPrivacyRequests, privacyRequest } from './privacy-commands.js'
 import { serve } from './serve.js'
 
+/** segflow's version, from the package.json beside src/ and dist/. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: unknown
+  }
+  return String(pkg.version)
+}
+
 /** The `segflow` command line. `output` and `env` are injectable so tests can run commands in-process. */
 export function buildProgram(
   output: Output = processOutput,
@@ -25,6 +34,7 @@ export function buildProgram(
 ): Command {
   const program = new Command('segflow')
     .description('Real-time dynamic segmentation for email marketing')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({

@@ -1,3 +1,4 @@
+import { closestName } from '../shared/suggest.js'
 import type { Issue } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
 import type { JsonObject, JsonValue } from '../shared/json.js'
@@ -59,11 +60,15 @@ export function consentFromEvent(properties: JsonObject | null, issues: Issue[])
   const source = (nested as JsonObject | undefined) ?? properties ?? {}
   const out: ConsentChange[] = []
   for (const [k, v] of Object.entries(source)) {
-    if (nested === undefined && !isPurpose(k)) continue // other properties (e.g. evidence)
+    // At the top level other properties are evidence (`form`, `policy_version`, …), but one
+    // holding a consent value (true, false, "granted", "denied") can only mean a purpose: a
+    // misspelt one (`analytic`) would otherwise be kept as evidence and silently not apply.
+    if (nested === undefined && !isPurpose(k) && stateOf(v) === null) continue
     if (!isPurpose(k)) {
+      const near = closestName(k, PURPOSES)
       issues.push({
         path: `${base}.${k}`,
-        message: `unknown consent purpose ${JSON.stringify(k)}; expected one of ${PURPOSES.join(', ')}`,
+        message: `unknown consent purpose ${JSON.stringify(k)}${near ? ` (did you mean ${near}?)` : ''}; expected one of ${PURPOSES.join(', ')}`,
       })
       continue
     }

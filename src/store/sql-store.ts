@@ -69,6 +69,8 @@ class Mutex {
 export abstract class SqlStore implements Store {
   abstract readonly kind: StoreKind
   protected abstract readonly hooks: DialectHooks
+  /** A query with one `?` (a table name) giving a row with a non-null `t` when it exists. */
+  protected abstract readonly tableExists: string
   private readonly mutex = new Mutex()
   readonly messaging: MessagingReads = new SqlMessagingReads(() => this.reader())
   readonly privacy: PrivacyReads = new SqlPrivacyReads(() => this.reader())
@@ -150,6 +152,11 @@ export abstract class SqlStore implements Store {
       }
       return applied
     })
+  }
+
+  async initialized(): Promise<boolean> {
+    const rows = await this.reader().all(this.tableExists, [MIGRATIONS_TABLE])
+    return rows.length > 0 && rows[0]!.t !== null
   }
 
   async schemaVersion(): Promise<number> {

@@ -643,6 +643,11 @@ export interface Store {
   migrate(): Promise<number[]>
   /** Highest applied migration version, 0 before any. */
   schemaVersion(): Promise<number>
+  /**
+   * Whether segflow's tables exist here (a store some `migrate` created). Unlike
+   * `schemaVersion`, a store it cannot reach is an error, not "empty".
+   */
+  initialized(): Promise<boolean>
   close(): Promise<void>
 
   /** Seals credentials at rest with this sealer from now on, and those already stored. */

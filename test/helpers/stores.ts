@@ -62,6 +62,18 @@ export async function newStoreLocation(kind: StoreKind): Promise<StoreLocation> 
   }
 }
 
+/** A fresh location whose database exists, as `segflow serve` leaves it on its first start. */
+export async function newCreatedLocation(kind: StoreKind): Promise<StoreLocation> {
+  const location = await newStoreLocation(kind)
+  const store = location.open()
+  try {
+    await store.migrate()
+  } finally {
+    await store.close()
+  }
+  return location
+}
+
 /** A migrated store on a fresh location, and how to get rid of both. */
 export interface TestStore {
   readonly store: Store

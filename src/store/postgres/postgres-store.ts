@@ -131,6 +131,7 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 export class PostgresStore extends SqlStore {
   readonly kind = 'postgres' as const
   protected readonly hooks = hooks
+  protected readonly tableExists = `SELECT to_regclass(?::text) AS t`
   private readonly pool: pg.Pool
   private readonly poolConn: PostgresConnection
   private readonly schema: string | undefined

@@ -90,6 +90,7 @@ class SqliteConnection implements SqlConnection {
 export class SqliteStore extends SqlStore {
   readonly kind = 'sqlite' as const
   protected readonly hooks = hooks
+  protected readonly tableExists = `SELECT name AS t FROM sqlite_master WHERE type = 'table' AND name = ?`
   private readonly writer: SqliteConnection
   private readonly readConn: SqliteConnection
 
