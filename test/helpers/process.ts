@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url'
 
 const BIN = fileURLToPath(new URL('./segflow-bin.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+// tsx by path, so a command run from another folder (a README example's) still finds it.
+const TSX = fileURLToPath(new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url))
 
 export interface SegflowProcess {
   readonly child: ChildProcess
@@ -17,7 +19,7 @@ export interface SegflowProcess {
 /** The shell command that runs `segflow <args>` from source (for `script` and the like). */
 export function segflowCommandLine(args: string[]): string {
   const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`
-  return [process.execPath, '--import', 'tsx', BIN, ...args].map(quote).join(' ')
+  return [process.execPath, '--import', TSX, BIN, ...args].map(quote).join(' ')
 }
 
 /** Runs `segflow <args>` from source in a child process. */
