@@ -1,6 +1,8 @@
+import { rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ManualClock } from '../src/shared/clock.js'
-import { newTestApp } from './helpers/runtime.js'
+import { basic, newTestApp } from './helpers/runtime.js'
 import type { TestApp } from './helpers/runtime.js'
 import { testStoreKinds } from './helpers/stores.js'
 
@@ -149,7 +151,189 @@ describe.each(testStoreKinds())('templates on %s', (kind) => {
     })
     const [row] = (await preview('loop', { profile: 'ann' })).previews
     expect(row!.html).toBeNull()
-    expect(row!.error).toMatch(/template render limit exceeded|memory alloc limit exceeded/)
+    expect(row!.error).toMatch(/render time limit of 500 ms|more memory than the render limit/)
+  })
+
+  it('never reads a file: include, render and layout are refused when saved, naming the partial', async () => {
+    // LiquidJS's default file system reads the working directory: a deployment's .env is there.
+    const name = `segflow-test-secret-${process.pid}.env`
+    const file = join(process.cwd(), name)
+    writeFileSync(file, 'SEGFLOW_SECRET_KEY=the-secret-nobody-may-read\n')
+    try {
+      for (const [field, source, line, column] of [
+        ['html', `<p>{% include '${name}' %}</p>`, 1, 4],
+        ['html', `{% render "${name}" %}`, 1, 1],
+        ['html', `{% layout '${name}' %}x`, 1, 1],
+        ['subject', `Hi {% include '${name}' %}`, 1, 4],
+        ['text', `Hello\n  {% render '${name}', x: 1 %}`, 2, 3],
+        ['html', `{% liquid\n  include '${name}'\n%}`, 2, 3],
+        ['html', `{% include '.env' %}`, 1, 1],
+      ] as const) {
+        const res = await put('leak', { subject: 's', html: '', [field]: source })
+        expect(res.statusCode, source).toBe(400)
+        expect(res.body).not.toContain('the-secret-nobody-may-read')
+        const error = res.json().error
+        expect(error.code).toBe('invalid_template')
+        expect(error.message).toContain(source.includes(name) ? name : "'.env'")
+        expect(error.message).toMatch(/is not supported: templates cannot use partials or files/)
+        expect(error.issues).toEqual([expect.objectContaining({ field, line, column })])
+      }
+      expect((await t.admin('GET', '/api/templates/leak')).statusCode).toBe(404)
+
+      // A partial that does not exist was a 500; it is a 400 naming it.
+      const nope = await put('nope', { subject: 's', html: '{% include "nope" %}' })
+      expect(nope.statusCode).toBe(400)
+      expect(nope.json().error.message).toContain('html:1:1: {% include "nope" %} is not supported')
+
+      // Another saved template of the workspace is no partial either (templates have none).
+      expect((await put('footer', { subject: 'f', html: '<footer/>' })).statusCode).toBe(201)
+      const uses = await put('uses-footer', { subject: 's', html: "{% include 'footer' %}" })
+      expect(uses.statusCode).toBe(400)
+      expect(uses.json().error.message).toContain("{% include 'footer' %} is not supported")
+
+      // One stored before partials were refused (or by another process) never renders the file.
+      await t.rt.store.write((tx) =>
+        tx.messaging.upsertTemplate({
+          workspaceId: 'default',
+          key: 'old',
+          subject: 's',
+          html: `{% include '${name}' %}{% render '${name}' %}`,
+          text: null,
+          updatedAt: NOW,
+        }),
+      )
+      for (const body of [{ profile: 'ann' }, {}]) {
+        const res = await t.admin('POST', '/api/templates/old/preview', body)
+        expect(res.body).not.toContain('the-secret-nobody-may-read')
+        expect(res.statusCode).toBe(400)
+        expect(res.json().error.message).toContain('stored template old does not parse')
+      }
+    } finally {
+      rmSync(file, { force: true })
+    }
+  })
+
+  // A 1.5-million-character string split into half a million parts, filtered and sorted,
+  // three times: each filter is one step for LiquidJS, whose own time limit is only checked
+  // between steps (this ran 3.7 s against a limit of 500 ms).
+  const GROW =
+    '{% assign s = "ab," %}{% for i in (1..19) %}{% assign s = s | append: s %}{% endfor %}'
+  const HOSTILE =
+    GROW +
+    '{% assign a = s | split: "," | where: "x" | sort %}{% assign b = s | split: "," | sort %}' +
+    '{% assign c = s | split: "," | sort | reverse %}{{ a.size }}{{ b.size }}{{ c.size }}'
+
+  it('stops a hostile render inside its filters at the deadline, and renders on', async () => {
+    const b = await newTestApp(kind, { clock, env: { SEGFLOW_RENDER_TIMEOUT_MS: '300' } })
+    try {
+      await b.track('/v1/identify', { userId: 'ann', traits: { name: 'Ann' } })
+      const bput = (key: string, body: unknown) => b.admin('PUT', `/api/templates/${key}`, body)
+      const bpreview = async (key: string) => {
+        const res = await b.admin('POST', `/api/templates/${key}/preview`, { profile: 'ann' })
+        expect(res.statusCode).toBe(200)
+        return res.json().previews[0] as Row
+      }
+      expect((await bput('hostile', { subject: 'x', html: HOSTILE })).statusCode).toBe(201)
+      expect((await bput('fine', { subject: 'x', html: 'Hi {{ traits.name }}' })).statusCode).toBe(
+        201,
+      )
+      // The first render starts the worker; its start is not a render's time.
+      expect((await bpreview('fine')).html).toBe('Hi Ann')
+      const started = performance.now()
+      const row = await bpreview('hostile')
+      const ms = performance.now() - started
+      expect(row.html).toBeNull()
+      expect(row.error).toBe(
+        'the template could not be rendered: it ran longer than the render time limit of 300 ms (SEGFLOW_RENDER_TIMEOUT_MS)',
+      )
+      expect(ms).toBeLessThan(1500)
+      // The worker was replaced: the next render works.
+      expect((await bpreview('fine')).html).toBe('Hi Ann')
+    } finally {
+      await b.close()
+    }
+  })
+
+  it('stops a render that needs more memory than a worker has', async () => {
+    const b = await newTestApp(kind, {
+      clock,
+      env: { SEGFLOW_RENDER_TIMEOUT_MS: '20000', SEGFLOW_RENDER_MEMORY_MB: '32' },
+    })
+    try {
+      await b.track('/v1/identify', { userId: 'ann', traits: { name: 'Ann' } })
+      // Arrays of 1, 2, 3 and 3 million items kept at once (about 75 MB), within LiquidJS's own
+      // allowance: this rendered on the server's heap before.
+      const html =
+        GROW.replace('1..19', '1..20') +
+        '{% assign a = s | split: "," %}{% assign b = a | concat: a %}{% assign c = b | concat: a %}' +
+        '{% assign d = c | reverse %}{{ a.size }} {{ b.size }} {{ c.size }} {{ d.size }}'
+      expect((await b.admin('PUT', '/api/templates/big', { subject: 'x', html })).statusCode).toBe(
+        201,
+      )
+      const heap = process.memoryUsage().heapUsed
+      const res = await b.admin('POST', '/api/templates/big/preview', { profile: 'ann' })
+      expect(res.statusCode).toBe(200)
+      const row = res.json().previews[0] as Row
+      expect(row.html).toBeNull()
+      expect(row.error).toBe(
+        'the template could not be rendered: it needed more memory than the render limit of 32 MB (SEGFLOW_RENDER_MEMORY_MB)',
+      )
+      // None of it was allocated on the server's own heap.
+      expect(process.memoryUsage().heapUsed - heap).toBeLessThan(50_000_000)
+      await b.admin('PUT', '/api/templates/fine', { subject: 'x', html: 'ok' })
+      const again = await b.admin('POST', '/api/templates/fine/preview', { profile: 'ann' })
+      expect(again.json().previews[0].html).toBe('ok')
+    } finally {
+      await b.close()
+    }
+  })
+
+  it('a QA matrix over many segments does not hold up tracking in another workspace', async () => {
+    await t.rt.store.ensureWorkspace({ id: 'other', name: 'Other', createdAt: NOW })
+    const { key } = await t.rt.keys.create({ workspaceId: 'other', kind: 'write' })
+    // Everyone is in every segment: each row but the first scans 200 members for its own.
+    const SEGMENTS = 60
+    for (let i = 0; i < SEGMENTS; i++) {
+      const res = await t.admin('PUT', `/api/segments/s${i}`, {
+        rule: { trait: 'all', eq: true },
+        priority: 100 + i,
+      })
+      expect(res.statusCode).toBe(201)
+      await t.rt.segments.settled('default', `s${i}`)
+    }
+    // People arrive after the segments (no backfills to wait for): 200 in each of them.
+    const people = Array.from({ length: 200 }, (_, i) => ({
+      type: 'identify',
+      userId: `p${String(i).padStart(3, '0')}`,
+      traits: { all: true, name: `P${i}` },
+    }))
+    expect((await t.track('/v1/batch', { batch: people })).statusCode).toBe(200)
+    expect((await t.admin('GET', '/api/segments/s0')).json()).toMatchObject({ size: 200 })
+    await put('matrix', { subject: '{{ recipient.segment }}', html: '{{ traits.name }}' })
+    await preview('matrix', { profile: 'p000' }) // starts the render worker
+
+    const started = performance.now()
+    let previewMs = 0
+    let trackMs = 0
+    const matrix = t.admin('POST', '/api/templates/matrix/preview', {}).then((r) => {
+      previewMs = performance.now() - started
+      return r
+    })
+    const track = t
+      .track('/v1/track', { userId: 'x', event: 'Meanwhile' }, { authorization: basic(key) })
+      .then((r) => {
+        trackMs = performance.now() - started
+        return r
+      })
+    const [m, tr] = await Promise.all([matrix, track])
+    expect(tr.statusCode).toBe(200)
+    expect(m.statusCode).toBe(200)
+    const rows = m.json().previews as Row[]
+    expect(rows).toHaveLength(SEGMENTS + 3)
+    expect(rows[0]).toMatchObject({ segment: 's59', recipientSegment: 's59', subject: 's59' })
+    expect(rows[1]).toMatchObject({ segment: 's58', recipientSegment: 's59', error: null })
+    expect(trackMs).toBeLessThan(previewMs)
+    expect(trackMs).toBeLessThan(2000)
   })
 
   it('parses a stored template once and re-parses only when it changes', async () => {

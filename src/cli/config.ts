@@ -47,6 +47,12 @@ export interface Config {
   readonly rateLimitAdmin: number
   /** SEGFLOW_SECRET_KEY: encrypts destination credentials (webhook secrets) at rest. */
   readonly secretKey: string | null
+  /** SEGFLOW_RENDER_TIMEOUT_MS: longest one template render may take, default 500. */
+  readonly renderTimeoutMs: number
+  /** SEGFLOW_RENDER_MEMORY_MB: heap of each template render worker, default 64. */
+  readonly renderMemoryMb: number
+  /** SEGFLOW_RENDER_WORKERS: template render worker threads, default 2. */
+  readonly renderWorkers: number
 }
 
 function pemFile(env: NodeJS.ProcessEnv, name: string): Buffer {
@@ -153,6 +159,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitWrite: int(env, 'SEGFLOW_RATE_LIMIT_WRITE', 0, 0, 10_000_000),
     rateLimitAdmin: int(env, 'SEGFLOW_RATE_LIMIT_ADMIN', 0, 0, 10_000_000),
     secretKey: secretKey(env),
+    renderTimeoutMs: int(env, 'SEGFLOW_RENDER_TIMEOUT_MS', 500, 10, 600_000),
+    renderMemoryMb: int(env, 'SEGFLOW_RENDER_MEMORY_MB', 64, 16, 16_384),
+    renderWorkers: int(env, 'SEGFLOW_RENDER_WORKERS', 2, 1, 64),
   }
 }
 

@@ -22,6 +22,7 @@ import { Mailer } from '../delivery/email.js'
 import { EmailAdmin } from '../delivery/email-admin.js'
 import { EmailSettingsService } from '../delivery/settings.js'
 import { TemplatePreviews } from '../content/previews.js'
+import { RenderPool } from '../content/render-pool.js'
 import { TemplateService } from '../content/templates.js'
 import { GroupCommit } from '../ingest/group-commit.js'
 import { Ingestor } from '../ingest/ingestor.js'
@@ -175,7 +176,12 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       .filter((s) => !isStageKey(s.key))
       .map((s) => ({ key: s.key, priority: s.record.priority }))
   const segmentKeys = (ws: string) => new Set(engine.segments(ws)?.segments.keys() ?? [])
-  const templates = new TemplateService(store, clock, segmentKeys, (ws, key) =>
+  const renderPool = new RenderPool({
+    timeoutMs: config.renderTimeoutMs,
+    memoryMb: config.renderMemoryMb,
+    workers: config.renderWorkers,
+  })
+  const templates = new TemplateService(store, clock, segmentKeys, renderPool, (ws, key) =>
     automationsUsing(store, ws, 'template', key),
   )
   const submit = (m: Parameters<GroupCommit['submit']>[0]) => queue.submit(m)
@@ -190,7 +196,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const previews = new TemplatePreviews(store, templates, clock, {
     publicUrl: config.publicUrl,
     segments: segmentList,
-    insight,
+    insights: (ws, ids, memberships) => insights.forProfiles(ws, ids, memberships),
   })
   const emailSettings = new EmailSettingsService(store, clock, config.emailFrom)
   const email = new EmailAdmin(store, clock, mailer)
@@ -248,6 +254,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       await delivery.stop()
       await segments.stop()
       mailer.close()
+      await renderPool.close()
       await store.close()
     },
   }

@@ -1,12 +1,13 @@
+import { setImmediate as yieldNow } from 'node:timers/promises'
 import { emailAddressOf } from '../delivery/address.js'
 import type { Insight } from '../engine/insights.js'
 import type { Clock } from '../shared/clock.js'
 import { SegflowError } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
-import type { Store } from '../store/store.js'
+import type { MembershipRecord, Store } from '../store/store.js'
 import { primarySegment, templateContext } from './context.js'
-import { lintTemplate, render } from './templates.js'
-import type { Parsed, TemplateService } from './templates.js'
+import { lintTemplate } from './templates.js'
+import type { TemplateService, TemplateSource } from './templates.js'
 
 export interface PreviewRow {
   /** The segment this row is for (matrix), or the person's own segment (one profile). */
@@ -29,12 +30,24 @@ export interface PreviewResult {
 
 /** How many members of a segment are looked at to find one whose primary segment it is. */
 const SCAN = 200
+/** Profiles loaded (and rendered) per batch. */
+const CHUNK = 100
+
+/** A row to render: the segment it is for (null: the person's own) and the person, if any. */
+interface Pick {
+  readonly segment: string | null
+  readonly id: string | null
+}
 
 /**
  * Template previews: rendered for one profile, or a QA matrix with one row per segment,
  * rendered for a member whose `recipient.segment` is that segment (or any member when none
  * is), so every branch of a segment-dependent template can be checked before it is sent.
  * Links are not tracked and the unsubscribe link goes nowhere.
+ *
+ * A matrix over hundreds of segments reads in batches and yields to the event loop between
+ * them (SQLite answers synchronously: a loop of reads would hold up every other request), and
+ * renders in the render pool, a batch of rows per round trip.
  */
 export class TemplatePreviews {
   constructor(
@@ -44,8 +57,12 @@ export class TemplatePreviews {
     private readonly options: {
       readonly publicUrl: string
       readonly segments: (workspaceId: string) => readonly { key: string; priority: number }[]
-      /** Scores, computed fields and lifecycle stage of a person, for the template. */
-      readonly insight?: (workspaceId: string, profileId: string) => Promise<Insight | null>
+      /** Scores, computed fields and lifecycle stage of people, for the template. */
+      readonly insights?: (
+        workspaceId: string,
+        profileIds: readonly string[],
+        memberships: ReadonlyMap<string, readonly MembershipRecord[]>,
+      ) => Promise<ReadonlyMap<string, Insight>>
     },
   ) {}
 
@@ -78,79 +95,127 @@ export class TemplatePreviews {
           'profile_not_found',
           `no profile has the id, userId, anonymousId or email ${JSON.stringify(body.profile)}`,
         )
-      const memberships = await this.memberships(workspaceId, id)
-      const row = await this.row(workspaceId, parsed, id, memberships, priorities, null)
-      return { template: key, warnings, previews: [row] }
+      const previews = await this.rows(workspaceId, template, [{ segment: null, id }], priorities)
+      return { template: key, warnings, previews }
     }
     const segments = [...this.options.segments(workspaceId)].sort(
       (a, b) => b.priority - a.priority || a.key.localeCompare(b.key),
     )
-    const previews: PreviewRow[] = []
+    // The primary segment of each member looked at so far: segments share members.
+    const primary = new Map<string, string | null>()
+    const picks: Pick[] = []
     for (const s of segments) {
+      await yieldNow()
       const ids = await this.store.listMembers(workspaceId, s.key, null, SCAN)
-      let chosen: { id: string; memberships: string[] } | null = null
-      for (const id of ids) {
-        const memberships = await this.memberships(workspaceId, id)
-        chosen ??= { id, memberships }
-        if (primarySegment(memberships, priorities) === s.key) {
-          chosen = { id, memberships }
-          break
-        }
-      }
-      previews.push(
-        chosen
-          ? await this.row(workspaceId, parsed, chosen.id, chosen.memberships, priorities, s.key)
-          : {
-              segment: s.key,
-              profile: null,
-              recipientSegment: null,
-              subject: null,
-              html: null,
-              text: null,
-              error: 'the segment has no members to preview with',
-            },
-      )
+      const unseen = ids.filter((id) => !primary.has(id))
+      for (const [id, held] of await this.membershipsOf(workspaceId, unseen))
+        primary.set(
+          id,
+          primarySegment(
+            held.map((m) => m.segmentKey),
+            priorities,
+          ),
+        )
+      picks.push({
+        segment: s.key,
+        id: ids.find((id) => primary.get(id) === s.key) ?? ids[0] ?? null,
+      })
     }
-    return { template: key, warnings, previews }
+    return {
+      template: key,
+      warnings,
+      previews: await this.rows(workspaceId, template, picks, priorities),
+    }
   }
 
-  private async memberships(workspaceId: string, id: string): Promise<string[]> {
-    return (await this.store.profileMemberships(workspaceId, id)).map((m) => m.segmentKey)
-  }
-
-  private async row(
+  /** Memberships by profile, every id present (with none when it has none). */
+  private async membershipsOf(
     workspaceId: string,
-    parsed: Parsed,
-    id: string,
-    memberships: readonly string[],
+    ids: readonly string[],
+  ): Promise<Map<string, MembershipRecord[]>> {
+    const out = new Map<string, MembershipRecord[]>(ids.map((id) => [id, []]))
+    for (const m of await this.store.membershipsOf(workspaceId, ids)) out.get(m.profileId)?.push(m)
+    return out
+  }
+
+  private async rows(
+    workspaceId: string,
+    template: TemplateSource,
+    picks: readonly Pick[],
     priorities: ReadonlyMap<string, number>,
-    segment: string | null,
-  ): Promise<PreviewRow> {
-    const [profile, identities] = await Promise.all([
-      this.store.getProfile(workspaceId, id),
-      this.store.listIdentities(workspaceId, id),
-    ])
-    if (!profile) throw new SegflowError('profile_not_found', `no profile ${JSON.stringify(id)}`)
-    const email = emailAddressOf(profile, identities)
-    const recipientSegment = primarySegment(memberships, priorities)
-    const base = {
-      segment: segment ?? recipientSegment,
-      profile: { id, userId: profile.userId, email },
-      recipientSegment,
+  ): Promise<PreviewRow[]> {
+    const out: PreviewRow[] = []
+    for (let i = 0; i < picks.length; i += CHUNK) {
+      await yieldNow()
+      out.push(...(await this.chunk(workspaceId, template, picks.slice(i, i + CHUNK), priorities)))
     }
-    try {
-      const out = await render(
-        parsed,
-        templateContext(profile, memberships, priorities, {
-          now: this.clock.now(),
+    return out
+  }
+
+  private async chunk(
+    workspaceId: string,
+    template: TemplateSource,
+    picks: readonly Pick[],
+    priorities: ReadonlyMap<string, number>,
+  ): Promise<PreviewRow[]> {
+    const ids = [...new Set(picks.flatMap((p) => (p.id === null ? [] : [p.id])))]
+    const [profiles, identities, memberships] = await Promise.all([
+      this.store.profilesOf(workspaceId, ids),
+      this.store.identitiesOf(workspaceId, ids),
+      this.membershipsOf(workspaceId, ids),
+    ])
+    const insights = (await this.options.insights?.(workspaceId, ids, memberships)) ?? new Map()
+    const byId = new Map(profiles.map((p) => [p.id, p]))
+    const now = this.clock.now()
+    const people = picks.map((pick) => {
+      const profile = pick.id === null ? undefined : byId.get(pick.id)
+      if (!profile) return null
+      const held = (memberships.get(profile.id) ?? []).map((m) => m.segmentKey)
+      const email = emailAddressOf(profile, identities)
+      return {
+        profile,
+        held,
+        email,
+        context: templateContext(profile, held, priorities, {
+          now,
           unsubscribeUrl: `${this.options.publicUrl}/e/u/preview`,
           email,
-          insight: (await this.options.insight?.(workspaceId, id)) ?? null,
+          insight: insights.get(profile.id) ?? null,
         }),
-      )
-      return { ...base, ...out, error: null }
-    } catch (e) {
-      return { ...base, subject: null, html: null, text: null, error: (e as Error).message }
-    }
+      }
+    })
+    const present = people.filter((p) => p !== null)
+    const rendered = await this.templates.renderMany(
+      template,
+      present.map((p) => p.context),
+    )
+    let next = 0
+    return picks.map((pick, i): PreviewRow => {
+      const person = people[i]
+      if (!person) {
+        if (pick.segment === null)
+          throw new SegflowError('profile_not_found', `no profile ${JSON.stringify(pick.id)}`)
+        return {
+          segment: pick.segment,
+          profile: null,
+          recipientSegment: null,
+          subject: null,
+          html: null,
+          text: null,
+          error: 'the segment has no members to preview with',
+        }
+      }
+      const { profile, held, email } = person
+      const recipientSegment = primarySegment(held, priorities)
+      const base = {
+        segment: pick.segment ?? recipientSegment,
+        profile: { id: profile.id, userId: profile.userId, email },
+        recipientSegment,
+      }
+      const r = rendered[next++]!
+      return r instanceof SegflowError
+        ? { ...base, subject: null, html: null, text: null, error: r.message }
+        : { ...base, ...r, error: null }
+    })
   }
 }

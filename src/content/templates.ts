@@ -1,10 +1,13 @@
-import { Liquid } from 'liquidjs'
-import type { Template } from 'liquidjs'
 import type { Clock } from '../shared/clock.js'
 import { SegflowError } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
 import type { JsonObject } from '../shared/json.js'
 import type { Store, TemplateRecord } from '../store/store.js'
+import { createEngines, parseWith } from './liquid-engine.js'
+import type { Parsed, Rendered, TemplateIssue, TemplateSource } from './liquid-engine.js'
+import type { RenderPool } from './render-pool.js'
+
+export type { Parsed, Rendered, TemplateIssue, TemplateSource } from './liquid-engine.js'
 
 /** The names a template can use; anything else is reported by lint. */
 export const TEMPLATE_VARIABLES = [
@@ -19,81 +22,14 @@ export const TEMPLATE_VARIABLES = [
   'now',
 ]
 
-const LIMITS = {
-  /** Longest template source, in characters. */
-  parseLimit: 200_000,
-  /** Longest a render may take, in ms: a loop over a huge range cannot hang the server. */
-  renderLimit: 500,
-  /** Rough bound on memory a render may allocate (strings, arrays). */
-  memoryLimit: 20_000_000,
-}
-
-function liquid(escape: boolean): Liquid {
-  return new Liquid({
-    ...LIMITS,
-    // Only a value's own properties are visible: no prototype or constructor tricks.
-    ownPropertyOnly: true,
-    strictFilters: true,
-    cache: false,
-    ...(escape ? { outputEscape: 'escape' as const } : {}),
-  })
-}
-
-/** HTML output escapes every value by default (`| raw` opts out); subject and text do not. */
-const htmlLiquid = liquid(true)
-const textLiquid = liquid(false)
-
-export interface Parsed {
-  readonly subject: Template[]
-  readonly html: Template[]
-  readonly text: Template[] | null
-}
-
-export interface TemplateIssue {
-  readonly field: 'subject' | 'html' | 'text'
-  readonly line: number | null
-  readonly column: number | null
-  readonly message: string
-}
-
-export interface Rendered {
-  readonly subject: string
-  readonly html: string
-  readonly text: string | null
-}
-
-function parseField(
-  field: TemplateIssue['field'],
-  source: string,
-  issues: TemplateIssue[],
-): Template[] | null {
-  try {
-    return (field === 'html' ? htmlLiquid : textLiquid).parse(source)
-  } catch (e) {
-    const err = e as Error & { token?: { getPosition?: () => [number, number] } }
-    const pos = err.token?.getPosition?.() ?? null
-    issues.push({
-      field,
-      line: pos?.[0] ?? null,
-      column: pos?.[1] ?? null,
-      message: err.message.replace(/, line:\d+, col:\d+$/, ''),
-    })
-    return null
-  }
-}
+/** The main thread only parses and lints; rendering happens in the render pool's workers. */
+const engines = createEngines()
 
 /** Parses subject, html and text; every syntax error is reported with its field, line and column. */
-export function parseTemplate(t: {
-  subject: string
-  html: string
-  text: string | null
-}): { ok: true; parsed: Parsed } | { ok: false; issues: TemplateIssue[] } {
-  const issues: TemplateIssue[] = []
-  const subject = parseField('subject', t.subject, issues)
-  const html = parseField('html', t.html, issues)
-  const text = t.text === null ? null : parseField('text', t.text, issues)
-  if (issues.length > 0 || !subject || !html) return { ok: false, issues }
-  return { ok: true, parsed: { subject, html, text } }
+export function parseTemplate(
+  t: TemplateSource,
+): { ok: true; parsed: Parsed } | { ok: false; issues: TemplateIssue[] } {
+  return parseWith(engines, t)
 }
 
 const SEGMENT_LITERALS = [
@@ -113,9 +49,9 @@ export function lintTemplate(
 ): string[] {
   const warnings = new Set<string>()
   for (const [field, templates, engine] of [
-    ['subject', parsed.subject, textLiquid],
-    ['html', parsed.html, htmlLiquid],
-    ['text', parsed.text, textLiquid],
+    ['subject', parsed.subject, engines.text],
+    ['html', parsed.html, engines.html],
+    ['text', parsed.text, engines.text],
   ] as const) {
     if (!templates) continue
     for (const name of engine.globalVariablesSync(templates)) {
@@ -135,25 +71,9 @@ export function lintTemplate(
 }
 
 /**
- * Renders a parsed template. Synchronously underneath: templates have no file system or other
- * I/O to wait for, and LiquidJS's synchronous renderer is about twice as fast (bench B8).
+ * Templates: saved after parsing, linted, parsed once and cached by version, and rendered in
+ * the render pool's worker threads (bounded in time and memory).
  */
-export async function render(parsed: Parsed, context: JsonObject): Promise<Rendered> {
-  try {
-    return {
-      subject: textLiquid.renderSync(parsed.subject, context).trim(),
-      html: htmlLiquid.renderSync(parsed.html, context),
-      text: parsed.text === null ? null : textLiquid.renderSync(parsed.text, context),
-    }
-  } catch (e) {
-    throw new SegflowError(
-      'invalid_template',
-      `the template could not be rendered: ${(e as Error).message}`,
-    )
-  }
-}
-
-/** Templates: saved after parsing, linted, parsed once and cached by version. */
 export class TemplateService {
   private readonly cache = new Map<string, { updatedAt: number; parsed: Parsed }>()
   /** Templates parsed from stored source (cache misses), for tests and metrics. */
@@ -163,6 +83,7 @@ export class TemplateService {
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly segmentKeys: (workspaceId: string) => ReadonlySet<string>,
+    private readonly pool: RenderPool,
     /** Automations sending a template, which stop it being deleted. */
     private readonly usedBy: (
       workspaceId: string,
@@ -208,7 +129,7 @@ export class TemplateService {
     if (!r.ok) {
       throw new SegflowError(
         'invalid_template',
-        `the template does not parse: ${r.issues.map((i) => `${i.field}${i.line ? `:${i.line}:${i.column}` : ''}: ${i.message}`).join('; ')}`,
+        `the template does not parse: ${describeIssues(r.issues)}`,
         { details: { issues: r.issues } },
       )
     }
@@ -224,6 +145,22 @@ export class TemplateService {
       created,
       warnings: lintTemplate(source, r.parsed, this.segmentKeys(workspaceId)),
     }
+  }
+
+  /**
+   * Renders a template (as saved) for one person's context, in a render worker; fails with
+   * `invalid_template` when it does not render, runs too long or needs too much memory.
+   */
+  render(template: TemplateSource, context: JsonObject): Promise<Rendered> {
+    return this.pool.render(template, context)
+  }
+
+  /** Renders one template for many contexts in few round trips; a failure takes its place. */
+  renderMany(
+    template: TemplateSource,
+    contexts: readonly JsonObject[],
+  ): Promise<(Rendered | SegflowError)[]> {
+    return this.pool.renderMany(template, contexts)
   }
 
   async get(
@@ -263,13 +200,24 @@ export class TemplateService {
       return { template, parsed: cached.parsed }
     const r = parseTemplate(template)
     this.parses++
-    if (!r.ok) throw new SegflowError('invalid_template', `stored template ${key} does not parse`)
+    if (!r.ok)
+      throw new SegflowError(
+        'invalid_template',
+        `stored template ${key} does not parse: ${describeIssues(r.issues)}`,
+        { details: { issues: r.issues } },
+      )
     this.cache.set(`${workspaceId}\u0000${key}`, {
       updatedAt: template.updatedAt,
       parsed: r.parsed,
     })
     return { template, parsed: r.parsed }
   }
+}
+
+function describeIssues(issues: readonly TemplateIssue[]): string {
+  return issues
+    .map((i) => `${i.field}${i.line ? `:${i.line}:${i.column}` : ''}: ${i.message}`)
+    .join('; ')
 }
 
 function notFound(key: string): SegflowError {

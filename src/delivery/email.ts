@@ -3,7 +3,6 @@ import nodemailer from 'nodemailer'
 import type { Transporter } from 'nodemailer'
 import { templateContext } from '../content/context.js'
 import { consentRefusal } from '../privacy/index.js'
-import { render } from '../content/templates.js'
 import type { TemplateService } from '../content/templates.js'
 import type { Insight } from '../engine/insights.js'
 import type { Message } from '../engine/message.js'
@@ -206,7 +205,7 @@ export class Mailer {
     let permanent = false
     try {
       if (!this.transport) throw new Error('no SMTP server: set SEGFLOW_SMTP_URL')
-      const { parsed } = await this.templates.load(r.workspaceId, r.template)
+      const { template } = await this.templates.load(r.workspaceId, r.template)
       const context = templateContext(
         profile,
         memberships,
@@ -218,7 +217,7 @@ export class Mailer {
           insight: (await this.options.insight?.(r.workspaceId, profile.id)) ?? null,
         },
       )
-      const out = await render(parsed, context)
+      const out = await this.templates.render(template, context)
       const html = await this.track(out.html, r.workspaceId, sendId)
       await this.transport.sendMail({
         from,

@@ -460,6 +460,41 @@ export abstract class SqlStore implements Store {
     return rows.map(toMembership)
   }
 
+  async membershipsOf(
+    workspaceId: string,
+    profileIds: readonly string[],
+  ): Promise<MembershipRecord[]> {
+    if (profileIds.length === 0) return []
+    const rows = await this.reader().all(
+      `SELECT * FROM memberships WHERE workspace_id = ? AND profile_id ${this.hooks.inArray('?')}
+       ORDER BY profile_id, segment_key`,
+      [workspaceId, this.hooks.arrayParam(profileIds)],
+    )
+    return rows.map(toMembership)
+  }
+
+  async profilesOf(workspaceId: string, ids: readonly string[]): Promise<ProfileRecord[]> {
+    if (ids.length === 0) return []
+    const rows = await this.reader().all(
+      `SELECT ${PROFILE_COLUMNS} FROM profiles WHERE workspace_id = ? AND id ${this.hooks.inArray('?')}`,
+      [workspaceId, this.hooks.arrayParam(ids)],
+    )
+    return rows.map((r) => toProfile(r, this.hooks))
+  }
+
+  async identitiesOf(
+    workspaceId: string,
+    profileIds: readonly string[],
+  ): Promise<IdentityRecord[]> {
+    if (profileIds.length === 0) return []
+    const rows = await this.reader().all(
+      `SELECT * FROM identities WHERE workspace_id = ? AND profile_id ${this.hooks.inArray('?')}
+       ORDER BY created_at, kind, value`,
+      [workspaceId, this.hooks.arrayParam(profileIds)],
+    )
+    return rows.map(toIdentity)
+  }
+
   async profileTrackers(workspaceId: string, profileId: string): Promise<TrackerRecord[]> {
     const rows = await this.reader().all(
       `SELECT * FROM trackers WHERE workspace_id = ? AND profile_id = ?`,

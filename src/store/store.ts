@@ -724,6 +724,12 @@ export interface Store {
   ): Promise<string[]>
   /** A profile's memberships. */
   profileMemberships(workspaceId: string, profileId: string): Promise<MembershipRecord[]>
+  /** The memberships of many profiles at once (previews scan hundreds). */
+  membershipsOf(workspaceId: string, profileIds: readonly string[]): Promise<MembershipRecord[]>
+  /** Many profiles by internal id at once (no merges followed); missing ids are left out. */
+  profilesOf(workspaceId: string, ids: readonly string[]): Promise<ProfileRecord[]>
+  /** The identities of many profiles at once, oldest first. */
+  identitiesOf(workspaceId: string, profileIds: readonly string[]): Promise<IdentityRecord[]>
   /** A profile's tracker states (for explain). */
   profileTrackers(workspaceId: string, profileId: string): Promise<TrackerRecord[]>
   /** Entered and exited counts per UTC day, for days with any, between two instants. */
