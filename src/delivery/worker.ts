@@ -102,8 +102,14 @@ export class DeliveryWorker {
       const { due, waiting } = await this.store.delivery.dueDeliveries(now, 500)
       // Those waiting behind an earlier delivery to the same person are not read again until
       // that one is next tried (a short write by primary key).
-      if (waiting.length > 0) await this.store.write((tx) => tx.delivery.deferDeliveries(waiting))
-      if (due.length === 0) return sent
+      const deferred =
+        waiting.length === 0
+          ? 0
+          : await this.store.write((tx) => tx.delivery.deferDeliveries(waiting))
+      if (due.length === 0) {
+        if (deferred > 0) continue
+        return sent
+      }
       const hooks = new Map<string, WebhookRecord>()
       for (const ws of new Set(due.map((d) => d.workspaceId))) {
         for (const w of await this.store.delivery.listWebhooks(ws))

@@ -85,7 +85,7 @@ const EARLIER = (column: string) => `(SELECT e.${column} FROM deliveries e
  * index range scan (deliveries_pending_due) of at most LIMIT rows, each with one probe of
  * deliveries_pending_order.
  */
-const DUE = `SELECT deliveries.*, ${EARLIER('next_attempt_at')} AS waiting_until FROM deliveries
+export const DUE_DELIVERIES_SQL = `SELECT deliveries.*, ${EARLIER('next_attempt_at')} AS waiting_until FROM deliveries
   WHERE workspace_id = ? AND destination = ? AND status = 'pending' AND next_attempt_at <= ?
   ORDER BY next_attempt_at, transition_seq LIMIT ?`
 
@@ -241,11 +241,12 @@ export class SqlDeliveryTx implements DeliveryTx {
     )
   }
 
-  async deferDeliveries(rows: readonly WaitingDelivery[]): Promise<void> {
+  async deferDeliveries(rows: readonly WaitingDelivery[]): Promise<number> {
+    let moved = 0
     const byWs = new Map<string, string[]>()
     for (const r of rows) (byWs.get(r.workspaceId) ?? byWs.set(r.workspaceId, []).get(r.workspaceId)!).push(r.id)
     for (const [ws, ids] of byWs) {
-      await this.c.matchMany(
+      moved += await this.c.matchMany(
         `UPDATE deliveries SET next_attempt_at = ${EARLIER('next_attempt_at')}
          WHERE workspace_id = ? AND status = 'pending'
            AND next_attempt_at < COALESCE(${EARLIER('next_attempt_at')}, 0)`,
@@ -254,6 +255,7 @@ export class SqlDeliveryTx implements DeliveryTx {
         ids.map((id) => [id]),
       )
     }
+    return moved
   }
 
   async updateDelivery(d: DeliveryRecord): Promise<void> {
@@ -424,7 +426,7 @@ export class SqlDeliveryReads implements DeliveryReads {
     // One destination at a time: each read is an index range of at most `limit` rows, and a
     // disabled endpoint's backlog is never read at all.
     for (const h of hooks) {
-      const rows = await r.all(DUE, [h.workspace_id, `webhook:${String(h.id)}`, now, limit])
+      const rows = await r.all(DUE_DELIVERIES_SQL, [h.workspace_id, `webhook:${String(h.id)}`, now, limit])
       for (const row of rows) {
         if (row.waiting_until === null || row.waiting_until === undefined) due.push(toDelivery(row))
         else if (num(row.waiting_until) > num(row.next_attempt_at))

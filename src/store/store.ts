@@ -305,9 +305,9 @@ export interface DeliveryTx {
    * Moves the next attempt of these pending deliveries, each waiting behind an earlier one of
    * the same person and destination, to when that earlier one is next tried, so due-picking
    * does not read them again before (it is brought forward again when that one ends). A
-   * delivery no longer waiting is left alone.
+   * delivery no longer waiting is left alone. Returns how many moved.
    */
-  deferDeliveries(rows: readonly WaitingDelivery[]): Promise<void>
+  deferDeliveries(rows: readonly WaitingDelivery[]): Promise<number>
   updateDelivery(row: DeliveryRecord): Promise<void>
   insertAttempt(row: AttemptRecord): Promise<void>
   /** Puts failed and exhausted deliveries (these ids, or all) back to pending, due at `at`. */
