@@ -119,7 +119,7 @@ describe.each(testStoreKinds())('automations on %s', (kind) => {
     expect(await run()).toBe(0)
 
     // The outbox is read again from the start (a crash before the cursor was saved): no new runs.
-    await t.rt.store.write((tx) => tx.delivery.setOutboxCursor('automations', 0))
+    await t.rt.store.write((tx) => tx.delivery.setOutboxCursor('automations', { tx: 0, seq: 0 }))
     expect(await run()).toBe(0)
     expect(await runs('welcome')).toHaveLength(1)
 

@@ -26,6 +26,7 @@ import type {
 } from '../store/store.js'
 import { profileSnapshot } from './address.js'
 import { consumeOutbox, deliveryId, listenedSegments } from './dispatcher.js'
+import { isAfterMark } from '../store/outbox.js'
 import { CATEGORIES } from './email.js'
 import type { Mailer } from './email.js'
 import { Pump } from './pump.js'
@@ -317,7 +318,7 @@ export class AutomationService {
         workspaceId,
         key,
         definition: definition as unknown as JsonValue,
-        fromSeq: existing?.fromSeq ?? (await tx.delivery.latestTransitionSeq()),
+        from: existing?.from ?? (await tx.delivery.outboxMark()),
         createdAt: existing?.createdAt ?? now,
         updatedAt: now,
       }
@@ -362,10 +363,16 @@ export async function automationFanOut(
   now: number,
   limit = 500,
 ): Promise<{ created: number; more: boolean }> {
-  const automations = (await tx.messaging.listAutomations()).filter((a) => definitionOf(a).enabled)
-  const segments = listenedSegments(automations.map((a) => [definitionOf(a).trigger.segment]))
-  return consumeOutbox(tx, AUTOMATION_CURSOR, limit, segments, (transitions) =>
-    tx.messaging.insertRuns(runsFor(automations, transitions, now)),
+  let automations: AutomationRecord[] = []
+  return consumeOutbox(
+    tx,
+    AUTOMATION_CURSOR,
+    limit,
+    async () => {
+      automations = (await tx.messaging.listAutomations()).filter((a) => definitionOf(a).enabled)
+      return listenedSegments(automations.map((a) => [definitionOf(a).trigger.segment]))
+    },
+    (transitions) => tx.messaging.insertRuns(runsFor(automations, transitions, now)),
   )
 }
 
@@ -381,7 +388,7 @@ function runsFor(
       const d = definitionOf(a)
       if (
         a.workspaceId !== t.workspaceId ||
-        t.seq <= a.fromSeq ||
+        !isAfterMark(a.from, t) ||
         d.trigger.segment !== t.segmentKey ||
         `segment.${d.trigger.on}` !== t.type
       )
@@ -471,6 +478,9 @@ export class AutomationRunner {
 
   /** Schedules runs for new transitions, then runs what is due. Returns how many runs ended. */
   async runDue(): Promise<number> {
+    // Transitions held back by an open transaction (PostgreSQL) are waited for briefly; after
+    // that they are read on a later run, when the next transition is written.
+    await this.store.delivery.settleOutbox()
     for (;;) {
       const r = await this.store.write((tx) => automationFanOut(tx, this.clock.now()))
       if (!r.more) break

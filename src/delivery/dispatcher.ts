@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { JsonObject } from '../shared/json.js'
 import { profileSnapshot } from './address.js'
+import { comparePositions, isAfterMark } from '../store/outbox.js'
 import type { DeliveryRecord, StoredTransition, WebhookRecord, WriteTx } from '../store/store.js'
 
 /** The outbox consumer name of the webhook fan-out. */
@@ -13,7 +14,7 @@ export function deliveryId(transitionId: string, destination: string): string {
 
 export function matchesWebhook(w: WebhookRecord, t: StoredTransition): boolean {
   return (
-    t.seq > w.fromSeq &&
+    isAfterMark(w.from, t) &&
     (w.segments === null || w.segments.includes(t.segmentKey)) &&
     (w.types === null || w.types.includes(t.type))
   )
@@ -22,33 +23,36 @@ export function matchesWebhook(w: WebhookRecord, t: StoredTransition): boolean {
 const iso = (ms: number) => new Date(ms).toISOString()
 
 /**
- * One step of an outbox consumer: reads the transitions after its read position, lets
- * `handle` turn them into rows, and moves the position, all in the caller's transaction. With
- * nothing listening it skips to the head instead of reading the whole outbox later.
- * `segments` (null: every segment) are the only ones anything listens to: the store skips the
- * others, so a busy outbox of segments nobody subscribed to does not hold up the ones that are.
+ * One step of an outbox consumer: reads the transitions after its read position and up to the
+ * store's horizon (before which nothing can still be committed, however writers interleave),
+ * lets `handle` turn them into rows, and moves the position, all in the caller's transaction.
+ * `listening` says which segments anything listens to (null: every segment): the store skips
+ * the others, so a busy outbox of segments nobody subscribed to does not hold up the ones that
+ * are, and with nothing listening it skips to the horizon instead of reading it all later.
  */
 export async function consumeOutbox(
   tx: WriteTx,
   name: string,
   limit: number,
-  segments: readonly string[] | null,
+  listening: () => Promise<readonly string[] | null>,
   handle: (transitions: StoredTransition[]) => Promise<number>,
 ): Promise<{ created: number; more: boolean }> {
+  // The horizon first, the subscriptions after: a subscription too new to be seen here was
+  // committed after every transition below the horizon, so it wants none of them.
+  const horizon = await tx.delivery.outboxHorizon()
+  const segments = await listening()
   const cursor = await tx.delivery.outboxCursor(name)
-  if (segments !== null && segments.length === 0) {
-    const head = await tx.delivery.latestTransitionSeq()
-    if (head > cursor) await tx.delivery.setOutboxCursor(name, head)
-    return { created: 0, more: false }
-  }
-  // Read up to the head as it is now: when fewer than `limit` match, everything up to it is done.
-  const filter =
-    segments === null ? undefined : { segments, upTo: await tx.delivery.latestTransitionSeq() }
-  const transitions = await tx.delivery.transitionsAfter(cursor, limit, filter)
+  if (comparePositions(horizon, cursor) <= 0) return { created: 0, more: false }
+  const transitions =
+    segments !== null && segments.length === 0
+      ? []
+      : await tx.delivery.outboxBetween(cursor, horizon, limit, segments)
   const full = transitions.length === limit
-  const next = full || !filter ? (transitions[transitions.length - 1]?.seq ?? cursor) : filter.upTo
+  // Fewer than `limit` up to the horizon: everything up to it is done.
+  const last = transitions[transitions.length - 1]
+  const next = full && last ? { tx: last.txid, seq: last.seq } : horizon
   const created = transitions.length === 0 ? 0 : await handle(transitions)
-  if (next > cursor) await tx.delivery.setOutboxCursor(name, next)
+  await tx.delivery.setOutboxCursor(name, next)
   return { created, more: full }
 }
 
@@ -73,9 +77,12 @@ export async function fanOut(
   now: number,
   limit = 500,
 ): Promise<{ created: number; more: boolean }> {
-  const segments = listenedSegments((await tx.delivery.listWebhooks()).map((w) => w.segments))
-  return consumeOutbox(tx, WEBHOOK_CURSOR, limit, segments, (transitions) =>
-    deliveriesFor(tx, transitions, now),
+  return consumeOutbox(
+    tx,
+    WEBHOOK_CURSOR,
+    limit,
+    async () => listenedSegments((await tx.delivery.listWebhooks()).map((w) => w.segments)),
+    (transitions) => deliveriesFor(tx, transitions, now),
   )
 }
 

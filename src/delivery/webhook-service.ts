@@ -164,7 +164,7 @@ export class WebhookService {
         disabledReason: null,
         maxInFlight,
         // A new endpoint gets what happens from now on, not the history before it.
-        fromSeq: existing?.fromSeq ?? (await tx.delivery.latestTransitionSeq()),
+        from: existing?.from ?? (await tx.delivery.outboxMark()),
         createdAt: existing?.createdAt ?? now,
         updatedAt: now,
       }

@@ -30,6 +30,9 @@ export interface DeliveryOptions {
   readonly onError?: (e: unknown) => void
 }
 
+/** How soon to look again at an outbox held back by a long transaction. */
+const HELD_RETRY_MS = 1000
+
 interface Outcome {
   readonly delivery: DeliveryRecord
   readonly attempt: AttemptRecord
@@ -45,6 +48,8 @@ export class DeliveryWorker {
   private readonly sender: Sender
   private readonly inFlight = new Map<string, number>()
   private readonly pump: Pump
+  /** The last run found transitions held back by an open transaction: look again soon. */
+  private held = false
 
   constructor(
     private readonly store: Store,
@@ -61,7 +66,7 @@ export class DeliveryWorker {
       clock,
       options.timers ?? realTimers,
       () => this.runDue(),
-      () => store.delivery.nextDeliveryDue(),
+      () => this.nextDue(),
       options.onError,
     )
   }
@@ -80,11 +85,22 @@ export class DeliveryWorker {
     this.pump.kick()
   }
 
+  /** When to run next: the next retry, or soon while the outbox is held (see runDue). */
+  private async nextDue(): Promise<number | null> {
+    const due = await this.store.delivery.nextDeliveryDue()
+    if (!this.held) return due
+    const soon = this.clock.now() + HELD_RETRY_MS
+    return due === null ? soon : Math.min(due, soon)
+  }
+
   /**
    * Fans out new transitions, then sends everything due now, round after round (a success
    * makes the same person's next delivery due), until nothing is. Returns how many were sent.
+   * Transitions another transaction that began earlier still holds back (PostgreSQL) are
+   * waited for briefly; after that they are fanned out on a later run.
    */
   async runDue(): Promise<number> {
+    this.held = !(await this.store.delivery.settleOutbox())
     for (;;) {
       const r = await this.store.write((tx) => fanOut(tx, this.clock.now()))
       if (!r.more) break
@@ -92,8 +108,19 @@ export class DeliveryWorker {
     let sent = 0
     for (;;) {
       const now = this.clock.now()
-      const due = await this.store.write((tx) => tx.delivery.dueDeliveries(now, 500))
-      if (due.length === 0) return sent
+      // Picked with a plain read, outside the store's write transactions: ingestion does not
+      // wait behind it, however large the backlog.
+      const { due, waiting } = await this.store.delivery.dueDeliveries(now, 500)
+      // Those waiting behind an earlier delivery to the same person are not read again until
+      // that one is next tried (a short write by primary key).
+      const deferred =
+        waiting.length === 0
+          ? 0
+          : await this.store.write((tx) => tx.delivery.deferDeliveries(waiting))
+      if (due.length === 0) {
+        if (deferred > 0) continue
+        return sent
+      }
       const hooks = new Map<string, WebhookRecord>()
       for (const ws of new Set(due.map((d) => d.workspaceId))) {
         for (const w of await this.store.delivery.listWebhooks(ws))

@@ -444,6 +444,35 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 10,
+    name: 'the outbox in commit order; pending deliveries indexed for due-picking',
+    statements: (t, kind) => [
+      // PostgreSQL commits transactions in any order: each transition records its transaction
+      // so that consumers read in commit order (store/outbox.ts). Rows from before get 0: they
+      // sort before every new one, and a cursor at seq c becomes (0, c), so nothing consumed is
+      // read again and nothing pending is skipped.
+      ...(kind === 'postgres'
+        ? [
+            `ALTER TABLE transitions ADD COLUMN txid xid8 NOT NULL DEFAULT '0'`,
+            `ALTER TABLE transitions ALTER COLUMN txid SET DEFAULT pg_current_xact_id()`,
+            `CREATE INDEX transitions_outbox ON transitions (txid, seq)`,
+          ]
+        : []),
+      `ALTER TABLE outbox_cursors ADD COLUMN tx ${t.int} NOT NULL DEFAULT 0`,
+      // What a new webhook or automation had seen when it was made (OutboxMark); null: from_seq.
+      `ALTER TABLE webhooks ADD COLUMN from_snapshot TEXT`,
+      `ALTER TABLE automations ADD COLUMN from_snapshot TEXT`,
+      // Due-picking reads one destination at a time in due order, and checks a person's
+      // earlier pending delivery, both over pending rows only (a backlog of finished ones and
+      // of disabled endpoints is never scanned).
+      `DROP INDEX deliveries_due`,
+      `CREATE INDEX deliveries_pending_due ON deliveries (workspace_id, destination, next_attempt_at, transition_seq)
+        WHERE status = 'pending'`,
+      `CREATE INDEX deliveries_pending_order ON deliveries (workspace_id, destination, profile_id, transition_seq)
+        WHERE status = 'pending'`,
+    ],
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {

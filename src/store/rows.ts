@@ -222,6 +222,8 @@ export function toTimer(r: Row): TimerRecord {
 export function toTransition(r: Row): StoredTransition {
   return {
     seq: num(r.seq),
+    // xid8 comes back as text; SQLite has no such column.
+    txid: r.txid === undefined || r.txid === null ? 0 : Number(r.txid),
     workspaceId: String(r.workspace_id),
     id: String(r.id),
     type: r.type === 'segment.exited' ? 'segment.exited' : 'segment.entered',

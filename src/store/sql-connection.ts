@@ -34,4 +34,27 @@ export interface DialectHooks {
   arrayParam(values: readonly string[]): unknown
   /** A JSON column value as read back from the driver. */
   decodeJson(value: unknown): unknown
+  readonly outbox: OutboxDialect
+}
+
+/**
+ * How a dialect reads the transition outbox in commit order (see outbox.ts). Every query
+ * returns the columns named; `?` placeholders as everywhere.
+ */
+export interface OutboxDialect {
+  /** `tx, seq`: the horizon; every transition at or before it is committed (or never will be). */
+  readonly horizon: string
+  /** A predicate on `transitions`: after position (?, ?) and at or before position (?, ?). */
+  readonly range: string
+  /** How the two positions are bound for `range`. */
+  rangeParams(after: { tx: number; seq: number }, upTo: { tx: number; seq: number }): unknown[]
+  /** `ORDER BY` of positions. */
+  readonly order: string
+  /** `seq, snapshot`: a mark of what this transaction has seen (see OutboxMark). */
+  readonly mark: string
+  /**
+   * `held`: true while committed transitions lie beyond the horizon (a transaction that began
+   * earlier is still open). Null when commit order is seq order and nothing is ever held.
+   */
+  readonly held: string | null
 }

@@ -1,7 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { JsonValue } from '../shared/json.js'
 import { PLAINTEXT } from '../shared/sealer.js'
 import type { Sealer } from '../shared/sealer.js'
 import { num, strOrNull, toIdentity, toTransition } from './rows.js'
+import { OUTBOX_START } from './outbox.js'
+import type { OutboxMark, OutboxPosition } from './outbox.js'
 import type { DialectHooks, Row, SqlConnection } from './sql-connection.js'
 import type {
   AttemptRecord,
@@ -12,6 +15,7 @@ import type {
   IdentityRecord,
   StoredTransition,
   TransitionType,
+  WaitingDelivery,
   WebhookRecord,
   WebhookSecret,
 } from './store.js'
@@ -29,7 +33,7 @@ function toWebhook(r: Row, sealer: Sealer): WebhookRecord {
     status: r.status === 'disabled' ? 'disabled' : 'active',
     disabledReason: strOrNull(r.disabled_reason),
     maxInFlight: num(r.max_in_flight),
-    fromSeq: num(r.from_seq),
+    from: { seq: num(r.from_seq), snapshot: strOrNull(r.from_snapshot) },
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
   }
@@ -65,14 +69,34 @@ function toAttempt(r: Row): AttemptRecord {
   }
 }
 
-/** Deliveries due to active webhooks, each the oldest pending for its destination and person. */
-const DUE = `SELECT d.* FROM deliveries d
-  JOIN webhooks w ON w.workspace_id = d.workspace_id AND d.destination = 'webhook:' || w.id AND w.status = 'active'
-  WHERE d.status = 'pending' AND d.next_attempt_at <= ?
-    AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.workspace_id = d.workspace_id
-      AND e.destination = d.destination AND e.profile_id = d.profile_id AND e.status = 'pending'
-      AND e.transition_seq < d.transition_seq)
-  ORDER BY d.next_attempt_at, d.transition_seq LIMIT ?`
+/**
+ * The oldest pending delivery of the same destination and person as `deliveries` (the row of
+ * the enclosing statement), if it is earlier: what `deliveries` waits behind.
+ */
+const EARLIER = (column: string) => `(SELECT e.${column} FROM deliveries e
+  WHERE e.workspace_id = deliveries.workspace_id AND e.destination = deliveries.destination
+    AND e.profile_id = deliveries.profile_id AND e.status = 'pending'
+    AND e.transition_seq < deliveries.transition_seq
+  ORDER BY e.transition_seq LIMIT 1)`
+
+/**
+ * One destination's pending deliveries due by now, in due order, each with the next attempt of
+ * the earlier one it waits behind (null: it waits for nothing and can be sent). Bounded: an
+ * index range scan (deliveries_pending_due) of at most LIMIT rows, each with one probe of
+ * deliveries_pending_order.
+ */
+export const DUE_DELIVERIES_SQL = `SELECT deliveries.*, ${EARLIER('next_attempt_at')} AS waiting_until FROM deliveries
+  WHERE workspace_id = ? AND destination = ? AND status = 'pending' AND next_attempt_at <= ?
+  ORDER BY next_attempt_at, transition_seq LIMIT ?`
+
+/** Ends a pending delivery's wait (see deferDeliveries) once the one it waited behind ends. */
+const RELEASE = `UPDATE deliveries SET next_attempt_at = ?
+  WHERE workspace_id = ? AND status = 'pending' AND attempts = 0 AND next_attempt_at > ?
+    AND id = (SELECT e.id FROM deliveries e WHERE e.workspace_id = ? AND e.destination = ?
+      AND e.profile_id = ? AND e.status = 'pending' ORDER BY e.transition_seq LIMIT 1)`
+
+/** How many times, 5 ms apart, settleOutbox looks again (about 2 s in all). */
+const SETTLE_ROUNDS = 400
 
 export class SqlDeliveryTx implements DeliveryTx {
   constructor(
@@ -82,33 +106,56 @@ export class SqlDeliveryTx implements DeliveryTx {
     private readonly sealer: () => Sealer = () => PLAINTEXT,
   ) {}
 
-  async outboxCursor(name: string): Promise<number> {
-    const rows = await this.c.all(`SELECT seq FROM outbox_cursors WHERE name = ?`, [name])
-    return rows[0] ? num(rows[0].seq) : 0
+  async outboxCursor(name: string): Promise<OutboxPosition> {
+    const rows = await this.c.all(`SELECT tx, seq FROM outbox_cursors WHERE name = ?`, [name])
+    return rows[0] ? { tx: num(rows[0].tx), seq: num(rows[0].seq) } : OUTBOX_START
   }
 
-  async setOutboxCursor(name: string, seq: number): Promise<void> {
+  async setOutboxCursor(name: string, p: OutboxPosition): Promise<void> {
     await this.c.run(
-      `INSERT INTO outbox_cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`,
-      [name, seq],
+      `INSERT INTO outbox_cursors (name, tx, seq) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq`,
+      [name, p.tx, p.seq],
     )
   }
 
-  async transitionsAfter(
-    seq: number,
+  async outboxHorizon(): Promise<OutboxPosition> {
+    const row = (await this.c.all(this.h.outbox.horizon))[0]
+    return { tx: Number(row?.tx ?? 0), seq: Number(row?.seq ?? 0) }
+  }
+
+  async outboxBetween(
+    after: OutboxPosition,
+    upTo: OutboxPosition,
     limit: number,
-    filter?: { readonly segments: readonly string[]; readonly upTo: number },
+    segments: readonly string[] | null,
   ): Promise<StoredTransition[]> {
-    const rows = filter
-      ? await this.c.all(
-          `SELECT * FROM transitions WHERE seq > ? AND seq <= ? AND segment_key ${this.h.inArray('?')}
-           ORDER BY seq LIMIT ?`,
-          [seq, filter.upTo, this.h.arrayParam(filter.segments), limit],
-        )
-      : await this.c.all(`SELECT * FROM transitions WHERE seq > ? ORDER BY seq LIMIT ?`, [
-          seq,
-          limit,
-        ])
+    const o = this.h.outbox
+    const params = o.rangeParams(after, upTo)
+    const rows =
+      segments === null
+        ? await this.c.all(
+            `SELECT * FROM transitions WHERE ${o.range} ORDER BY ${o.order} LIMIT ?`,
+            [...params, limit],
+          )
+        : await this.c.all(
+            `SELECT * FROM transitions WHERE ${o.range} AND segment_key ${this.h.inArray('?')}
+             ORDER BY ${o.order} LIMIT ?`,
+            [...params, this.h.arrayParam(segments), limit],
+          )
+    return rows.map(toTransition)
+  }
+
+  async outboxMark(): Promise<OutboxMark> {
+    const row = (await this.c.all(this.h.outbox.mark))[0]
+    return { seq: num(row?.seq ?? 0), snapshot: strOrNull(row?.snapshot) }
+  }
+
+  async transitionsAfter(seq: number, limit: number): Promise<StoredTransition[]> {
+    const rows = await this.c.all(`SELECT * FROM transitions WHERE seq > ? ORDER BY seq LIMIT ?`, [
+      seq,
+      limit,
+    ])
     return rows.map(toTransition)
   }
 
@@ -142,7 +189,7 @@ export class SqlDeliveryTx implements DeliveryTx {
 
   async upsertWebhook(w: WebhookRecord): Promise<void> {
     await this.c.insertMany(
-      `INSERT INTO webhooks (workspace_id, id, url, secrets, segments, types, status, disabled_reason, max_in_flight, from_seq, created_at, updated_at)`,
+      `INSERT INTO webhooks (workspace_id, id, url, secrets, segments, types, status, disabled_reason, max_in_flight, from_seq, from_snapshot, created_at, updated_at)`,
       [
         [
           w.workspaceId,
@@ -154,7 +201,8 @@ export class SqlDeliveryTx implements DeliveryTx {
           w.status,
           w.disabledReason,
           w.maxInFlight,
-          w.fromSeq,
+          w.from.seq,
+          w.from.snapshot,
           w.createdAt,
           w.updatedAt,
         ],
@@ -193,8 +241,21 @@ export class SqlDeliveryTx implements DeliveryTx {
     )
   }
 
-  async dueDeliveries(now: number, limit: number): Promise<DeliveryRecord[]> {
-    return (await this.c.all(DUE, [now, limit])).map(toDelivery)
+  async deferDeliveries(rows: readonly WaitingDelivery[]): Promise<number> {
+    let moved = 0
+    const byWs = new Map<string, string[]>()
+    for (const r of rows) (byWs.get(r.workspaceId) ?? byWs.set(r.workspaceId, []).get(r.workspaceId)!).push(r.id)
+    for (const [ws, ids] of byWs) {
+      moved += await this.c.matchMany(
+        `UPDATE deliveries SET next_attempt_at = ${EARLIER('next_attempt_at')}
+         WHERE workspace_id = ? AND status = 'pending'
+           AND next_attempt_at < COALESCE(${EARLIER('next_attempt_at')}, 0)`,
+        [ws],
+        ['id'],
+        ids.map((id) => [id]),
+      )
+    }
+    return moved
   }
 
   async updateDelivery(d: DeliveryRecord): Promise<void> {
@@ -212,6 +273,12 @@ export class SqlDeliveryTx implements DeliveryTx {
         d.id,
       ],
     )
+    if (d.status !== 'pending') await this.release(d.workspaceId, d.destination, d.profileId, d.updatedAt)
+  }
+
+  /** The next pending delivery to this person, if it was deferred, is due at `at` instead. */
+  private async release(ws: string, destination: string, profileId: string, at: number): Promise<void> {
+    await this.c.run(RELEASE, [at, ws, at, ws, destination, profileId])
   }
 
   async insertAttempt(a: AttemptRecord): Promise<void> {
@@ -241,11 +308,22 @@ export class SqlDeliveryTx implements DeliveryTx {
   }
 
   async deleteDelivery(workspaceId: string, id: string): Promise<void> {
+    const [gone] = await this.c.all(
+      `SELECT destination, profile_id, updated_at FROM deliveries WHERE workspace_id = ? AND id = ?`,
+      [workspaceId, id],
+    )
     await this.c.run(`DELETE FROM delivery_attempts WHERE workspace_id = ? AND delivery_id = ?`, [
       workspaceId,
       id,
     ])
     await this.c.run(`DELETE FROM deliveries WHERE workspace_id = ? AND id = ?`, [workspaceId, id])
+    if (gone)
+      await this.release(
+        workspaceId,
+        String(gone.destination),
+        String(gone.profile_id),
+        num(gone.updated_at),
+      )
   }
 
   async cancelDeliveries(workspaceId: string, destination: string, at: number): Promise<number> {
@@ -275,7 +353,7 @@ export class SqlDeliveryTx implements DeliveryTx {
 export class SqlDeliveryReads implements DeliveryReads {
   constructor(
     private readonly reader: () => SqlConnection,
-    private readonly h: DialectHooks,
+    private readonly h: () => DialectHooks,
     private readonly sealer: () => Sealer = () => PLAINTEXT,
   ) {}
 
@@ -317,19 +395,57 @@ export class SqlDeliveryReads implements DeliveryReads {
   async attemptsOf(workspaceId: string, deliveryIds: readonly string[]): Promise<AttemptRecord[]> {
     if (deliveryIds.length === 0) return []
     const rows = await this.reader().all(
-      `SELECT * FROM delivery_attempts WHERE workspace_id = ? AND delivery_id ${this.h.inArray('?')} ORDER BY delivery_id, attempt`,
-      [workspaceId, this.h.arrayParam(deliveryIds)],
+      `SELECT * FROM delivery_attempts WHERE workspace_id = ? AND delivery_id ${this.h().inArray('?')} ORDER BY delivery_id, attempt`,
+      [workspaceId, this.h().arrayParam(deliveryIds)],
     )
     return rows.map(toAttempt)
   }
 
   async nextDeliveryDue(): Promise<number | null> {
+    // Per active destination, the first entry of deliveries_pending_due: one probe each.
     const rows = await this.reader().all(
-      `SELECT MIN(d.next_attempt_at) AS due FROM deliveries d
-       JOIN webhooks w ON w.workspace_id = d.workspace_id AND d.destination = 'webhook:' || w.id AND w.status = 'active'
-       WHERE d.status = 'pending'`,
+      `SELECT MIN(s.due) AS due FROM (SELECT (SELECT MIN(d.next_attempt_at) FROM deliveries d
+         WHERE d.workspace_id = w.workspace_id AND d.destination = 'webhook:' || w.id
+           AND d.status = 'pending') AS due
+       FROM webhooks w WHERE w.status = 'active') s`,
     )
     const due = rows[0]?.due
     return due === null || due === undefined ? null : num(due)
+  }
+
+  async dueDeliveries(
+    now: number,
+    limit: number,
+  ): Promise<{ due: DeliveryRecord[]; waiting: WaitingDelivery[] }> {
+    const r = this.reader()
+    const hooks = await r.all(
+      `SELECT workspace_id, id FROM webhooks WHERE status = 'active' ORDER BY workspace_id, id`,
+    )
+    const due: DeliveryRecord[] = []
+    const waiting: WaitingDelivery[] = []
+    // One destination at a time: each read is an index range of at most `limit` rows, and a
+    // disabled endpoint's backlog is never read at all.
+    for (const h of hooks) {
+      const rows = await r.all(DUE_DELIVERIES_SQL, [h.workspace_id, `webhook:${String(h.id)}`, now, limit])
+      for (const row of rows) {
+        if (row.waiting_until === null || row.waiting_until === undefined) due.push(toDelivery(row))
+        else if (num(row.waiting_until) > num(row.next_attempt_at))
+          waiting.push({ workspaceId: String(row.workspace_id), id: String(row.id) })
+      }
+    }
+    due.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.transitionSeq - b.transitionSeq)
+    return { due: due.slice(0, limit), waiting: waiting.slice(0, limit) }
+  }
+
+  async settleOutbox(): Promise<boolean> {
+    const held = this.h().outbox.held
+    if (held === null) return true
+    for (let i = 0; i < SETTLE_ROUNDS; i++) {
+      const rows = await this.reader().all(held)
+      if (rows[0]?.held !== true) return true
+      // Another database transaction is what this waits for: real time, not the clock's.
+      await sleep(5)
+    }
+    return false
   }
 }

@@ -51,7 +51,7 @@ function toAutomation(r: Row): AutomationRecord {
     workspaceId: String(r.workspace_id),
     key: String(r.key),
     definition: JSON.parse(String(r.definition)) as JsonValue,
-    fromSeq: num(r.from_seq),
+    from: { seq: num(r.from_seq), snapshot: strOrNull(r.from_snapshot) },
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
   }
@@ -274,9 +274,17 @@ export class SqlMessagingTx implements MessagingTx {
 
   async upsertAutomation(a: AutomationRecord): Promise<void> {
     await this.c.run(
-      `INSERT INTO automations (workspace_id, key, definition, from_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+      `INSERT INTO automations (workspace_id, key, definition, from_seq, from_snapshot, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (workspace_id, key) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at`,
-      [a.workspaceId, a.key, JSON.stringify(a.definition), a.fromSeq, a.createdAt, a.updatedAt],
+      [
+        a.workspaceId,
+        a.key,
+        JSON.stringify(a.definition),
+        a.from.seq,
+        a.from.snapshot,
+        a.createdAt,
+        a.updatedAt,
+      ],
     )
   }
 

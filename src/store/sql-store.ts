@@ -77,11 +77,7 @@ export abstract class SqlStore implements Store {
   readonly delivery: DeliveryReads = new SqlDeliveryReads(
     () => this.reader(),
     // Hooks are set by the subclass constructor, after this field: read them lazily.
-    {
-      inArray: (c) => this.hooks.inArray(c),
-      arrayParam: (v) => this.hooks.arrayParam(v),
-      decodeJson: (v) => this.hooks.decodeJson(v),
-    },
+    () => this.hooks,
     () => this.sealer,
   )
 

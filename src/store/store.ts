@@ -1,6 +1,9 @@
 import type { ConsentMode, ConsentSource, ConsentState, Purpose } from '../privacy/index.js'
 import type { JsonObject, JsonValue } from '../shared/json.js'
 import type { Sealer } from '../shared/sealer.js'
+import type { OutboxMark, OutboxPosition } from './outbox.js'
+
+export type { OutboxMark, OutboxPosition } from './outbox.js'
 
 export type StoreKind = 'sqlite' | 'postgres'
 
@@ -200,6 +203,8 @@ export interface TransitionRecord {
 
 export interface StoredTransition extends TransitionRecord {
   readonly seq: number
+  /** The writing transaction's id on PostgreSQL (0 on SQLite): (txid, seq) is its outbox position. */
+  readonly txid: number
 }
 
 export interface WebhookSecret {
@@ -223,8 +228,8 @@ export interface WebhookRecord {
   readonly disabledReason: string | null
   /** Deliveries in flight at once to this endpoint. */
   readonly maxInFlight: number
-  /** Only transitions after this outbox position: an endpoint gets nothing from before it existed. */
-  readonly fromSeq: number
+  /** Only transitions committed after this: an endpoint gets nothing from before it existed. */
+  readonly from: OutboxMark
   readonly createdAt: number
   readonly updatedAt: number
 }
@@ -263,20 +268,33 @@ export interface AttemptRecord {
 
 /** The delivery tables, inside a write transaction. */
 export interface DeliveryTx {
-  /** The last transition seq a named consumer of the outbox has handled (0 before any). */
-  outboxCursor(name: string): Promise<number>
-  setOutboxCursor(name: string, seq: number): Promise<void>
+  /** Where a named consumer of the outbox has read up to (OUTBOX_START before any). */
+  outboxCursor(name: string): Promise<OutboxPosition>
+  setOutboxCursor(name: string, position: OutboxPosition): Promise<void>
   /**
-   * Transitions after `seq`, in order, in every workspace; with `segments`, only those of
-   * these segment keys, and with `upTo` none after that seq.
+   * The outbox horizon: every transition at or before it is committed, and none will ever be
+   * committed at or before it again. Read it before what decides what to read (subscriptions).
    */
-  transitionsAfter(
-    seq: number,
+  outboxHorizon(): Promise<OutboxPosition>
+  /**
+   * Transitions after `after` and at or before `upTo`, in position order, in every workspace;
+   * with `segments`, only those of these segment keys.
+   */
+  outboxBetween(
+    after: OutboxPosition,
+    upTo: OutboxPosition,
     limit: number,
-    filter?: { readonly segments: readonly string[]; readonly upTo: number },
+    segments: readonly string[] | null,
   ): Promise<StoredTransition[]>
-  /** The seq of the newest transition (0 when there is none). */
+  /** What this transaction has seen of the outbox, for something that starts reading now. */
+  outboxMark(): Promise<OutboxMark>
+  /**
+   * The seq of the newest transition (0 when there is none). With `transitionsAfter`, only
+   * for reading back what this transaction wrote (seq order is not commit order).
+   */
   latestTransitionSeq(): Promise<number>
+  /** Transitions with a seq above `seq`, in seq order (see latestTransitionSeq). */
+  transitionsAfter(seq: number, limit: number): Promise<StoredTransition[]>
   identitiesOf(workspaceId: string, profileIds: readonly string[]): Promise<IdentityRecord[]>
   listWebhooks(workspaceId?: string): Promise<WebhookRecord[]>
   upsertWebhook(row: WebhookRecord): Promise<void>
@@ -284,10 +302,12 @@ export interface DeliveryTx {
   /** Inserts deliveries; an id already there is skipped. Returns how many were new. */
   insertDeliveries(rows: readonly DeliveryRecord[]): Promise<number>
   /**
-   * Pending deliveries due by `now` to active destinations, each the oldest pending one for its
-   * destination and person (so deliveries to a person arrive in order), earliest first.
+   * Moves the next attempt of these pending deliveries, each waiting behind an earlier one of
+   * the same person and destination, to when that earlier one is next tried, so due-picking
+   * does not read them again before (it is brought forward again when that one ends). A
+   * delivery no longer waiting is left alone. Returns how many moved.
    */
-  dueDeliveries(now: number, limit: number): Promise<DeliveryRecord[]>
+  deferDeliveries(rows: readonly WaitingDelivery[]): Promise<number>
   updateDelivery(row: DeliveryRecord): Promise<void>
   insertAttempt(row: AttemptRecord): Promise<void>
   /** Puts failed and exhausted deliveries (these ids, or all) back to pending, due at `at`. */
@@ -315,6 +335,28 @@ export interface DeliveryReads {
   attemptsOf(workspaceId: string, deliveryIds: readonly string[]): Promise<AttemptRecord[]>
   /** The earliest next attempt of a pending delivery to an active destination, or null. */
   nextDeliveryDue(): Promise<number | null>
+  /**
+   * Pending deliveries due by `now` to active destinations, each the oldest pending for its
+   * destination and person (so deliveries to a person arrive in order), earliest first; and
+   * the due ones that wait behind an earlier one (to defer). A plain read: it takes no write
+   * transaction, so ingestion never waits behind it. At most `limit` of each.
+   */
+  dueDeliveries(
+    now: number,
+    limit: number,
+  ): Promise<{ due: DeliveryRecord[]; waiting: WaitingDelivery[] }>
+  /**
+   * Waits, briefly, until no committed transition lies beyond the outbox horizon (another
+   * transaction that began earlier is still open), so that a consumer run now reads every
+   * transition committed before. False when it still does after the wait.
+   */
+  settleOutbox(): Promise<boolean>
+}
+
+/** A due delivery that waits behind an earlier pending one of the same person and destination. */
+export interface WaitingDelivery {
+  readonly workspaceId: string
+  readonly id: string
 }
 
 export interface TemplateRecord {
@@ -435,8 +477,8 @@ export interface AutomationRecord {
   readonly key: string
   /** The definition as written (validated when saved). */
   readonly definition: JsonValue
-  /** Only transitions after this outbox position trigger it (nothing from before it existed). */
-  readonly fromSeq: number
+  /** Only transitions committed after this trigger it (nothing from before it existed). */
+  readonly from: OutboxMark
   readonly createdAt: number
   readonly updatedAt: number
 }

@@ -20,6 +20,20 @@ const hooks: DialectHooks = {
   inArray: (p) => `= ANY(${p}::text[])`,
   arrayParam: (values) => values,
   decodeJson: (v) => v, // pg parses json and jsonb itself
+  // Transactions commit in any order, so seq order is not commit order. Each transition row
+  // records its transaction's id (txid, xid8); a position is (txid, seq), and the horizon is
+  // the oldest transaction still running (the snapshot's xmin): every transaction below it has
+  // ended, so no row can still appear before it. A long transaction delays readers, it never
+  // makes them skip. The index transitions_outbox (txid, seq) serves every one of these.
+  outbox: {
+    horizon: `SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS tx, 0 AS seq`,
+    range: `(txid, seq) > (?::xid8, ?) AND (txid, seq) <= (?::xid8, ?)`,
+    rangeParams: (after, upTo) => [String(after.tx), after.seq, String(upTo.tx), upTo.seq],
+    order: `txid, seq`,
+    mark: `SELECT COALESCE(MAX(seq), 0) AS seq, pg_current_snapshot()::text AS snapshot FROM transitions`,
+    held: `SELECT COALESCE((SELECT txid FROM transitions ORDER BY txid DESC LIMIT 1), '0'::xid8)
+      >= pg_snapshot_xmin(pg_current_snapshot()) AS held`,
+  },
 }
 
 // BIGINT (int8) and COUNT(*) come back as strings by default; every value segflow stores

@@ -31,6 +31,16 @@ const hooks: DialectHooks = {
   inArray: (p) => `IN (SELECT value FROM json_each(${p}))`,
   arrayParam: (values) => JSON.stringify(values),
   decodeJson: (v) => (typeof v === 'string' ? JSON.parse(v) : v),
+  // One writer at a time (BEGIN IMMEDIATE, across processes too): commit order is seq order,
+  // so a position is just a seq and the horizon is the newest one.
+  outbox: {
+    horizon: `SELECT 0 AS tx, COALESCE(MAX(seq), 0) AS seq FROM transitions`,
+    range: `seq > ? AND seq <= ?`,
+    rangeParams: (after, upTo) => [after.seq, upTo.seq],
+    order: `seq`,
+    mark: `SELECT COALESCE(MAX(seq), 0) AS seq, NULL AS snapshot FROM transitions`,
+    held: null,
+  },
 }
 
 class SqliteConnection implements SqlConnection {
