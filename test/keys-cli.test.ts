@@ -4,7 +4,12 @@ import { buildProgram } from '../src/cli/main.js'
 import { KeyService } from '../src/keys/key-service.js'
 import { ManualClock } from '../src/shared/clock.js'
 import { cli } from './helpers/cli.js'
-import { newCreatedLocation, newStoreLocation, newTestStore, testStoreKinds } from './helpers/stores.js'
+import {
+  newCreatedLocation,
+  newStoreLocation,
+  newTestStore,
+  testStoreKinds,
+} from './helpers/stores.js'
 import type { StoreLocation, TestStore } from './helpers/stores.js'
 
 describe.each(testStoreKinds())('segflow keys and workspaces on %s', (kind) => {
@@ -113,11 +118,15 @@ describe.each(testStoreKinds())('segflow keys and workspaces on %s', (kind) => {
   })
 
   it('prints its version', async () => {
-    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+    const { version } = JSON.parse(
+      readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+    )
     const printed: string[] = []
     await expect(
-      buildProgram({ out: (l) => printed.push(l), err: () => undefined, interactive: false }, {})
-        .parseAsync(['node', 'segflow', '--version']),
+      buildProgram(
+        { out: (l) => printed.push(l), err: () => undefined, interactive: false },
+        {},
+      ).parseAsync(['node', 'segflow', '--version']),
     ).rejects.toMatchObject({ code: 'commander.version' })
     expect(printed).toEqual([version])
   })

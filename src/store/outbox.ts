@@ -47,7 +47,5 @@ export function isAfterMark(
   const [xmin, xmax, xip] = mark.snapshot.split(':')
   if (t.txid < Number(xmin)) return false
   if (t.txid >= Number(xmax)) return true
-  return (xip ?? '')
-    .split(',')
-    .some((x) => x !== '' && Number(x) === t.txid)
+  return (xip ?? '').split(',').some((x) => x !== '' && Number(x) === t.txid)
 }

@@ -244,7 +244,8 @@ export class SqlDeliveryTx implements DeliveryTx {
   async deferDeliveries(rows: readonly WaitingDelivery[]): Promise<number> {
     let moved = 0
     const byWs = new Map<string, string[]>()
-    for (const r of rows) (byWs.get(r.workspaceId) ?? byWs.set(r.workspaceId, []).get(r.workspaceId)!).push(r.id)
+    for (const r of rows)
+      (byWs.get(r.workspaceId) ?? byWs.set(r.workspaceId, []).get(r.workspaceId)!).push(r.id)
     for (const [ws, ids] of byWs) {
       moved += await this.c.matchMany(
         `UPDATE deliveries SET next_attempt_at = ${EARLIER('next_attempt_at')}
@@ -273,11 +274,17 @@ export class SqlDeliveryTx implements DeliveryTx {
         d.id,
       ],
     )
-    if (d.status !== 'pending') await this.release(d.workspaceId, d.destination, d.profileId, d.updatedAt)
+    if (d.status !== 'pending')
+      await this.release(d.workspaceId, d.destination, d.profileId, d.updatedAt)
   }
 
   /** The next pending delivery to this person, if it was deferred, is due at `at` instead. */
-  private async release(ws: string, destination: string, profileId: string, at: number): Promise<void> {
+  private async release(
+    ws: string,
+    destination: string,
+    profileId: string,
+    at: number,
+  ): Promise<void> {
     await this.c.run(RELEASE, [at, ws, at, ws, destination, profileId])
   }
 
@@ -426,7 +433,12 @@ export class SqlDeliveryReads implements DeliveryReads {
     // One destination at a time: each read is an index range of at most `limit` rows, and a
     // disabled endpoint's backlog is never read at all.
     for (const h of hooks) {
-      const rows = await r.all(DUE_DELIVERIES_SQL, [h.workspace_id, `webhook:${String(h.id)}`, now, limit])
+      const rows = await r.all(DUE_DELIVERIES_SQL, [
+        h.workspace_id,
+        `webhook:${String(h.id)}`,
+        now,
+        limit,
+      ])
       for (const row of rows) {
         if (row.waiting_until === null || row.waiting_until === undefined) due.push(toDelivery(row))
         else if (num(row.waiting_until) > num(row.next_attempt_at))
