@@ -185,7 +185,12 @@ describe.each(testStoreKinds())('health and metrics on %s', (kind) => {
     const t = await newTestApp(kind)
     try {
       const health = await t.app.inject({ method: 'GET', url: '/healthz' })
-      expect(health.json()).toMatchObject({ status: 'ok', store: kind })
+      expect(health.json()).toMatchObject({ status: 'ok', store: kind, database: 'up' })
+      const ready = await t.app.inject({ method: 'GET', url: '/readyz' })
+      expect([ready.statusCode, ready.json()]).toMatchObject([200, { status: 'ok', store: kind }])
+      expect((await t.app.inject({ method: 'GET', url: '/livez' })).json()).toEqual({
+        status: 'ok',
+      })
       await t.track('/v1/track', { userId: 'u', event: 'E', messageId: 'x' })
       await t.track('/v1/track', { userId: 'u', event: 'E', messageId: 'x' })
       await t.track('/v1/batch', {

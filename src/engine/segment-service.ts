@@ -14,9 +14,13 @@ import { isPlainObject } from '../shared/json.js'
 import type { JsonValue } from '../shared/json.js'
 import { dialectFor, param, raw, RuleCompiler, sql } from '../sql/index.js'
 import type { Frag } from '../sql/index.js'
+import { isUnavailableError } from '../store/errors.js'
 import type { SegmentRecord, Store } from '../store/store.js'
 import type { Engine } from './engine.js'
 import { desugarContext, modelSnapshot, versionFor } from './segments.js'
+
+/** How long a backfill waits before retrying a page the database could not take. */
+const BACKFILL_RETRY_MS = 1000
 
 export interface SegmentView {
   readonly key: string
@@ -453,18 +457,25 @@ export class SegmentService {
     const id = `${workspaceId}\u0000${key}`
     const previous = this.jobs.get(id) ?? Promise.resolve()
     const job = previous.then(async () => {
-      try {
-        while (!this.stopped) {
+      while (!this.stopped) {
+        try {
           const record = await this.store.write((tx) =>
             this.engine.backfillPage(tx, workspaceId, key, version),
           )
           if (record === null || record.status === 'live') return
           // Let ingestion in between pages.
           await new Promise((r) => setImmediate(r))
+        } catch (e) {
+          this.onError(e)
+          // The database is away (restarting, unreachable): the page rolled back, so the
+          // backfill carries on from its stored cursor once the database answers again.
+          if (isUnavailableError(e)) {
+            await new Promise((r) => setTimeout(r, BACKFILL_RETRY_MS))
+            continue
+          }
+          await this.engine.reload(workspaceId).catch(this.onError)
+          return
         }
-      } catch (e) {
-        this.onError(e)
-        await this.engine.reload(workspaceId).catch(this.onError)
       }
     })
     this.jobs.set(id, job)

@@ -89,8 +89,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installErrorHandling(app)
   const draining = deps.draining
   if (draining) {
-    app.addHook('onRequest', async () => {
-      if (draining()) {
+    app.addHook('onRequest', async (req) => {
+      // Liveness stays true while draining: the process is healthy, only leaving.
+      if (draining() && req.url !== '/livez') {
         throw new SegflowError('shutting_down', 'segflow is shutting down; retry shortly', {
           retryAfter: 1,
         })

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { SegflowError } from '../shared/errors.js'
+import { isUnavailableError } from '../store/errors.js'
 
 function kb(bytes: number): string {
   return `${Math.round(bytes / 1024)} KB`
@@ -45,6 +46,12 @@ export function toSegflowError(err: unknown, req: FastifyRequest): SegflowError 
       )
     default:
       break
+  }
+  if (isUnavailableError(err)) {
+    return new SegflowError('unavailable', 'the database is unavailable; retry later', {
+      retryAfter: 1,
+      cause: err,
+    })
   }
   if (err instanceof SyntaxError) {
     return new SegflowError('invalid_json', `request body is not valid JSON: ${err.message}`)

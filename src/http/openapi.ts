@@ -875,14 +875,36 @@ export function openApiDocument(): Json {
       responses: { '200': html, '404': html },
     },
   }
-  paths['/healthz'] = {
-    get: {
-      summary: 'Health',
-      tags: ['system'],
-      responses: {
-        '200': json({ type: 'object' }),
-        '503': json({ type: 'object' }, 'Unavailable'),
+  const health = {
+    type: 'object',
+    properties: {
+      status: { type: 'string', enum: ['ok', 'unavailable'] },
+      store: { type: 'string', enum: ['sqlite', 'postgres'] },
+      database: { type: 'string', enum: ['up', 'down'] },
+      schemaVersion: { type: 'integer' },
+      error: { type: 'string' },
+    },
+  }
+  for (const [path, summary] of [
+    ['/healthz', 'Health: the store answers (same as /readyz)'],
+    ['/readyz', 'Readiness: the store answers, requests can be served'],
+  ] as const) {
+    paths[path] = {
+      get: {
+        summary,
+        tags: ['system'],
+        responses: {
+          '200': json(health),
+          '503': json(health, 'The database is unavailable (Retry-After: 1)'),
+        },
       },
+    }
+  }
+  paths['/livez'] = {
+    get: {
+      summary: 'Liveness: the process runs (does not depend on the database)',
+      tags: ['system'],
+      responses: { '200': json({ type: 'object', properties: { status: { type: 'string' } } }) },
     },
   }
   paths['/metrics'] = {

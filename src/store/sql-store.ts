@@ -155,6 +155,10 @@ export abstract class SqlStore implements Store {
     return rows.length > 0 && rows[0]!.t !== null
   }
 
+  async ping(): Promise<void> {
+    await this.reader().all('SELECT 1 AS one')
+  }
+
   async schemaVersion(): Promise<number> {
     const rows = await this.reader()
       .all(`SELECT MAX(version) AS v FROM ${MIGRATIONS_TABLE}`)

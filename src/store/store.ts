@@ -690,6 +690,8 @@ export interface Store {
    * `schemaVersion`, a store it cannot reach is an error, not "empty".
    */
   initialized(): Promise<boolean>
+  /** Resolves when the store answers a trivial query; rejects when it cannot be reached. */
+  ping(): Promise<void>
   close(): Promise<void>
 
   /** Seals credentials at rest with this sealer from now on, and those already stored. */

@@ -14,6 +14,8 @@ export interface PostgresStoreOptions {
   readonly schema?: string
   /** Connections in the pool. Default 10. */
   readonly poolSize?: number
+  /** How long a query waits for a connection before failing as unavailable. Default 5000. */
+  readonly connectTimeoutMs?: number
 }
 
 const hooks: DialectHooks = {
@@ -161,6 +163,9 @@ export class PostgresStore extends SqlStore {
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
       max: options.poolSize ?? 10,
+      // While the server is down, a request waits at most this long for a connection and is
+      // then answered 503, instead of queueing until the database returns.
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
       types,
       ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
     })
@@ -176,6 +181,13 @@ export class PostgresStore extends SqlStore {
   protected async transaction<T>(fn: (conn: SqlConnection) => Promise<T>): Promise<T> {
     const client = await this.pool.connect()
     let broken: Error | undefined
+    // A checked-out client is not watched by the pool: without a listener, the server going
+    // away mid-transaction ('error' on the client) would crash the process. The failed query
+    // rejects on its own; the client is then discarded rather than returned to the pool.
+    const onError = (e: Error) => {
+      broken = e
+    }
+    client.on('error', onError)
     try {
       await client.query('BEGIN')
       const result = await fn(new PostgresConnection(client, true))
@@ -187,6 +199,7 @@ export class PostgresStore extends SqlStore {
       })
       throw e
     } finally {
+      client.off('error', onError)
       client.release(broken)
     }
   }
