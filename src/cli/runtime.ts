@@ -72,8 +72,12 @@ export interface Runtime {
   readonly schemas: SchemaService
   /** Starts background work: timers and interrupted backfills. */
   start(): Promise<void>
-  /** Drains accepted work, then closes the store. */
-  close(): Promise<void>
+  /**
+   * Stops background work and drains accepted work, then closes the store. With a
+   * `deadline`, background loops stop when it aborts (requests in flight are cancelled, work
+   * not done is left for the next start); `complete` is false when something was left.
+   */
+  close(options?: { deadline?: AbortSignal }): Promise<{ complete: boolean }>
 }
 
 export interface RuntimeOptions {
@@ -246,16 +250,48 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       delivery.start()
       automationRunner.start()
     },
-    async close() {
-      // Automations write through the queue: they stop first.
-      await automationRunner.stop()
-      await queue.close()
-      await running.stop()
-      await delivery.stop()
-      await segments.stop()
+    async close(closeOptions = {}) {
+      const { deadline } = closeOptions
+      const work = Promise.all([
+        // Automations write through the queue: they stop first.
+        automationRunner.stop().then(() => queue.close()),
+        running.stop(),
+        delivery.stop(deadline),
+        segments.stop(),
+      ])
+      const complete = await settledBefore(work, deadline)
+      // Past the deadline, what finished in the meantime (an answer already received) gets a
+      // moment to be recorded; anything still running is left undone, uncommitted.
+      if (!complete) await settledBefore(work, AbortSignal.timeout(CLOSE_GRACE_MS))
       mailer.close()
-      await renderPool.close()
-      await store.close()
+      await settledBefore(renderPool.close(), AbortSignal.timeout(CLOSE_GRACE_MS))
+      await settledBefore(store.close(), complete ? undefined : AbortSignal.timeout(CLOSE_GRACE_MS))
+      return { complete }
     },
+  }
+}
+
+/** After a shutdown deadline, how long each remaining step may take before it is abandoned. */
+const CLOSE_GRACE_MS = 500
+
+/** Whether `work` settled (resolved or rejected) before `deadline` aborted; rejections are rethrown. */
+async function settledBefore(work: Promise<unknown>, deadline?: AbortSignal): Promise<boolean> {
+  if (!deadline) {
+    await work
+    return true
+  }
+  if (deadline.aborted) return false
+  let onAbort = () => undefined as void
+  const aborted = new Promise<false>((resolve) => {
+    onAbort = () => resolve(false)
+    deadline.addEventListener('abort', onAbort, { once: true })
+  })
+  const done = work.then(() => true as const)
+  // Settling after the deadline is nobody's concern any more: not an unhandled rejection.
+  done.catch(() => undefined)
+  try {
+    return await Promise.race([done, aborted])
+  } finally {
+    deadline.removeEventListener('abort', onAbort)
   }
 }

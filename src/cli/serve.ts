@@ -91,6 +91,8 @@ export async function startServer(
       // 2. Only then stop listening and close idle connections: closing a connection while a
       //    request is being handled would lose its answer.
       draining = true
+      // One deadline for everything: requests in flight, then background work.
+      const deadlineSignal = AbortSignal.timeout(config.shutdownTimeoutMs)
       logger.info({ inFlight }, 'shutting down: finishing requests in flight')
       // Open keep-alive connections get a short grace in which a request already on its way
       // is answered 503 (with Connection: close) instead of meeting a closed socket.
@@ -107,7 +109,13 @@ export async function startServer(
         app.server.closeAllConnections()
       }
       await app.close()
-      await runtime.close()
+      const { complete } = await runtime.close({ deadline: deadlineSignal })
+      if (!complete) {
+        logger.warn(
+          { timeoutMs: config.shutdownTimeoutMs },
+          'background work stopped at the shutdown timeout; what is left is done after the next start',
+        )
+      }
       logger.info('stopped')
     })()
     return stopping

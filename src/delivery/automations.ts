@@ -458,7 +458,7 @@ export class AutomationRunner {
     this.pump = new Pump(
       clock,
       options.timers ?? realTimers,
-      () => this.runDue(),
+      (stopping) => this.runDue(stopping),
       () => store.messaging.nextRunDue(),
       options.onError,
     )
@@ -477,11 +477,12 @@ export class AutomationRunner {
   }
 
   /** Schedules runs for new transitions, then runs what is due. Returns how many runs ended. */
-  async runDue(): Promise<number> {
+  async runDue(stopping?: AbortSignal): Promise<number> {
     // Transitions held back by an open transaction (PostgreSQL) are waited for briefly; after
     // that they are read on a later run, when the next transition is written.
     await this.store.delivery.settleOutbox()
     for (;;) {
+      if (stopping?.aborted) return 0
       const r = await this.store.write((tx) => automationFanOut(tx, this.clock.now()))
       if (!r.more) break
     }
@@ -491,6 +492,8 @@ export class AutomationRunner {
       if (due.length === 0) return ended
       let progressed = false
       for (const run of due) {
+        // A stop lets the run in progress finish; the others are run after the next start.
+        if (stopping?.aborted) return ended
         const after = await this.runOne(run)
         if (after.status !== 'scheduled') ended++
         if (after.status !== 'scheduled' || after.dueAt > this.clock.now()) progressed = true

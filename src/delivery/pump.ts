@@ -12,22 +12,26 @@ export class Pump {
   private running: Promise<void> | null = null
   private again = false
   private stopped = true
+  /** Aborted when stop() begins: the work finishes its current round and starts no more. */
+  private stopping = new AbortController()
 
   constructor(
     private readonly clock: Clock,
     private readonly timers: TimerHost,
-    private readonly work: () => Promise<unknown>,
+    private readonly work: (stopping: AbortSignal) => Promise<unknown>,
     private readonly nextDue: () => Promise<number | null>,
     private readonly onError: (e: unknown) => void = () => undefined,
   ) {}
 
   start(): void {
     this.stopped = false
+    if (this.stopping.signal.aborted) this.stopping = new AbortController()
     this.kick()
   }
 
   async stop(): Promise<void> {
     this.stopped = true
+    this.stopping.abort()
     if (this.handle !== null) this.timers.clear(this.handle)
     this.handle = null
     if (this.immediate !== null) clearImmediate(this.immediate)
@@ -70,7 +74,7 @@ export class Pump {
     try {
       do {
         this.again = false
-        await this.work()
+        await this.work(this.stopping.signal)
       } while (this.again && !this.stopped)
       if (this.stopped) return
       const next = await this.nextDue()

@@ -20,6 +20,8 @@ export interface Sender {
     headers: Record<string, string>,
     body: string,
     timeoutMs: number,
+    /** Aborts the request (a shutdown deadline); the result then says so in `error`. */
+    signal?: AbortSignal,
   ): Promise<SendResult>
   /** Lets go of idle connections. */
   close?(): void
@@ -48,8 +50,9 @@ export function httpSender(options: HttpSenderOptions = {}): Sender {
     'https:': new HttpsAgent({ keepAlive: true, lookup }),
   }
   return {
-    async post(url, headers, body, timeoutMs) {
-      const signal = AbortSignal.timeout(timeoutMs)
+    async post(url, headers, body, timeoutMs, cancel) {
+      const timeout = AbortSignal.timeout(timeoutMs)
+      const signal = cancel ? AbortSignal.any([timeout, cancel]) : timeout
       try {
         const u = new URL(url)
         if (u.protocol !== 'http:' && u.protocol !== 'https:')
@@ -88,11 +91,13 @@ export function httpSender(options: HttpSenderOptions = {}): Sender {
         return { status: res.statusCode ?? null, retryAfter: retryAfter ?? null, error: null }
       } catch (e) {
         const err = e as NodeJS.ErrnoException
-        const reason = signal.aborted
-          ? `no answer within ${timeoutMs} ms`
-          : err.code === 'ENOTPUBLIC'
-            ? err.message
-            : (err.code ?? err.message)
+        const reason = cancel?.aborted
+          ? 'cancelled: segflow is shutting down'
+          : timeout.aborted
+            ? `no answer within ${timeoutMs} ms`
+            : err.code === 'ENOTPUBLIC'
+              ? err.message
+              : (err.code ?? err.message)
         return { status: null, retryAfter: null, error: reason }
       }
     },

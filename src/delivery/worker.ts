@@ -50,6 +50,8 @@ export class DeliveryWorker {
   private readonly pump: Pump
   /** The last run found transitions held back by an open transaction: look again soon. */
   private held = false
+  /** Aborted at the shutdown deadline: requests still in flight are cancelled, not recorded. */
+  private cancel = new AbortController()
 
   constructor(
     private readonly store: Store,
@@ -65,19 +67,33 @@ export class DeliveryWorker {
     this.pump = new Pump(
       clock,
       options.timers ?? realTimers,
-      () => this.runDue(),
+      (stopping) => this.runDue(stopping),
       () => this.nextDue(),
       options.onError,
     )
   }
 
   start(): void {
+    if (this.cancel.signal.aborted) this.cancel = new AbortController()
     this.pump.start()
   }
 
-  async stop(): Promise<void> {
-    await this.pump.stop()
-    this.sender.close?.()
+  /**
+   * Finishes the round in progress and starts no more. Requests still unanswered when
+   * `deadline` aborts are cancelled and not recorded: those deliveries stay due and are sent
+   * (with the same id) after the next start.
+   */
+  async stop(deadline?: AbortSignal): Promise<void> {
+    const cancel = this.cancel
+    const onDeadline = () => cancel.abort()
+    if (deadline?.aborted) cancel.abort()
+    else deadline?.addEventListener('abort', onDeadline, { once: true })
+    try {
+      await this.pump.stop()
+    } finally {
+      deadline?.removeEventListener('abort', onDeadline)
+      this.sender.close?.()
+    }
   }
 
   /** Something may be due (transitions written, a webhook changed): run soon. */
@@ -99,14 +115,17 @@ export class DeliveryWorker {
    * Transitions another transaction that began earlier still holds back (PostgreSQL) are
    * waited for briefly; after that they are fanned out on a later run.
    */
-  async runDue(): Promise<number> {
+  async runDue(stopping?: AbortSignal): Promise<number> {
     this.held = !(await this.store.delivery.settleOutbox())
     for (;;) {
+      if (stopping?.aborted) return 0
       const r = await this.store.write((tx) => fanOut(tx, this.clock.now()))
       if (!r.more) break
     }
     let sent = 0
     for (;;) {
+      // A stop lets the round in progress finish; what is left is sent after the next start.
+      if (stopping?.aborted) return sent
       const now = this.clock.now()
       // Picked with a plain read, outside the store's write transactions: ingestion does not
       // wait behind it, however large the backlog.
@@ -136,16 +155,19 @@ export class DeliveryWorker {
         batch.push(d)
       }
       if (batch.length === 0) return sent
-      const outcomes = await Promise.all(
-        batch.map(async (d) => {
-          const key = `${d.workspaceId}\u0000${d.destination}`
-          try {
-            return await this.attempt(d, hooks.get(key)!)
-          } finally {
-            this.inFlight.set(key, (this.inFlight.get(key) ?? 1) - 1)
-          }
-        }),
-      )
+      const cancel = this.cancel.signal
+      const outcomes = (
+        await Promise.all(
+          batch.map(async (d) => {
+            const key = `${d.workspaceId}\u0000${d.destination}`
+            try {
+              return await this.attempt(d, hooks.get(key)!, cancel)
+            } finally {
+              this.inFlight.set(key, (this.inFlight.get(key) ?? 1) - 1)
+            }
+          }),
+        )
+      ).filter((o): o is Outcome => o !== null)
       // An erasure notice carries the person's ids: once it is final, nothing of it stays.
       const erasures = outcomes.filter(
         (o) => o.delivery.status !== 'pending' && isErasureNotice(o.delivery),
@@ -178,7 +200,11 @@ export class DeliveryWorker {
   }
 
   /** One attempt: sign, send, and decide what happens next. */
-  private async attempt(d: DeliveryRecord, w: WebhookRecord): Promise<Outcome> {
+  private async attempt(
+    d: DeliveryRecord,
+    w: WebhookRecord,
+    cancel: AbortSignal,
+  ): Promise<Outcome | null> {
     const started = this.clock.now()
     const body = JSON.stringify(d.payload)
     const timeout = this.options.timeoutMs ?? 15_000
@@ -191,10 +217,13 @@ export class DeliveryWorker {
         signatureHeaders(w.secrets, d.id, started, body),
         body,
         timeout,
+        cancel,
       )
     } catch (e) {
       result = { status: null, retryAfter: null, error: (e as Error).message }
     }
+    // Cancelled by the shutdown deadline: not an attempt of the endpoint's, so not recorded.
+    if (cancel.aborted && result.status === null) return null
     const now = this.clock.now()
     const attempts = d.attempts + 1
     const attempt: AttemptRecord = {
