@@ -19,6 +19,32 @@ import type { SegmentRecord, Store } from '../store/store.js'
 import type { Engine } from './engine.js'
 import { desugarContext, modelSnapshot, versionFor } from './segments.js'
 
+export type SizeStep = 'hour' | 'day'
+const STEP_MS: Record<SizeStep, number> = { hour: 3_600_000, day: 86_400_000 }
+/** Steps answered when `from` is not given. */
+const DEFAULT_STEPS = 30
+/** The most steps one answer holds (a year of days, or about 14 months of hours). */
+const MAX_STEPS = 10_000
+
+export interface SegmentSizes {
+  readonly segment: string
+  readonly step: SizeStep
+  readonly from: string
+  readonly to: string
+  readonly createdAt: string
+  readonly points: {
+    readonly start: string
+    readonly end: string
+    /** Members at `end` (transitions before it). */
+    readonly size: number
+    readonly entered: number
+    readonly exited: number
+    /** The step has not ended yet: `size` is today's. */
+    readonly partial?: true
+  }[]
+  readonly current: { readonly at: string; readonly size: number; readonly reachable: number }
+}
+
 /** How long a backfill waits before retrying a page the database could not take. */
 const BACKFILL_RETRY_MS = 1000
 
@@ -206,7 +232,12 @@ export class SegmentService {
         : {
             workspaceId,
             key,
-            version: (existing?.version ?? 0) + 1,
+            // A key used before (the segment was deleted) goes on from its last version: the
+            // old versions and transitions stay, each number meaning one rule.
+            version:
+              (existing?.version ??
+                (await this.store.listSegmentVersions(workspaceId, key)).at(-1)?.version ??
+                0) + 1,
             name,
             description,
             priority,
@@ -393,6 +424,70 @@ export class SegmentService {
       from: iso(start),
       to: iso(end),
       days: await this.store.segmentHistory(workspaceId, key, start, end),
+    }
+  }
+
+  /**
+   * The segment's exact size over time, from the hourly rollup written with its transitions:
+   * per step (an hour or a UTC day) the entries, the exits and the size at the step's end
+   * (the members then: every transition before that instant counted). Steps still running
+   * are `partial`. With today's size and how many of the members email can reach.
+   */
+  async sizes(
+    workspaceId: string,
+    key: string,
+    query: { from: number | null; to: number | null; step: SizeStep },
+  ): Promise<SegmentSizes> {
+    const record = await this.record(workspaceId, key)
+    const now = this.clock.now()
+    const step = STEP_MS[query.step]
+    const to = query.to ?? now
+    // By default the last 30 steps, the one now running included.
+    const from = query.from ?? to - (to % step) - (DEFAULT_STEPS - 1) * step
+    if (from >= to) throw new SegflowError('invalid_request', 'from must be before to')
+    const start = from - (from % step)
+    const end = Math.ceil(to / step) * step
+    const steps = (end - start) / step
+    if (steps > MAX_STEPS) {
+      throw new SegflowError(
+        'invalid_request',
+        `from ${iso(from)} to ${iso(to)} is ${steps} steps of a ${query.step}; at most ${MAX_STEPS} are answered (use step=day or a shorter range)`,
+      )
+    }
+    const [{ before, buckets }, counts] = await Promise.all([
+      this.store.segmentSizeBuckets(workspaceId, key, start, end),
+      this.counts(workspaceId),
+    ])
+    const points: SegmentSizes['points'] = []
+    let size = before
+    let i = 0
+    for (let s = start; s < end; s += step) {
+      let entered = 0
+      let exited = 0
+      while (i < buckets.length && buckets[i]!.bucket < s + step) {
+        entered += buckets[i]!.entered
+        exited += buckets[i]!.exited
+        i++
+      }
+      size += entered - exited
+      points.push({
+        start: iso(s),
+        end: iso(s + step),
+        size,
+        entered,
+        exited,
+        ...(s + step > now ? { partial: true } : {}),
+      })
+    }
+    const current = counts.get(key) ?? { size: 0, reachable: 0 }
+    return {
+      segment: key,
+      step: query.step,
+      from: iso(start),
+      to: iso(end),
+      createdAt: iso(record.createdAt),
+      points,
+      current: { at: iso(now), size: current.size, reachable: current.reachable },
     }
   }
 

@@ -333,6 +333,54 @@ export function openApiDocument(): Json {
       responses: { '200': json({ type: 'object' }), ...errors },
     },
   }
+  paths['/api/segments/{key}/sizes'] = {
+    get: {
+      summary: 'Exact size at the end of each hour or UTC day, with entered and exited',
+      tags: ['segments'],
+      security: admin,
+      parameters: [
+        segment,
+        query('from', 'ISO-8601 instant; default: 30 steps back'),
+        query('to', 'ISO-8601 instant; default: now'),
+        query('step', 'hour or day (default)'),
+      ],
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: {
+            segment: { type: 'string' },
+            step: { type: 'string', enum: ['hour', 'day'] },
+            from: { type: 'string', format: 'date-time' },
+            to: { type: 'string', format: 'date-time' },
+            createdAt: { type: 'string', format: 'date-time' },
+            points: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  start: { type: 'string', format: 'date-time' },
+                  end: { type: 'string', format: 'date-time' },
+                  size: { type: 'integer', description: 'members at `end`' },
+                  entered: { type: 'integer' },
+                  exited: { type: 'integer' },
+                  partial: { type: 'boolean' },
+                },
+              },
+            },
+            current: {
+              type: 'object',
+              properties: {
+                at: { type: 'string', format: 'date-time' },
+                size: { type: 'integer' },
+                reachable: { type: 'integer' },
+              },
+            },
+          },
+        }),
+        ...errors,
+      },
+    },
+  }
   const hook = pathParam('id', 'webhook id')
   const webhookBody = body({
     type: 'object',

@@ -114,6 +114,31 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
       ),
   )
 
+  app.get<{ Params: KeyParams; Querystring: Record<string, string | undefined> }>(
+    '/segments/:key/sizes',
+    async (req) => {
+      const q = req.query
+      for (const k of Object.keys(q)) {
+        if (!['from', 'to', 'step'].includes(k))
+          throw new SegflowError(
+            'invalid_request',
+            `unknown query parameter ${JSON.stringify(k)}; expected from, to, step`,
+          )
+      }
+      const step = q.step ?? 'day'
+      if (step !== 'hour' && step !== 'day')
+        throw new SegflowError(
+          'invalid_request',
+          `step ${JSON.stringify(step)} must be hour or day`,
+        )
+      return segments.sizes(req.workspaceId, req.params.key, {
+        from: instantOf(q.from, 'from'),
+        to: instantOf(q.to, 'to'),
+        step,
+      })
+    },
+  )
+
   app.get<{ Params: { id: string; key: string } }>('/profiles/:id/explain/:key', async (req) =>
     segments.explain(req.workspaceId, req.params.id, req.params.key),
   )

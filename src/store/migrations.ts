@@ -473,6 +473,31 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE status = 'pending'`,
     ],
   },
+  {
+    version: 17,
+    name: 'segment sizes per hour, written with the transitions',
+    statements: (t) => [
+      // Entered and exited per segment and UTC hour: a segment's size at any hour boundary is
+      // the sum of the buckets before it, without rescanning transitions (which erasure also
+      // deletes: the counts hold no person).
+      `CREATE TABLE segment_sizes (
+        workspace_id TEXT NOT NULL,
+        segment_key TEXT NOT NULL,
+        bucket ${t.int} NOT NULL,
+        entered ${t.int} NOT NULL,
+        exited ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, segment_key, bucket)
+      )`,
+      // Counted from the transitions of the segments that exist, since they were (re)created.
+      `INSERT INTO segment_sizes (workspace_id, segment_key, bucket, entered, exited)
+       SELECT t.workspace_id, t.segment_key, t.at - (t.at % 3600000),
+              SUM(CASE WHEN t.type = 'segment.entered' THEN 1 ELSE 0 END),
+              SUM(CASE WHEN t.type = 'segment.exited' THEN 1 ELSE 0 END)
+       FROM transitions t JOIN segments s ON s.workspace_id = t.workspace_id
+         AND s.key = t.segment_key AND t.recorded_at >= s.created_at
+       GROUP BY t.workspace_id, t.segment_key, t.at - (t.at % 3600000)`,
+    ],
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {

@@ -525,6 +525,35 @@ export abstract class SqlStore implements Store {
     }))
   }
 
+  async segmentSizeBuckets(
+    workspaceId: string,
+    segmentKey: string,
+    from: number,
+    to: number,
+  ): Promise<{ before: number; buckets: { bucket: number; entered: number; exited: number }[] }> {
+    const r = this.reader()
+    const [before, rows] = await Promise.all([
+      r.all(
+        `SELECT COALESCE(SUM(entered - exited), 0) AS n FROM segment_sizes
+         WHERE workspace_id = ? AND segment_key = ? AND bucket < ?`,
+        [workspaceId, segmentKey, from],
+      ),
+      r.all(
+        `SELECT bucket, entered, exited FROM segment_sizes
+         WHERE workspace_id = ? AND segment_key = ? AND bucket >= ? AND bucket < ? ORDER BY bucket`,
+        [workspaceId, segmentKey, from, to],
+      ),
+    ])
+    return {
+      before: Number(before[0]?.n ?? 0),
+      buckets: rows.map((x) => ({
+        bucket: Number(x.bucket),
+        entered: Number(x.entered),
+        exited: Number(x.exited),
+      })),
+    }
+  }
+
   async listTransitions(
     workspaceId: string,
     q: { afterSeq?: number; limit: number; segmentKey?: string; profileId?: string },

@@ -34,6 +34,9 @@ import type {
   WriteTx,
 } from './store.js'
 
+/** The size rollup's step (segment_sizes.bucket). */
+export const HOUR_MS = 3_600_000
+
 /** The write-transaction operations, on the connection holding the transaction. */
 export class SqlWriteTx implements WriteTx {
   readonly delivery: SqlDeliveryTx
@@ -252,7 +255,8 @@ export class SqlWriteTx implements WriteTx {
   }
 
   async deleteSegment(workspaceId: string, key: string): Promise<void> {
-    for (const table of ['memberships', 'timers']) {
+    // A segment made again with this key starts a history of its own.
+    for (const table of ['memberships', 'timers', 'segment_sizes']) {
       await this.c.run(`DELETE FROM ${table} WHERE workspace_id = ? AND segment_key = ?`, [
         workspaceId,
         key,
@@ -399,6 +403,24 @@ export class SqlWriteTx implements WriteTx {
         t.recordedAt,
       ]),
       '',
+    )
+    // The hourly size rollup, in the same transaction: one row per segment and hour touched.
+    const buckets = new Map<string, [string, string, number, number, number]>()
+    for (const t of rows) {
+      const bucket = t.at - (t.at % HOUR_MS)
+      const k = `${t.workspaceId}\u0000${t.segmentKey}\u0000${bucket}`
+      const b = buckets.get(k) ?? [t.workspaceId, t.segmentKey, bucket, 0, 0]
+      if (t.type === 'segment.entered') b[3]++
+      else b[4]++
+      buckets.set(k, b)
+    }
+    if (buckets.size === 0) return
+    await this.c.insertMany(
+      `INSERT INTO segment_sizes (workspace_id, segment_key, bucket, entered, exited)`,
+      [...buckets.values()],
+      `ON CONFLICT (workspace_id, segment_key, bucket) DO UPDATE SET
+         entered = segment_sizes.entered + excluded.entered,
+         exited = segment_sizes.exited + excluded.exited`,
     )
   }
 

@@ -783,6 +783,16 @@ export interface Store {
     from: number,
     to: number,
   ): Promise<{ day: string; entered: number; exited: number }[]>
+  /**
+   * The hourly size rollup of a segment: the net of entries and exits before `from`, and the
+   * hours in [from, to) with any (`bucket` is the hour's start). `from` is an hour boundary.
+   */
+  segmentSizeBuckets(
+    workspaceId: string,
+    segmentKey: string,
+    from: number,
+    to: number,
+  ): Promise<{ before: number; buckets: { bucket: number; entered: number; exited: number }[] }>
   /** Transitions in recording order, after `afterSeq`. */
   listTransitions(
     workspaceId: string,
