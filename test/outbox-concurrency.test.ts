@@ -83,6 +83,7 @@ describe.each(testStoreKinds())('the outbox under concurrent writers on %s', (ki
     segmentVersion: 1,
     profileId,
     reason: 'event',
+    historical: false,
     recordedAt: clock.now(),
   })
 
