@@ -346,6 +346,12 @@ export function openApiDocument(): Json {
         items: { type: 'string', enum: ['segment.entered', 'segment.exited'] },
       },
       maxInFlight: { type: 'integer' },
+      history: {
+        type: 'string',
+        enum: ['send', 'skip'],
+        description:
+          'historical transitions (imports, and messages or timers processed more than SEGFLOW_HISTORY_AFTER late): send (default, flagged data.historical) or skip',
+      },
     },
   })
   paths['/api/webhooks'] = {
@@ -1009,6 +1015,8 @@ export function openApiDocument(): Json {
             types: { type: ['array', 'null'] },
             status: { type: 'string', enum: ['active', 'disabled'] },
             disabledReason: { type: ['string', 'null'] },
+            maxInFlight: { type: 'integer' },
+            history: { type: 'string', enum: ['send', 'skip'] },
           },
         },
         Template: {
@@ -1058,6 +1066,12 @@ export function openApiDocument(): Json {
                 segment: { type: 'string' },
                 on: { type: 'string', enum: ['entered', 'exited'] },
                 delay: { type: ['string', 'null'], description: 'a duration like 2d' },
+                history: {
+                  type: 'string',
+                  enum: ['skip', 'run'],
+                  description:
+                    'historical transitions (reason import, or messages or timers processed more than SEGFLOW_HISTORY_AFTER late): skip (default; the run is recorded as skipped) or run',
+                },
               },
             },
             conditions: { type: ['object', 'null'], description: 'a rule, checked when it fires' },
