@@ -189,18 +189,6 @@ export type TransitionType = 'segment.entered' | 'segment.exited'
 export type TransitionReason =
   'event' | 'import' | 'time' | 'backfill' | 'rule_change' | 'merge' | 'erasure' | 'deleted'
 
-/** Every transition reason, for validation and documentation. */
-export const TRANSITION_REASONS: readonly TransitionReason[] = [
-  'event',
-  'import',
-  'time',
-  'backfill',
-  'rule_change',
-  'merge',
-  'erasure',
-  'deleted',
-]
-
 export interface TransitionRecord {
   readonly workspaceId: string
   readonly id: string
