@@ -160,6 +160,14 @@ describe.each(testStoreKinds())('historical transitions on %s', (kind) => {
       'segment.entered import historical=true',
     ])
 
+    // The explanation says where the membership came from.
+    const explained = (await t.admin('GET', '/api/profiles/ann/explain/pricing')).json()
+    expect(explained).toMatchObject({
+      member: true,
+      since: iso(NOW),
+      lastTransition: { type: 'segment.entered', at: iso(NOW), reason: 'import', historical: true },
+    })
+
     // Their 7-day window ends 3 days from now, on time: that exit is live.
     clock.set(NOW - 4 * DAY + 7 * DAY)
     await fire()
@@ -167,6 +175,10 @@ describe.each(testStoreKinds())('historical transitions on %s', (kind) => {
       `ann segment.exited time at ${iso(NOW + 3 * DAY)}`,
       `bob segment.exited time at ${iso(NOW + 3 * DAY)}`,
     ])
+    expect((await t.admin('GET', '/api/profiles/ann/explain/pricing')).json()).toMatchObject({
+      member: false,
+      lastTransition: { type: 'segment.exited', reason: 'time', historical: false },
+    })
   })
 
   it('live events still trigger; a live event older than SEGFLOW_HISTORY_AFTER is historical', async () => {

@@ -213,7 +213,32 @@ export function openApiDocument(): Json {
       tags: ['segments'],
       security: admin,
       parameters: [profile, segment],
-      responses: { '200': json({ type: 'object' }), ...errors },
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: {
+            profile: { type: 'string' },
+            segment: { type: 'string' },
+            version: { type: 'integer' },
+            member: { type: 'boolean' },
+            since: { type: ['string', 'null'] },
+            lastTransition: {
+              type: ['object', 'null'],
+              description:
+                'the latest entry or exit: reason (event, import, time, …) and whether it was historical',
+              properties: {
+                id: { type: 'string' },
+                type: { type: 'string', enum: ['segment.entered', 'segment.exited'] },
+                at: { type: 'string' },
+                reason: { type: 'string' },
+                historical: { type: 'boolean' },
+              },
+            },
+            explanation: { type: 'object' },
+          },
+        }),
+        ...errors,
+      },
     },
   }
   paths['/api/segments'] = {

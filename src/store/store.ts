@@ -794,10 +794,16 @@ export interface Store {
     from: number,
     to: number,
   ): Promise<{ day: string; entered: number; exited: number }[]>
-  /** Transitions in recording order, after `afterSeq`. */
+  /** Transitions in recording order, after `afterSeq` (`newestFirst`: the latest first). */
   listTransitions(
     workspaceId: string,
-    query: { afterSeq?: number; limit: number; segmentKey?: string; profileId?: string },
+    query: {
+      afterSeq?: number
+      limit: number
+      segmentKey?: string
+      profileId?: string
+      newestFirst?: boolean
+    },
   ): Promise<StoredTransition[]>
   /** The earliest timer's due time, in any workspace, or null. */
   nextTimerDue(): Promise<number | null>
