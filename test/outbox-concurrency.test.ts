@@ -64,7 +64,7 @@ describe.each(testStoreKinds())('the outbox under concurrent writers on %s', (ki
       `SELECT t.id,
          (SELECT COUNT(*) FROM deliveries d WHERE d.workspace_id = t.workspace_id AND d.transition_seq = t.seq) AS deliveries,
          (SELECT COUNT(*) FROM automation_runs r WHERE r.workspace_id = t.workspace_id AND r.transition_id = t.id) AS runs
-       FROM transitions t WHERE t.segment_key = 'pro' AND t.type = 'segment.entered' AND t.reason = 'event'
+       FROM transitions t WHERE t.segment_key = 'pro' AND t.type = 'segment.entered' AND t.reason IN ('event', 'import')
        ORDER BY t.seq`,
       [],
     )
@@ -83,6 +83,7 @@ describe.each(testStoreKinds())('the outbox under concurrent writers on %s', (ki
     segmentVersion: 1,
     profileId,
     reason: 'event',
+    historical: false,
     recordedAt: clock.now(),
   })
 

@@ -166,7 +166,7 @@ describe.each(testStoreKinds())('segflow apply and explain against a server on %
     await cli(['apply', '-f', dir, '--yes'], env)
     await settled()
     const out = (await cli(['explain', 'ann', 'hot'], env)).out.split('\n')
-    expect(out[0]).toMatch(/^ann is in hot \(since .*\), version 1$/)
+    expect(out[0]).toMatch(/^ann is in hot \(since \S+: reason backfill\), version 1$/)
     expect(out[1]).toMatch(/^ {2}✓ all of 2 {2}\[changes at /)
     expect(out[2]).toBe('    ✓ in segment pro  (member: true)')
     expect(out[3]).toMatch(

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { DEFAULT_HISTORY_AFTER_MS } from '../engine/engine.js'
+import { parseDuration } from '../shared/time.js'
 
 /** Everything segflow reads from the environment, parsed once. README lists each variable. */
 export interface Config {
@@ -53,6 +55,12 @@ export interface Config {
   readonly renderMemoryMb: number
   /** SEGFLOW_RENDER_WORKERS: template render worker threads, default 2. */
   readonly renderWorkers: number
+  /**
+   * SEGFLOW_HISTORY_AFTER: how old a message (its newest timestamp) or a timer may be when
+   * processed and still count as live; older ones make historical transitions, which
+   * automations skip by default. Default 24h.
+   */
+  readonly historyAfterMs: number
 }
 
 function pemFile(env: NodeJS.ProcessEnv, name: string): Buffer {
@@ -116,6 +124,18 @@ function oneOf<T extends string>(
   return v
 }
 
+/** A duration variable (`30m`, `24h`, `7d`), as the rule language writes them. */
+function durationMs(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = str(env, name)
+  if (raw === null) return fallback
+  const ms = parseDuration(raw.trim())
+  if (ms === null)
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} must be a duration: a whole number and one of s, m, h, d, w (like 24h or 7d)`,
+    )
+  return ms
+}
+
 function str(env: NodeJS.ProcessEnv, name: string): string | null {
   const raw = env[name]
   return raw === undefined || raw === '' ? null : raw
@@ -162,6 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     renderTimeoutMs: int(env, 'SEGFLOW_RENDER_TIMEOUT_MS', 500, 10, 600_000),
     renderMemoryMb: int(env, 'SEGFLOW_RENDER_MEMORY_MB', 64, 16, 16_384),
     renderWorkers: int(env, 'SEGFLOW_RENDER_WORKERS', 2, 1, 64),
+    historyAfterMs: durationMs(env, 'SEGFLOW_HISTORY_AFTER', DEFAULT_HISTORY_AFTER_MS),
   }
 }
 

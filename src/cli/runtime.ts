@@ -141,6 +141,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       runner?.kick()
     },
     ...(options.backfillPageSize ? { backfillPageSize: options.backfillPageSize } : {}),
+    historyAfterMs: config.historyAfterMs,
   })
   metrics.trackEngine(() => engine.stats)
   await engine.load()

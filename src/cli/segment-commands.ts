@@ -250,6 +250,7 @@ interface ExplainResponse {
   version: number
   member: boolean
   since: string | null
+  lastTransition: { type: string; at: string; reason: string; historical: boolean } | null
   explanation: Explanation
 }
 
@@ -265,9 +266,16 @@ export async function explainProfile(
     'GET',
     `/api/profiles/${encodeURIComponent(profile)}/explain/${encodeURIComponent(segment)}`,
   )
-  o.out(
-    `${profile} is ${r.member ? '' : 'not '}in ${segment}${r.since ? ` (since ${r.since})` : ''}, version ${r.version}`,
-  )
+  const last = r.lastTransition
+  const why = last ? `: reason ${last.reason}${last.historical ? ', historical' : ''}` : ''
+  const when = r.member
+    ? r.since
+      ? ` (since ${r.since}${why})`
+      : ''
+    : last?.type === 'segment.exited'
+      ? ` (left ${last.at}${why})`
+      : ''
+  o.out(`${profile} is ${r.member ? '' : 'not '}in ${segment}${when}, version ${r.version}`)
   const walk = (e: Explanation, depth: number) => {
     const values = Object.entries(e.values)
       .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)

@@ -11,6 +11,7 @@ import type { CoreRule } from '../rules/types.js'
 import type { Clock } from '../shared/clock.js'
 import { SegflowError } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
+import { closestName } from '../shared/suggest.js'
 import type { JsonObject, JsonValue } from '../shared/json.js'
 import { parseDuration } from '../shared/time.js'
 import { dialectFor, param, RuleCompiler, sql } from '../sql/index.js'
@@ -40,6 +41,10 @@ export type AutomationAction =
   | { readonly type: 'add_tag'; readonly tag: string }
   | { readonly type: 'remove_tag'; readonly tag: string }
 
+/** What an automation does with historical transitions. */
+export type AutomationHistory = 'skip' | 'run'
+const HISTORY: readonly AutomationHistory[] = ['skip', 'run']
+
 export interface AutomationDefinition {
   readonly name: string
   readonly enabled: boolean
@@ -48,6 +53,11 @@ export interface AutomationDefinition {
     readonly on: 'entered' | 'exited'
     /** As written (`"2d"`), or null for at once. */
     readonly delay: string | null
+    /**
+     * Historical transitions (imports, messages or timers processed late): `skip` (the
+     * default: a run is recorded as skipped, nothing is done) or `run`.
+     */
+    readonly history: AutomationHistory
   }
   /** A rule the person must match when the actions are about to run. */
   readonly conditions: JsonValue | null
@@ -72,8 +82,17 @@ const ACTION_FIELDS: Record<AutomationAction['type'], readonly string[]> = {
 }
 /** The trait tags live in: a list of strings. */
 export const TAGS_TRAIT = 'tags'
-/** The transitions that trigger automations: not a segment's first computation, deletion or erasure. */
-const TRIGGERING: ReadonlySet<TransitionReason> = new Set(['event', 'time', 'rule_change', 'merge'])
+/**
+ * The transitions that trigger automations: not a segment's first computation, deletion or
+ * erasure. Historical ones (all imports among them) only with `trigger.history: run`.
+ */
+const TRIGGERING: ReadonlySet<TransitionReason> = new Set([
+  'event',
+  'import',
+  'time',
+  'rule_change',
+  'merge',
+])
 const MAX_ACTIONS = 20
 
 function bad(path: string, message: string): SegflowError {
@@ -82,8 +101,13 @@ function bad(path: string, message: string): SegflowError {
 
 function only(o: Record<string, unknown>, path: string, allowed: readonly string[]): void {
   for (const k of Object.keys(o)) {
-    if (!allowed.includes(k))
-      throw bad(path ? `${path}.${k}` : k, `unknown field; expected ${allowed.join(', ')}`)
+    if (!allowed.includes(k)) {
+      const near = closestName(k, allowed)
+      throw bad(
+        path ? `${path}.${k}` : k,
+        `unknown field${near ? ` (did you mean ${near}?)` : ''}; expected ${allowed.join(', ')}`,
+      )
+    }
   }
 }
 
@@ -110,7 +134,7 @@ export function parseAutomation(body: unknown, refs: AutomationRefs): Automation
     throw bad('enabled', 'must be true or false')
   const t = body.trigger
   if (!isPlainObject(t)) throw bad('trigger', 'must be like {"segment": "…", "on": "entered"}')
-  only(t, 'trigger', ['segment', 'on', 'delay'])
+  only(t, 'trigger', ['segment', 'on', 'delay', 'history'])
   const segment = text(t, 'segment', 'trigger')
   if (!refs.segments.has(segment))
     throw bad('trigger.segment', `segment ${JSON.stringify(segment)} does not exist`)
@@ -120,6 +144,14 @@ export function parseAutomation(body: unknown, refs: AutomationRefs): Automation
     const ms = typeof t.delay === 'string' ? parseDuration(t.delay) : null
     if (ms === null || ms < 0) throw bad('trigger.delay', 'must be a duration like "30m" or "2d"')
     delay = ms === 0 ? null : (t.delay as string)
+  }
+  const history = t.history ?? 'skip'
+  if (typeof history !== 'string' || !HISTORY.includes(history as AutomationHistory)) {
+    const near = typeof history === 'string' ? closestName(history, HISTORY) : null
+    throw bad(
+      'trigger.history',
+      `${JSON.stringify(history)} must be skip or run${near ? ` (did you mean ${near}?)` : ''}: whether historical transitions (imports, messages or timers processed late) run the actions`,
+    )
   }
   let conditions: JsonValue | null = null
   if (body.conditions !== undefined && body.conditions !== null) {
@@ -188,14 +220,16 @@ export function parseAutomation(body: unknown, refs: AutomationRefs): Automation
   return {
     name: typeof body.name === 'string' ? body.name : '',
     enabled: body.enabled !== false,
-    trigger: { segment, on: t.on, delay },
+    trigger: { segment, on: t.on, delay, history: history as AutomationHistory },
     conditions,
     actions,
   }
 }
 
 function definitionOf(a: AutomationRecord): AutomationDefinition {
-  return a.definition as unknown as AutomationDefinition
+  const d = a.definition as unknown as AutomationDefinition
+  // Saved before the option existed: the default.
+  return d.trigger.history ? d : { ...d, trigger: { ...d.trigger, history: 'skip' } }
 }
 
 function delayMs(d: AutomationDefinition): number {
@@ -393,6 +427,8 @@ function runsFor(
         `segment.${d.trigger.on}` !== t.type
       )
         continue
+      // Recorded, not silently dropped: the runs list says why nothing was sent.
+      const skip = t.historical && d.trigger.history === 'skip'
       rows.push({
         workspaceId: t.workspaceId,
         automationKey: a.key,
@@ -402,11 +438,13 @@ function runsFor(
         profileId: t.profileId,
         segmentKey: t.segmentKey,
         transitionType: t.type,
-        dueAt: t.at + delayMs(d),
-        status: 'scheduled',
+        dueAt: skip ? t.at : t.at + delayMs(d),
+        status: skip ? 'skipped' : 'scheduled',
         step: 0,
         attempts: 0,
-        detail: null,
+        detail: skip
+          ? `historical transition (reason ${t.reason}): not acted on, as trigger.history is skip (set it to run to act on history)`
+          : null,
         createdAt: now,
         updatedAt: now,
       })

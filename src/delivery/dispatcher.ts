@@ -16,7 +16,8 @@ export function matchesWebhook(w: WebhookRecord, t: StoredTransition): boolean {
   return (
     isAfterMark(w.from, t) &&
     (w.segments === null || w.segments.includes(t.segmentKey)) &&
-    (w.types === null || w.types.includes(t.type))
+    (w.types === null || w.types.includes(t.type)) &&
+    (w.history === 'send' || !t.historical)
   )
 }
 
@@ -127,6 +128,7 @@ export async function deliveryRows(
           segment: { key: t.segmentKey, version: t.segmentVersion },
           profile: profileSnapshot(t.profileId, people.get(t.profileId), identities),
           reason: t.reason,
+          historical: t.historical,
         },
       }
       for (const w of hooks) {

@@ -1,6 +1,7 @@
 import type { Clock } from '../shared/clock.js'
 import { SegflowError } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
+import { closestName } from '../shared/suggest.js'
 import { parseDuration } from '../shared/time.js'
 import type {
   AttemptRecord,
@@ -8,6 +9,7 @@ import type {
   DeliveryStatus,
   Store,
   TransitionType,
+  WebhookHistory,
   WebhookRecord,
 } from '../store/store.js'
 import { isSecret, newSecret } from './signing.js'
@@ -15,6 +17,8 @@ import { checkTarget } from './targets.js'
 import type { Resolver } from './targets.js'
 
 const TYPES: readonly TransitionType[] = ['segment.entered', 'segment.exited']
+const HISTORY: readonly WebhookHistory[] = ['send', 'skip']
+const FIELDS = ['url', 'secret', 'segments', 'types', 'maxInFlight', 'history']
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
 /** How long a rotated-out secret keeps signing, by default. */
 const OVERLAP_MS = 24 * 3_600_000
@@ -27,6 +31,8 @@ export interface WebhookView {
   readonly status: 'active' | 'disabled'
   readonly disabledReason: string | null
   readonly maxInFlight: number
+  /** Historical transitions (imports, late messages and timers): `send` (flagged) or `skip`. */
+  readonly history: WebhookHistory
   /** The current secret: only in answers to PUT and rotate. */
   readonly secret?: string
   /** Rotated-out secrets still signing, and until when. */
@@ -46,6 +52,7 @@ function view(w: WebhookRecord, withSecret: boolean, now: number): WebhookView {
     status: w.status,
     disabledReason: w.disabledReason,
     maxInFlight: w.maxInFlight,
+    history: w.history,
     ...(withSecret ? { secret: w.secrets[w.secrets.length - 1]!.secret } : {}),
     previousSecretsUntil: w.secrets
       .filter((s) => s.expiresAt !== null && s.expiresAt > now)
@@ -100,9 +107,10 @@ export class WebhookService {
       )
     if (!isPlainObject(body)) throw bad('body must be a JSON object like {"url": "https://…"}')
     for (const k of Object.keys(body)) {
-      if (!['url', 'secret', 'segments', 'types', 'maxInFlight'].includes(k)) {
+      if (!FIELDS.includes(k)) {
+        const near = closestName(k, FIELDS)
         throw bad(
-          `unknown field ${JSON.stringify(k)}; expected url, secret, segments, types, maxInFlight`,
+          `unknown field ${JSON.stringify(k)}${near ? ` (did you mean ${near}?)` : ''}; expected ${FIELDS.join(', ')}`,
         )
       }
     }
@@ -139,6 +147,14 @@ export class WebhookService {
     ) {
       throw bad('maxInFlight must be a whole number from 1 to 100')
     }
+    // Default send: an endpoint that mirrors membership needs imported history too.
+    const history = body.history ?? 'send'
+    if (typeof history !== 'string' || !HISTORY.includes(history as WebhookHistory)) {
+      const near = typeof history === 'string' ? closestName(history, HISTORY) : null
+      throw bad(
+        `history ${JSON.stringify(history)} must be send or skip${near ? ` (did you mean ${near}?)` : ''}: whether historical transitions (imports, late messages and timers) are delivered`,
+      )
+    }
     const result = await this.store.write(async (tx) => {
       const now = this.clock.now()
       const existing = (await tx.delivery.listWebhooks(workspaceId)).find((w) => w.id === id)
@@ -163,6 +179,7 @@ export class WebhookService {
         status: 'active',
         disabledReason: null,
         maxInFlight,
+        history: history as WebhookHistory,
         // A new endpoint gets what happens from now on, not the history before it.
         from: existing?.from ?? (await tx.delivery.outboxMark()),
         createdAt: existing?.createdAt ?? now,

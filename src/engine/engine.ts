@@ -31,7 +31,20 @@ export interface Touch {
   readonly absorbed: readonly string[]
   /** Created by this batch: no segment has considered it yet, so every one does now. */
   readonly created: boolean
+  /** Every message of it in this batch came from `segflow import`. */
+  readonly imported: boolean
+  /** The newest timestamp of its messages in this batch (null: none). */
+  readonly newest: number | null
 }
+
+/** Why a transition happened, as recorded with it. */
+interface Cause {
+  readonly reason: TransitionReason
+  readonly historical: boolean
+}
+
+/** The default of `EngineOptions.historyAfterMs`: 24 hours. */
+export const DEFAULT_HISTORY_AFTER_MS = 24 * 3_600_000
 
 /** A profile loaded for evaluation, with everything evaluation reads and changes. */
 interface Loaded {
@@ -116,6 +129,12 @@ export interface EngineOptions {
   readonly onTimer?: (dueAt: number) => void
   /** Called when a transaction wrote transitions (for delivery). */
   readonly onTransitions?: () => void
+  /**
+   * How old a change may be when it is processed and still count as live: a message whose
+   * newest timestamp, or a timer whose due instant, is at least this far before the clock makes
+   * historical transitions (SEGFLOW_HISTORY_AFTER). Imports are always historical. Default 24h.
+   */
+  readonly historyAfterMs?: number
 }
 
 /**
@@ -129,6 +148,7 @@ export class Engine {
   private readonly workspaces = new Map<string, WorkspaceSegments>()
   readonly stats: EngineStats = { evaluations: 0, transitions: 0, timersFired: 0 }
   private readonly pageSize: number
+  private readonly historyAfterMs: number
 
   constructor(
     private readonly store: Store,
@@ -136,6 +156,7 @@ export class Engine {
     private readonly options: EngineOptions = {},
   ) {
     this.pageSize = options.backfillPageSize ?? 500
+    this.historyAfterMs = options.historyAfterMs ?? DEFAULT_HISTORY_AFTER_MS
   }
 
   /** Loads every workspace's segments and scoring models; call once at start. */
@@ -215,10 +236,19 @@ export class Engine {
       absorbed,
     )
     const changes = new Changes()
+    // An import is history: whatever it changes is reason `import`. Otherwise a message is
+    // history when even its newest timestamp is older than the threshold (a replay, a device
+    // that was offline for days).
+    const causeOf = (t: Touch, live: TransitionReason): Cause =>
+      t.imported
+        ? { reason: 'import', historical: true }
+        : { reason: live, historical: t.newest !== null && t.newest <= now - this.historyAfterMs }
     // Merged-away profiles leave first; the survivors then enter what they now qualify for.
-    for (const id of absorbed) {
-      const gone = loaded.get(id)
-      if (gone) this.leaveAll(gone, now, 'merge', changes)
+    for (const t of touches) {
+      for (const id of t.absorbed) {
+        const gone = loaded.get(id)
+        if (gone) this.leaveAll(gone, now, causeOf(t, 'merge'), changes)
+      }
     }
     for (const t of touches) {
       const p = loaded.get(t.profile.id)!
@@ -249,7 +279,7 @@ export class Engine {
         : t.created
           ? segs.forNewProfile(p.id, change)
           : segs.affected(change)
-      this.evaluate(segs, p, keys, now, merged ? 'merge' : 'event', changes)
+      this.evaluate(segs, p, keys, now, causeOf(t, merged ? 'merge' : 'event'), changes)
     }
     await tx.deleteTrackers(workspaceId, absorbed)
     await this.flush(tx, changes)
@@ -288,6 +318,8 @@ export class Engine {
    */
   async fireDue(tx: WriteTx, upTo: number, maxBatches = 10_000): Promise<number> {
     let fired = 0
+    // A timer fired this late (segflow was down, or behind) changes history, not the present.
+    const lateBy = this.clock.now() - this.historyAfterMs
     for (let batch = 0; batch < maxBatches; batch++) {
       const due = await tx.dueTimers(upTo, TIMER_BATCH)
       if (due.length === 0) break
@@ -333,7 +365,14 @@ export class Engine {
             this.stats.timersFired += keys.length
             const evaluated =
               keys.length === 1 ? segs.dependentsOf(keys[0]!) : segs.withDependents(keys)
-            this.evaluate(segs, p, evaluated, at, 'time', changes)
+            this.evaluate(
+              segs,
+              p,
+              evaluated,
+              at,
+              { reason: 'time', historical: at <= lateBy },
+              changes,
+            )
             // What this profile is now due for, if it is due in this pass.
             for (const k of evaluated) {
               const d = p.timers.get(k)
@@ -388,13 +427,13 @@ export class Engine {
     const loaded = await this.loadAll(tx, workspaceId, profiles, [])
     const changes = new Changes()
     await this.rebuildTrackers(tx, segs, seg, seg.next, loaded, changes)
-    const reason: TransitionReason = seg.current ? 'rule_change' : 'backfill'
+    const cause: Cause = { reason: seg.current ? 'rule_change' : 'backfill', historical: false }
     const dependents = segs.withDependents([key]).filter((k) => k !== key)
     for (const id of ids) {
       const p = loaded.get(id)
       if (!p) continue
-      this.evaluateVersion(seg, seg.next, p, now, reason, changes)
-      this.evaluate(segs, p, dependents, now, reason, changes)
+      this.evaluateVersion(seg, seg.next, p, now, cause, changes)
+      this.evaluate(segs, p, dependents, now, cause, changes)
     }
     await this.flush(tx, changes)
     const record: SegmentRecord = {
@@ -465,7 +504,8 @@ export class Engine {
     )
     const loaded = await this.loadAll(tx, workspaceId, profiles, [])
     const changes = new Changes()
-    for (const p of loaded.values()) this.leaveAll(p, now, 'erasure', changes)
+    for (const p of loaded.values())
+      this.leaveAll(p, now, { reason: 'erasure', historical: false }, changes)
     await this.flush(tx, changes)
   }
 
@@ -483,7 +523,10 @@ export class Engine {
     const changes = new Changes()
     for (const profileId of members) {
       changes.transitions.push(
-        this.transition(workspaceId, 'segment.exited', now, key, version, profileId, 'deleted'),
+        this.transition(workspaceId, 'segment.exited', now, key, version, profileId, {
+          reason: 'deleted',
+          historical: false,
+        }),
       )
     }
     await this.flush(tx, changes)
@@ -535,7 +578,7 @@ export class Engine {
     p: Loaded,
     keys: readonly string[],
     at: number,
-    reason: TransitionReason,
+    cause: Cause,
     changes: Changes,
   ): void {
     for (const key of keys) {
@@ -543,7 +586,7 @@ export class Engine {
       if (!seg) continue
       const version = versionFor(seg, p.id)
       if (!version) continue
-      this.evaluateVersion(seg, version, p, at, reason, changes)
+      this.evaluateVersion(seg, version, p, at, cause, changes)
     }
   }
 
@@ -552,7 +595,7 @@ export class Engine {
     version: SegmentVersion,
     p: Loaded,
     at: number,
-    reason: TransitionReason,
+    cause: Cause,
     changes: Changes,
   ): void {
     this.stats.evaluations++
@@ -572,14 +615,14 @@ export class Engine {
       p.state.segments.add(seg.key)
       changes.memberships.set(k, m)
       changes.transitions.push(
-        this.transition(ws, 'segment.entered', at, seg.key, version.version, p.id, reason),
+        this.transition(ws, 'segment.entered', at, seg.key, version.version, p.id, cause),
       )
     } else if (!member && held) {
       p.members.delete(seg.key)
       p.state.segments.delete(seg.key)
       changes.memberships.set(k, null)
       changes.transitions.push(
-        this.transition(ws, 'segment.exited', at, seg.key, version.version, p.id, reason),
+        this.transition(ws, 'segment.exited', at, seg.key, version.version, p.id, cause),
       )
     } else if (member && held && held.version !== version.version) {
       const m = { ...held, version: version.version }
@@ -600,11 +643,11 @@ export class Engine {
   }
 
   /** A profile leaving every segment (merged away, erased): no memberships, no timers. */
-  private leaveAll(p: Loaded, at: number, reason: TransitionReason, changes: Changes): void {
+  private leaveAll(p: Loaded, at: number, cause: Cause, changes: Changes): void {
     for (const m of p.members.values()) {
       changes.memberships.set(pair(p.workspaceId, p.id, m.segmentKey), null)
       changes.transitions.push(
-        this.transition(p.workspaceId, 'segment.exited', at, m.segmentKey, m.version, p.id, reason),
+        this.transition(p.workspaceId, 'segment.exited', at, m.segmentKey, m.version, p.id, cause),
       )
     }
     for (const key of p.timers.keys()) {
@@ -626,7 +669,7 @@ export class Engine {
     segmentKey: string,
     segmentVersion: number,
     profileId: string,
-    reason: TransitionReason,
+    cause: Cause,
   ): TransitionRecord {
     this.stats.transitions++
     const now = this.clock.now()
@@ -638,7 +681,8 @@ export class Engine {
       segmentKey,
       segmentVersion,
       profileId,
-      reason,
+      reason: cause.reason,
+      historical: cause.historical,
       recordedAt: now,
     }
   }

@@ -34,6 +34,11 @@ export interface Message {
    * the person did: they do not move first/last seen. Default true.
    */
   readonly activity?: boolean
+  /**
+   * Brought by `segflow import`: history, not something happening now. The transitions it
+   * causes have reason `import` and are historical (automations skip them by default).
+   */
+  readonly imported?: boolean
   /** identify from `PUT /api/profiles/:id`: traits not named are removed. */
   readonly replaceTraits?: boolean
   /** Consent the message records (a `Consent Updated` event, a consent manager, `Sec-GPC`). */

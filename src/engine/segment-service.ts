@@ -502,6 +502,14 @@ export class SegmentService {
     version: number
     member: boolean
     since: string | null
+    /** The profile's latest transition in this segment: when, and why (an import, history). */
+    lastTransition: {
+      id: string
+      type: string
+      at: string
+      reason: string
+      historical: boolean
+    } | null
     explanation: Explanation
   }> {
     const seg = this.engine.segments(workspaceId)?.segments.get(key)
@@ -515,9 +523,15 @@ export class SegmentService {
       )
     }
     const version = versionFor(seg, id) ?? seg.next!
-    const [trackers, memberships] = await Promise.all([
+    const [trackers, memberships, [last]] = await Promise.all([
       this.store.profileTrackers(workspaceId, id),
       this.store.profileMemberships(workspaceId, id),
+      this.store.listTransitions(workspaceId, {
+        profileId: id,
+        segmentKey: key,
+        limit: 1,
+        newestFirst: true,
+      }),
     ])
     const state = {
       ...emptyState(),
@@ -534,6 +548,15 @@ export class SegmentService {
       version: version.version,
       member: held !== undefined,
       since: held ? iso(held.enteredAt) : null,
+      lastTransition: last
+        ? {
+            id: last.id,
+            type: last.type,
+            at: iso(last.at),
+            reason: last.reason,
+            historical: last.historical,
+          }
+        : null,
       explanation: version.compiled.explain(state, this.clock.now()),
     }
   }

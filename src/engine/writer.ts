@@ -139,12 +139,21 @@ export class Writer {
     const events: EventRecord[] = []
     const consents: ConsentRecord[] = []
     // What changed per profile, for the engine to re-evaluate only what it can affect.
-    const changed = new Map<string, { traits: Set<string>; seen: boolean }>()
+    const changed = new Map<string, Changed>()
     for (const i of fresh) {
       const m = messages[i]!
       const p = resolver.resolve(m)
-      const c = changed.get(p.id) ?? { traits: new Set<string>(), seen: false }
+      const c = changed.get(p.id) ?? {
+        traits: new Set<string>(),
+        seen: false,
+        live: false,
+        imported: false,
+        newest: null,
+      }
       changed.set(p.id, c)
+      if (m.imported === true) c.imported = true
+      else c.live = true
+      if (c.newest === null || m.timestamp > c.newest) c.newest = m.timestamp
       let traits = m.traits
       if (m.type === 'identify' && traits) {
         if (m.replaceTraits) traits = replacement(p, traits)
@@ -220,10 +229,22 @@ function identifierHashes(workspaceId: string, m: Message): string[] {
   )
 }
 
+/** What the messages of a batch did to one profile (before merges are followed). */
+interface Changed {
+  readonly traits: Set<string>
+  seen: boolean
+  /** Some message was not imported. */
+  live: boolean
+  /** Some message was imported. */
+  imported: boolean
+  /** The newest message timestamp. */
+  newest: number | null
+}
+
 /** The live profiles this batch changed, each with its events and what it absorbed. */
 function touches(
   resolver: IdentityResolver,
-  changed: Map<string, { traits: Set<string>; seen: boolean }>,
+  changed: Map<string, Changed>,
   events: readonly EventRecord[],
 ): Touch[] {
   const out = new Map<
@@ -235,6 +256,9 @@ function touches(
       seen: boolean
       absorbed: string[]
       created: boolean
+      live: boolean
+      imported: boolean
+      newest: number | null
     }
   >()
   for (const p of resolver.changedProfiles()) {
@@ -247,6 +271,9 @@ function touches(
         seen: false,
         absorbed: [],
         created,
+        live: false,
+        imported: false,
+        newest: null,
       })
     }
   }
@@ -257,9 +284,16 @@ function touches(
     if (!t) continue
     for (const k of c.traits) t.traits.add(k)
     t.seen ||= c.seen
+    t.live ||= c.live
+    t.imported ||= c.imported
+    if (c.newest !== null && (t.newest === null || c.newest > t.newest)) t.newest = c.newest
   }
   for (const e of events) out.get(e.profileId)?.events.push(e)
-  return [...out.values()]
+  // A live message among imported ones makes the change live: it is happening now.
+  return [...out.values()].map(({ live, imported, ...t }) => ({
+    ...t,
+    imported: imported && !live,
+  }))
 }
 
 function toEventRecord(m: Message, profileId: string, traits: Message['traits']): EventRecord {

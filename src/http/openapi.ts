@@ -213,7 +213,32 @@ export function openApiDocument(): Json {
       tags: ['segments'],
       security: admin,
       parameters: [profile, segment],
-      responses: { '200': json({ type: 'object' }), ...errors },
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: {
+            profile: { type: 'string' },
+            segment: { type: 'string' },
+            version: { type: 'integer' },
+            member: { type: 'boolean' },
+            since: { type: ['string', 'null'] },
+            lastTransition: {
+              type: ['object', 'null'],
+              description:
+                'the latest entry or exit: reason (event, import, time, …) and whether it was historical',
+              properties: {
+                id: { type: 'string' },
+                type: { type: 'string', enum: ['segment.entered', 'segment.exited'] },
+                at: { type: 'string' },
+                reason: { type: 'string' },
+                historical: { type: 'boolean' },
+              },
+            },
+            explanation: { type: 'object' },
+          },
+        }),
+        ...errors,
+      },
     },
   }
   paths['/api/segments'] = {
@@ -394,6 +419,12 @@ export function openApiDocument(): Json {
         items: { type: 'string', enum: ['segment.entered', 'segment.exited'] },
       },
       maxInFlight: { type: 'integer' },
+      history: {
+        type: 'string',
+        enum: ['send', 'skip'],
+        description:
+          'historical transitions (imports, and messages or timers processed more than SEGFLOW_HISTORY_AFTER late): send (default, flagged data.historical) or skip',
+      },
     },
   })
   paths['/api/webhooks'] = {
@@ -1079,6 +1110,8 @@ export function openApiDocument(): Json {
             types: { type: ['array', 'null'] },
             status: { type: 'string', enum: ['active', 'disabled'] },
             disabledReason: { type: ['string', 'null'] },
+            maxInFlight: { type: 'integer' },
+            history: { type: 'string', enum: ['send', 'skip'] },
           },
         },
         Template: {
@@ -1128,6 +1161,12 @@ export function openApiDocument(): Json {
                 segment: { type: 'string' },
                 on: { type: 'string', enum: ['entered', 'exited'] },
                 delay: { type: ['string', 'null'], description: 'a duration like 2d' },
+                history: {
+                  type: 'string',
+                  enum: ['skip', 'run'],
+                  description:
+                    'historical transitions (reason import, or messages or timers processed more than SEGFLOW_HISTORY_AFTER late): skip (default; the run is recorded as skipped) or run',
+                },
               },
             },
             conditions: { type: ['object', 'null'], description: 'a rule, checked when it fires' },

@@ -116,7 +116,8 @@ export async function importFile(
       rows++
       if ('message' in row) {
         const admitted = ingestor.admit(row.message)
-        if (admitted.ok) batch.push(admitted.message)
+        // Marked as history: the transitions it causes are reason `import`, historical.
+        if (admitted.ok) batch.push({ ...admitted.message, imported: true })
         else for (const i of admitted.issues) reject(row.line, i.path, i.message)
       } else reject(row.line, row.field, row.reason)
       if (batch.length >= batchSize) await flush()

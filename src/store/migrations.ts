@@ -474,6 +474,15 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
+    version: 11,
+    name: 'historical transitions (imports, late messages and timers); webhook history option',
+    statements: (_t, kind) => [
+      // Rows from before were all live as far as anyone can tell now: false.
+      `ALTER TABLE transitions ADD COLUMN historical ${kind === 'postgres' ? 'BOOLEAN NOT NULL DEFAULT false' : 'INTEGER NOT NULL DEFAULT 0'}`,
+      `ALTER TABLE webhooks ADD COLUMN history TEXT NOT NULL DEFAULT 'send' CHECK (history IN ('send', 'skip'))`,
+    ],
+  },
+  {
     version: 17,
     name: 'segment sizes per hour, written with the transitions',
     statements: (t) => [

@@ -232,6 +232,8 @@ export function toTransition(r: Row): StoredTransition {
     segmentVersion: num(r.segment_version),
     profileId: String(r.profile_id),
     reason: String(r.reason) as TransitionReason,
+    // A boolean on PostgreSQL, 0/1 on SQLite.
+    historical: r.historical === true || Number(r.historical) === 1,
     recordedAt: num(r.recorded_at),
   }
 }

@@ -33,6 +33,7 @@ function toWebhook(r: Row, sealer: Sealer): WebhookRecord {
     status: r.status === 'disabled' ? 'disabled' : 'active',
     disabledReason: strOrNull(r.disabled_reason),
     maxInFlight: num(r.max_in_flight),
+    history: r.history === 'skip' ? 'skip' : 'send',
     from: { seq: num(r.from_seq), snapshot: strOrNull(r.from_snapshot) },
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
@@ -189,7 +190,7 @@ export class SqlDeliveryTx implements DeliveryTx {
 
   async upsertWebhook(w: WebhookRecord): Promise<void> {
     await this.c.insertMany(
-      `INSERT INTO webhooks (workspace_id, id, url, secrets, segments, types, status, disabled_reason, max_in_flight, from_seq, from_snapshot, created_at, updated_at)`,
+      `INSERT INTO webhooks (workspace_id, id, url, secrets, segments, types, status, disabled_reason, max_in_flight, history, from_seq, from_snapshot, created_at, updated_at)`,
       [
         [
           w.workspaceId,
@@ -201,6 +202,7 @@ export class SqlDeliveryTx implements DeliveryTx {
           w.status,
           w.disabledReason,
           w.maxInFlight,
+          w.history,
           w.from.seq,
           w.from.snapshot,
           w.createdAt,
@@ -210,7 +212,7 @@ export class SqlDeliveryTx implements DeliveryTx {
       `ON CONFLICT (workspace_id, id) DO UPDATE SET url = excluded.url, secrets = excluded.secrets,
          segments = excluded.segments, types = excluded.types, status = excluded.status,
          disabled_reason = excluded.disabled_reason, max_in_flight = excluded.max_in_flight,
-         updated_at = excluded.updated_at`,
+         history = excluded.history, updated_at = excluded.updated_at`,
     )
   }
 

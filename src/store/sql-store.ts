@@ -556,7 +556,13 @@ export abstract class SqlStore implements Store {
 
   async listTransitions(
     workspaceId: string,
-    q: { afterSeq?: number; limit: number; segmentKey?: string; profileId?: string },
+    q: {
+      afterSeq?: number
+      limit: number
+      segmentKey?: string
+      profileId?: string
+      newestFirst?: boolean
+    },
   ): Promise<StoredTransition[]> {
     const where = ['workspace_id = ?', 'seq > ?']
     const params: unknown[] = [workspaceId, q.afterSeq ?? 0]
@@ -570,7 +576,7 @@ export abstract class SqlStore implements Store {
     }
     params.push(q.limit)
     const rows = await this.reader().all(
-      `SELECT * FROM transitions WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`,
+      `SELECT * FROM transitions WHERE ${where.join(' AND ')} ORDER BY seq${q.newestFirst ? ' DESC' : ''} LIMIT ?`,
       params,
     )
     return rows.map(toTransition)

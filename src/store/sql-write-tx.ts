@@ -390,7 +390,7 @@ export class SqlWriteTx implements WriteTx {
 
   async insertTransitions(rows: readonly TransitionRecord[]): Promise<void> {
     await this.c.insertMany(
-      `INSERT INTO transitions (workspace_id, id, type, at, segment_key, segment_version, profile_id, reason, recorded_at)`,
+      `INSERT INTO transitions (workspace_id, id, type, at, segment_key, segment_version, profile_id, reason, historical, recorded_at)`,
       rows.map((t) => [
         t.workspaceId,
         t.id,
@@ -400,6 +400,8 @@ export class SqlWriteTx implements WriteTx {
         t.segmentVersion,
         t.profileId,
         t.reason,
+        // 1/0: SQLite has no booleans, and PostgreSQL reads '1' and '0' as booleans.
+        t.historical ? 1 : 0,
         t.recordedAt,
       ]),
       '',

@@ -181,12 +181,13 @@ export interface TimerRecord {
 
 export type TransitionType = 'segment.entered' | 'segment.exited'
 /**
- * Why a membership changed: a message (`event`), time passing (`time`), a new segment's
- * first computation (`backfill`), a new version (`rule_change`), profiles merging (`merge`),
- * a person erased (`erasure`), the segment deleted (`deleted`).
+ * Why a membership changed: a message (`event`), a message brought by `segflow import`
+ * (`import`), time passing (`time`), a new segment's first computation (`backfill`), a new
+ * version (`rule_change`), profiles merging (`merge`), a person erased (`erasure`), the segment
+ * deleted (`deleted`).
  */
 export type TransitionReason =
-  'event' | 'time' | 'backfill' | 'rule_change' | 'merge' | 'erasure' | 'deleted'
+  'event' | 'import' | 'time' | 'backfill' | 'rule_change' | 'merge' | 'erasure' | 'deleted'
 
 export interface TransitionRecord {
   readonly workspaceId: string
@@ -198,6 +199,13 @@ export interface TransitionRecord {
   readonly segmentVersion: number
   readonly profileId: string
   readonly reason: TransitionReason
+  /**
+   * Caused by history rather than by something happening now: an import, a message whose
+   * newest timestamp was older than the history threshold when it was processed, or a timer
+   * that fired that late (segflow catching up after downtime). Automations skip these by
+   * default; webhooks get them, flagged.
+   */
+  readonly historical: boolean
   readonly recordedAt: number
 }
 
@@ -214,6 +222,9 @@ export interface WebhookSecret {
   readonly expiresAt: number | null
 }
 
+/** What a webhook endpoint does with historical transitions. */
+export type WebhookHistory = 'send' | 'skip'
+
 export interface WebhookRecord {
   readonly workspaceId: string
   readonly id: string
@@ -228,6 +239,8 @@ export interface WebhookRecord {
   readonly disabledReason: string | null
   /** Deliveries in flight at once to this endpoint. */
   readonly maxInFlight: number
+  /** `send` (the default): historical transitions are delivered too (flagged); `skip`: not. */
+  readonly history: WebhookHistory
   /** Only transitions committed after this: an endpoint gets nothing from before it existed. */
   readonly from: OutboxMark
   readonly createdAt: number
@@ -793,10 +806,16 @@ export interface Store {
     from: number,
     to: number,
   ): Promise<{ before: number; buckets: { bucket: number; entered: number; exited: number }[] }>
-  /** Transitions in recording order, after `afterSeq`. */
+  /** Transitions in recording order, after `afterSeq` (`newestFirst`: the latest first). */
   listTransitions(
     workspaceId: string,
-    query: { afterSeq?: number; limit: number; segmentKey?: string; profileId?: string },
+    query: {
+      afterSeq?: number
+      limit: number
+      segmentKey?: string
+      profileId?: string
+      newestFirst?: boolean
+    },
   ): Promise<StoredTransition[]>
   /** The earliest timer's due time, in any workspace, or null. */
   nextTimerDue(): Promise<number | null>
