@@ -493,13 +493,15 @@ export const MIGRATIONS: readonly Migration[] = [
         workspace_id TEXT NOT NULL,
         segment_key TEXT NOT NULL,
         bucket ${t.int} NOT NULL,
+        -- The writing store's id: each process adds to rows of its own (no lock waits).
+        writer TEXT NOT NULL,
         entered ${t.int} NOT NULL,
         exited ${t.int} NOT NULL,
-        PRIMARY KEY (workspace_id, segment_key, bucket)
+        PRIMARY KEY (workspace_id, segment_key, bucket, writer)
       )`,
       // Counted from the transitions of the segments that exist, since they were (re)created.
-      `INSERT INTO segment_sizes (workspace_id, segment_key, bucket, entered, exited)
-       SELECT t.workspace_id, t.segment_key, t.at - (t.at % 3600000),
+      `INSERT INTO segment_sizes (workspace_id, segment_key, bucket, writer, entered, exited)
+       SELECT t.workspace_id, t.segment_key, t.at - (t.at % 3600000), '',
               SUM(CASE WHEN t.type = 'segment.entered' THEN 1 ELSE 0 END),
               SUM(CASE WHEN t.type = 'segment.exited' THEN 1 ELSE 0 END)
        FROM transitions t JOIN segments s ON s.workspace_id = t.workspace_id

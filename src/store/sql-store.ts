@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { ConsentMode } from '../privacy/index.js'
 import type { JsonObject } from '../shared/json.js'
 import { MIGRATIONS, MIGRATIONS_TABLE, migrationStatements } from './migrations.js'
@@ -72,6 +73,8 @@ export abstract class SqlStore implements Store {
   /** A query with one `?` (a table name) giving a row with a non-null `t` when it exists. */
   protected abstract readonly tableExists: string
   private readonly mutex = new Mutex()
+  /** This store object's rows in the size rollup: one writer per process, never contended. */
+  private readonly writerId = randomBytes(6).toString('hex')
   readonly messaging: MessagingReads = new SqlMessagingReads(() => this.reader())
   readonly privacy: PrivacyReads = new SqlPrivacyReads(() => this.reader())
   readonly delivery: DeliveryReads = new SqlDeliveryReads(
@@ -167,7 +170,9 @@ export abstract class SqlStore implements Store {
   }
 
   write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
-    return this.exclusive((conn) => fn(new SqlWriteTx(conn, this.hooks, () => this.sealer)))
+    return this.exclusive((conn) =>
+      fn(new SqlWriteTx(conn, this.hooks, () => this.sealer, this.writerId)),
+    )
   }
 
   // ---- workspaces and keys -------------------------------------------------------------
@@ -539,8 +544,9 @@ export abstract class SqlStore implements Store {
         [workspaceId, segmentKey, from],
       ),
       r.all(
-        `SELECT bucket, entered, exited FROM segment_sizes
-         WHERE workspace_id = ? AND segment_key = ? AND bucket >= ? AND bucket < ? ORDER BY bucket`,
+        `SELECT bucket, SUM(entered) AS entered, SUM(exited) AS exited FROM segment_sizes
+         WHERE workspace_id = ? AND segment_key = ? AND bucket >= ? AND bucket < ?
+         GROUP BY bucket ORDER BY bucket`,
         [workspaceId, segmentKey, from, to],
       ),
     ])

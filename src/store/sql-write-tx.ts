@@ -48,6 +48,8 @@ export class SqlWriteTx implements WriteTx {
     private readonly c: SqlConnection,
     private readonly h: DialectHooks,
     sealer: () => Sealer = () => PLAINTEXT,
+    /** This store object's own id in the size rollup (see insertTransitions). */
+    private readonly writer = '',
   ) {
     this.delivery = new SqlDeliveryTx(c, h, sealer)
     this.messaging = new SqlMessagingTx(c)
@@ -406,21 +408,23 @@ export class SqlWriteTx implements WriteTx {
       ]),
       '',
     )
-    // The hourly size rollup, in the same transaction: one row per segment and hour touched.
-    const buckets = new Map<string, [string, string, number, number, number]>()
+    // The hourly size rollup, in the same transaction: one row per segment and hour touched,
+    // and per writer. Rows of their own per process: two processes' transactions (a server
+    // and an import) never wait on each other's row lock; a reader sums the writers.
+    const buckets = new Map<string, [string, string, number, string, number, number]>()
     for (const t of rows) {
       const bucket = t.at - (t.at % HOUR_MS)
       const k = `${t.workspaceId}\u0000${t.segmentKey}\u0000${bucket}`
-      const b = buckets.get(k) ?? [t.workspaceId, t.segmentKey, bucket, 0, 0]
-      if (t.type === 'segment.entered') b[3]++
-      else b[4]++
+      const b = buckets.get(k) ?? [t.workspaceId, t.segmentKey, bucket, this.writer, 0, 0]
+      if (t.type === 'segment.entered') b[4]++
+      else b[5]++
       buckets.set(k, b)
     }
     if (buckets.size === 0) return
     await this.c.insertMany(
-      `INSERT INTO segment_sizes (workspace_id, segment_key, bucket, entered, exited)`,
+      `INSERT INTO segment_sizes (workspace_id, segment_key, bucket, writer, entered, exited)`,
       [...buckets.values()],
-      `ON CONFLICT (workspace_id, segment_key, bucket) DO UPDATE SET
+      `ON CONFLICT (workspace_id, segment_key, bucket, writer) DO UPDATE SET
          entered = segment_sizes.entered + excluded.entered,
          exited = segment_sizes.exited + excluded.exited`,
     )
