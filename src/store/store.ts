@@ -1,4 +1,10 @@
-import type { ConsentMode, ConsentSource, ConsentState, Purpose } from '../privacy/index.js'
+import type {
+  ConsentMode,
+  ConsentSource,
+  ConsentState,
+  EmailStatus,
+  Purpose,
+} from '../privacy/index.js'
 import type { JsonObject, JsonValue } from '../shared/json.js'
 import type { Sealer } from '../shared/sealer.js'
 import type { OutboxMark, OutboxPosition } from './outbox.js'
@@ -387,7 +393,7 @@ export interface EmailSettingsRecord {
   readonly updatedAt: number
 }
 
-export type EmailStatus = 'subscribed' | 'unsubscribed' | 'bounced'
+export type { EmailStatus }
 
 /** A GDPR/CCPA request about one person. */
 export interface PrivacyRequestRecord {
