@@ -16,7 +16,7 @@ import type {
   WriteTx,
 } from '../store/store.js'
 import { eventKey, modelSet, NO_MODELS, versionFor, WorkspaceSegments } from './segments.js'
-import type { EngineSegment, ModelSet, SegmentVersion } from './segments.js'
+import type { ContactField, EngineSegment, ModelSet, SegmentVersion } from './segments.js'
 
 /** A profile the writer changed in this batch, in its final state. */
 export interface Touch {
@@ -31,6 +31,8 @@ export interface Touch {
   readonly absorbed: readonly string[]
   /** Created by this batch: no segment has considered it yet, so every one does now. */
   readonly created: boolean
+  /** Consent it stated, an email address linked to it, in this batch. */
+  readonly contact: ReadonlySet<ContactField>
 }
 
 /** A profile loaded for evaluation, with everything evaluation reads and changes. */
@@ -213,6 +215,7 @@ export class Engine {
       workspaceId,
       touches.map((t) => t.profile),
       absorbed,
+      segs,
     )
     const changes = new Changes()
     // Merged-away profiles leave first; the survivors then enter what they now qualify for.
@@ -242,7 +245,7 @@ export class Engine {
         }
       }
       const merged = t.absorbed.length > 0
-      const change = { events, traits: t.traits, seen: t.seen }
+      const change = { events, traits: t.traits, seen: t.seen, contact: t.contact }
       // A merged profile is re-evaluated whole; a new one where it can differ from nobody.
       const keys = merged
         ? segs.order
@@ -252,6 +255,32 @@ export class Engine {
       this.evaluate(segs, p, keys, now, merged ? 'merge' : 'event', changes)
     }
     await tx.deleteTrackers(workspaceId, absorbed)
+    await this.flush(tx, changes)
+  }
+
+  /**
+   * Consent, email status or address of these people changed outside a message (an
+   * unsubscribe link, a bounce, the admin API): in the caller's transaction, re-evaluates the
+   * segments that read what changed, at `now`, recording transitions (reason `event`).
+   */
+  async contactChanged(
+    tx: WriteTx,
+    workspaceId: string,
+    profileIds: readonly string[],
+    fields: readonly ContactField[],
+  ): Promise<void> {
+    const segs = this.workspaces.get(workspaceId)
+    if (!segs || !fields.some((f) => segs.contact.has(f)) || profileIds.length === 0) return
+    const now = this.clock.now()
+    // Due timers first, so this change lands on memberships as they are now.
+    await this.fireDue(tx, now)
+    const profiles = (await tx.loadProfiles(workspaceId, profileIds)).filter(
+      (p) => p.mergedInto === null,
+    )
+    const loaded = await this.loadAll(tx, workspaceId, profiles, [], segs)
+    const keys = segs.affected({ events: [], traits: [], seen: false, contact: fields })
+    const changes = new Changes()
+    for (const p of loaded.values()) this.evaluate(segs, p, keys, now, 'event', changes)
     await this.flush(tx, changes)
   }
 
@@ -496,12 +525,16 @@ export class Engine {
     workspaceId: string,
     profiles: readonly ProfileRecord[],
     extraIds: readonly string[],
+    segs: WorkspaceSegments | undefined = this.workspaces.get(workspaceId),
   ): Promise<Map<string, Loaded>> {
     const ids = [...profiles.map((p) => p.id), ...extraIds]
-    const [trackers, memberships, timers] = await Promise.all([
+    // Consent, status and address only when some rule reads them: most workspaces pay nothing.
+    const contacts = segs && segs.contact.size > 0 ? tx.loadContacts(workspaceId, ids) : []
+    const [trackers, memberships, timers, contact] = await Promise.all([
       tx.loadTrackers(workspaceId, ids),
       tx.loadMemberships(workspaceId, ids),
       tx.loadTimers(workspaceId, ids),
+      contacts,
     ])
     const loaded = new Map<string, Loaded>()
     const byId = new Map(profiles.map((p) => [p.id, p]))
@@ -518,6 +551,13 @@ export class Engine {
     for (const t of trackers) {
       const l = loaded.get(t.profileId)
       if (l) l.state.trackers[t.key] = t.state as unknown as TrackerState
+    }
+    for (const c of contact) {
+      const l = loaded.get(c.profileId)
+      if (!l) continue
+      l.state.consents = { ...c.consents }
+      l.state.emailStatus = c.emailStatus
+      l.state.hasEmail = c.hasEmail
     }
     for (const t of timers) loaded.get(t.profileId)?.timers.set(t.segmentKey, t.dueAt)
     for (const m of memberships) {

@@ -19,7 +19,12 @@ export interface Dependencies {
   /** first_seen / last_seen. */
   seen: boolean
   readonly segments: Set<string>
+  /** Consent, email status, the email address (what the engine loads only when some rule reads it). */
+  readonly contact: Set<ContactField>
 }
+
+/** What a person's reachability is made of, outside traits and events. */
+export type ContactField = 'consent' | 'email_status' | 'email'
 
 export function eventKey(type: string, name: string | null): string {
   return `${type}\u0000${name ?? '*'}`
@@ -27,7 +32,13 @@ export function eventKey(type: string, name: string | null): string {
 
 /** The dependencies of a rule, with referenced segments as keys (not followed). */
 export function dependenciesOf(rule: CoreRule, into?: Dependencies): Dependencies {
-  const d = into ?? { events: new Set(), traits: new Set(), seen: false, segments: new Set() }
+  const d = into ?? {
+    events: new Set(),
+    traits: new Set(),
+    seen: false,
+    segments: new Set(),
+    contact: new Set(),
+  }
   const filter = (f: EventFilter) => d.events.add(eventKey(f.type, f.name))
   switch (rule.kind) {
     case 'all':
@@ -54,6 +65,15 @@ export function dependenciesOf(rule: CoreRule, into?: Dependencies): Dependencie
     case 'segment':
       d.segments.add(rule.key)
       break
+    case 'consent':
+      d.contact.add('consent')
+      break
+    case 'email_status':
+      d.contact.add('email_status')
+      break
+    case 'has_email':
+      d.contact.add('email')
+      break
     case 'score':
       for (const c of rule.definition?.criteria ?? []) {
         if (c.kind === 'rule') dependenciesOf(c.rule, d)
@@ -69,6 +89,8 @@ export interface Change {
   readonly events: Iterable<string>
   readonly traits: Iterable<string>
   readonly seen: boolean
+  /** Consent stated, email status set, an email address linked. */
+  readonly contact?: Iterable<ContactField>
 }
 
 /** One version of a segment's rule, compiled for the engine. */
@@ -180,6 +202,9 @@ export class WorkspaceSegments {
   private readonly byEvent = new Map<string, Set<string>>()
   private readonly byTrait = new Map<string, Set<string>>()
   private readonly bySeen = new Set<string>()
+  private readonly byContact = new Map<ContactField, Set<string>>()
+  /** What any segment reads of consent, email status and address (the engine loads only that). */
+  readonly contact = new Set<ContactField>()
 
   /** How rules are desugared against the workspace's models now (previews, conditions). */
   readonly ctx: DesugarContext
@@ -219,6 +244,10 @@ export class WorkspaceSegments {
       for (const e of deps.events) addTo(this.byEvent, e, r.key)
       for (const t of deps.traits) addTo(this.byTrait, t, r.key)
       if (deps.seen) this.bySeen.add(r.key)
+      for (const c of deps.contact) {
+        addTo(this.byContact, c, r.key)
+        this.contact.add(c)
+      }
       for (const ref of deps.segments) addTo(this.dependents, ref, r.key)
     }
     this.plan = new StatePlan(rules, MEMBERSHIPS)
@@ -291,6 +320,7 @@ export class WorkspaceSegments {
     for (const e of change.events) for (const k of this.byEvent.get(e) ?? []) hit.add(k)
     for (const t of change.traits) for (const k of this.byTrait.get(t) ?? []) hit.add(k)
     if (change.seen) for (const k of this.bySeen) hit.add(k)
+    for (const c of change.contact ?? []) for (const k of this.byContact.get(c) ?? []) hit.add(k)
     return hit
   }
 
@@ -332,6 +362,8 @@ function signature(change: Change): string {
   for (const e of change.events) s += `\u0001${e}`
   s += '\u0002'
   for (const t of change.traits) s += `\u0001${t}`
+  s += '\u0002'
+  for (const c of change.contact ?? []) s += `\u0001${c}`
   return s
 }
 

@@ -4,6 +4,7 @@ import { identifierHash } from '../privacy/index.js'
 import { emailOf, IdentityResolver, identityValues } from './identity.js'
 import type { Message } from './message.js'
 import type { Engine, Touch } from './engine.js'
+import type { ContactField } from './segments.js'
 import { applyTraits, replacement } from './traits.js'
 
 /** `suppressed`: the person was erased and the message brought no fresh consent: dropped. */
@@ -139,11 +140,11 @@ export class Writer {
     const events: EventRecord[] = []
     const consents: ConsentRecord[] = []
     // What changed per profile, for the engine to re-evaluate only what it can affect.
-    const changed = new Map<string, { traits: Set<string>; seen: boolean }>()
+    const changed = new Map<string, Changed>()
     for (const i of fresh) {
       const m = messages[i]!
       const p = resolver.resolve(m)
-      const c = changed.get(p.id) ?? { traits: new Set<string>(), seen: false }
+      const c = changed.get(p.id) ?? { traits: new Set<string>(), seen: false, consent: false }
       changed.set(p.id, c)
       let traits = m.traits
       if (m.type === 'identify' && traits) {
@@ -158,6 +159,7 @@ export class Writer {
       p.updatedAt = now
       resolver.touch(p)
       events.push(toEventRecord(m, p.id, traits))
+      if (m.consent && m.consent.length > 0) c.consent = true
       for (const c of m.consent ?? []) {
         consents.push({
           workspaceId,
@@ -220,10 +222,18 @@ function identifierHashes(workspaceId: string, m: Message): string[] {
   )
 }
 
+/** What a batch changed on one profile, besides its events. */
+interface Changed {
+  readonly traits: Set<string>
+  seen: boolean
+  /** It stated consent. */
+  consent: boolean
+}
+
 /** The live profiles this batch changed, each with its events and what it absorbed. */
 function touches(
   resolver: IdentityResolver,
-  changed: Map<string, { traits: Set<string>; seen: boolean }>,
+  changed: Map<string, Changed>,
   events: readonly EventRecord[],
 ): Touch[] {
   const out = new Map<
@@ -235,6 +245,7 @@ function touches(
       seen: boolean
       absorbed: string[]
       created: boolean
+      contact: Set<ContactField>
     }
   >()
   for (const p of resolver.changedProfiles()) {
@@ -247,6 +258,7 @@ function touches(
         seen: false,
         absorbed: [],
         created,
+        contact: new Set(),
       })
     }
   }
@@ -257,7 +269,11 @@ function touches(
     if (!t) continue
     for (const k of c.traits) t.traits.add(k)
     t.seen ||= c.seen
+    if (c.consent) t.contact.add('consent')
   }
+  // A new email address makes a person reachable (or not) by email.
+  for (const ident of resolver.newIdentities.values())
+    if (ident.kind === 'email') out.get(resolver.finalId(ident.profileId))?.contact.add('email')
   for (const e of events) out.get(e.profileId)?.events.push(e)
   return [...out.values()]
 }
