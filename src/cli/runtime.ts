@@ -203,14 +203,17 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     segments: segmentList,
     insights: (ws, ids, memberships) => insights.forProfiles(ws, ids, memberships),
   })
-  const emailSettings = new EmailSettingsService(store, clock, config.emailFrom)
+  // A new consent mode changes what `reachable` means: those segments are recomputed.
+  const emailSettings = new EmailSettingsService(store, clock, config.emailFrom, (ws) =>
+    segments.republishForConsentMode(ws).then(() => undefined),
+  )
   const email = new EmailAdmin(store, clock, mailer, onEmailStatus)
   const automations = new AutomationService(store, clock, segmentKeys)
   const automationRunner = new AutomationRunner(store, clock, {
     mailer,
     submit,
     kickDeliveries: () => delivery.kick(),
-    desugarContext: (ws) => desugarContext(engine.models(ws)),
+    desugarContext: (ws) => desugarContext(engine.models(ws), engine.consentMode(ws)),
     ...(options.timers ? { timers: options.timers } : {}),
     ...(options.random ? { random: options.random } : {}),
     onError,

@@ -1,5 +1,6 @@
 import { emptyState, mergeTracker } from '../evaluate/state.js'
 import type { ProfileState, TrackerState } from '../evaluate/state.js'
+import type { ConsentMode } from '../privacy/consent.js'
 import type { Clock } from '../shared/clock.js'
 import { newId } from '../shared/ids.js'
 import type { JsonValue } from '../shared/json.js'
@@ -43,6 +44,11 @@ interface Loaded {
   readonly members: Map<string, MembershipRecord>
   /** Due instants by segment key, as stored (and as this transaction has set them). */
   readonly timers: Map<string, number>
+}
+
+/** Whom marketing email reaches in a workspace: opt_in unless its settings say otherwise. */
+async function consentModeOf(tx: WriteTx, workspaceId: string): Promise<ConsentMode> {
+  return (await tx.messaging.getEmailSettings(workspaceId))?.consent?.mode ?? 'opt_in'
 }
 
 /** Timers taken from the store at a time when firing. */
@@ -142,9 +148,14 @@ export class Engine {
 
   /** Loads every workspace's segments and scoring models; call once at start. */
   async load(): Promise<void> {
-    const [records, models] = await this.store.write(
-      async (tx) => [await tx.listSegments(), await tx.scoring.listScoreModels()] as const,
-    )
+    const [records, models, modes] = await this.store.write(async (tx) => {
+      const records = await tx.listSegments()
+      const models = await tx.scoring.listScoreModels()
+      const modes = new Map<string, ConsentMode>()
+      for (const ws of new Set([...records, ...models].map((r) => r.workspaceId)))
+        modes.set(ws, await consentModeOf(tx, ws))
+      return [records, models, modes] as const
+    })
     const byWs = new Map<string, SegmentRecord[]>()
     for (const r of records)
       (byWs.get(r.workspaceId) ?? byWs.set(r.workspaceId, []).get(r.workspaceId)!).push(r)
@@ -157,8 +168,18 @@ export class Engine {
     for (const ws of new Set([...byWs.keys(), ...modelsByWs.keys()]))
       this.workspaces.set(
         ws,
-        new WorkspaceSegments(byWs.get(ws) ?? [], modelSet(modelsByWs.get(ws) ?? [])),
+        new WorkspaceSegments(
+          byWs.get(ws) ?? [],
+          modelSet(modelsByWs.get(ws) ?? []),
+          undefined,
+          modes.get(ws),
+        ),
       )
+  }
+
+  /** A workspace's consent mode, as `reachable` conditions published now follow it. */
+  consentMode(workspaceId: string): ConsentMode {
+    return this.workspaces.get(workspaceId)?.consentMode ?? 'opt_in'
   }
 
   /** A workspace's scoring models (none when it has none). */
@@ -184,6 +205,7 @@ export class Engine {
       await tx.listSegments(workspaceId),
       modelSet(await tx.scoring.listScoreModels(workspaceId)),
       before,
+      await consentModeOf(tx, workspaceId),
     )
     this.workspaces.set(workspaceId, segs)
     const unused = [...(before?.plan.trackers.keys() ?? [])].filter(

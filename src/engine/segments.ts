@@ -1,6 +1,7 @@
 import { CompiledRule, MEMBERSHIPS } from '../evaluate/compile.js'
 import { emptyState, StatePlan } from '../evaluate/state.js'
-import { desugar, scoreRefs } from '../rules/desugar.js'
+import type { ConsentMode } from '../privacy/consent.js'
+import { desugar, scoreRefs, usesReachable } from '../rules/desugar.js'
 import type { DesugarContext } from '../rules/desugar.js'
 import { parseModel } from '../scoring/model.js'
 import type { ParsedModel } from '../scoring/model.js'
@@ -141,18 +142,46 @@ export function modelSet(records: readonly ScoreModelRecord[]): ModelSet {
   }
 }
 
-/** How rules of a workspace are desugared: score conditions get the workspace's models. */
-export function desugarContext(models: ModelSet): DesugarContext {
-  return { models: (key) => models.models.get(key)?.model }
+/**
+ * How rules of a workspace are desugared: score conditions get the workspace's models,
+ * `reachable` its consent mode.
+ */
+export function desugarContext(models: ModelSet, consentMode: ConsentMode = 'opt_in'): DesugarContext {
+  return { models: (key) => models.models.get(key)?.model, consentMode }
 }
 
-/** The definitions of the models a rule refers to, as a segment version keeps them. */
-export function modelSnapshot(rule: Rule, models: ModelSet): JsonObject | null {
+/**
+ * In a version's snapshot, the consent mode its `reachable` conditions were compiled under
+ * (model keys start with a letter or digit, so this key is never a model's).
+ */
+export const CONSENT_MODE_KEY = '$consent_mode'
+
+/**
+ * What a segment version keeps of its surroundings, so that it means the same until it is
+ * republished: the definitions of the models it refers to, and the consent mode when it uses
+ * `reachable`. Null when it needs neither.
+ */
+export function modelSnapshot(
+  rule: Rule,
+  models: ModelSet,
+  consentMode: ConsentMode = 'opt_in',
+): JsonObject | null {
   const refs = scoreRefs(rule).filter((k) => models.models.has(k))
-  if (refs.length === 0) return null
+  const reachable = usesReachable(rule)
+  if (refs.length === 0 && !reachable) return null
   const out: JsonObject = {}
   for (const k of refs.sort()) out[k] = models.models.get(k)!.definition
+  if (reachable) out[CONSENT_MODE_KEY] = consentMode
   return out
+}
+
+/** The consent mode a version's snapshot holds (opt_in when it holds none). */
+export function snapshotConsentMode(snapshot: JsonValue | null): ConsentMode {
+  const mode =
+    snapshot !== null && typeof snapshot === 'object' && !Array.isArray(snapshot)
+      ? snapshot[CONSENT_MODE_KEY]
+      : undefined
+  return mode === 'opt_out' ? 'opt_out' : 'opt_in'
 }
 
 /** A desugaring context from a version's snapshot of its models. */
@@ -160,6 +189,7 @@ function snapshotContext(snapshot: JsonValue | null, key: string): DesugarContex
   const models = new Map<string, ScoreModel>()
   if (snapshot !== null && typeof snapshot === 'object' && !Array.isArray(snapshot)) {
     for (const [k, def] of Object.entries(snapshot)) {
+      if (k === CONSENT_MODE_KEY) continue
       const parsed = parseModel(k, def)
       if (!parsed.ok)
         throw new Error(
@@ -168,7 +198,7 @@ function snapshotContext(snapshot: JsonValue | null, key: string): DesugarContex
       models.set(k, parsed.value.model)
     }
   }
-  return { models: (k) => models.get(k) }
+  return { models: (k) => models.get(k), consentMode: snapshotConsentMode(snapshot) }
 }
 
 function compileVersion(
@@ -215,10 +245,12 @@ export class WorkspaceSegments {
     readonly models: ModelSet = NO_MODELS,
     /** The registry this one replaces: compiled versions that did not change are reused. */
     previous?: WorkspaceSegments,
+    /** The workspace's consent mode now (versions are compiled with their own snapshot). */
+    readonly consentMode: ConsentMode = 'opt_in',
   ) {
     const rules: CoreRule[] = []
     const graph: Record<string, Rule> = {}
-    this.ctx = desugarContext(models)
+    this.ctx = desugarContext(models, consentMode)
     const compiled = (
       key: string,
       version: number,
