@@ -146,7 +146,10 @@ export function modelSet(records: readonly ScoreModelRecord[]): ModelSet {
  * How rules of a workspace are desugared: score conditions get the workspace's models,
  * `reachable` its consent mode.
  */
-export function desugarContext(models: ModelSet, consentMode: ConsentMode = 'opt_in'): DesugarContext {
+export function desugarContext(
+  models: ModelSet,
+  consentMode: ConsentMode = 'opt_in',
+): DesugarContext {
   return { models: (key) => models.models.get(key)?.model, consentMode }
 }
 

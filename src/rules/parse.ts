@@ -257,10 +257,7 @@ export class Reader {
   ): string | null {
     if (typeof v === 'string' && options.includes(v)) return v
     const near = typeof v === 'string' ? suggest(v, options) : ''
-    return this.fail(
-      at,
-      `${what} must be one of ${options.join(', ')}, not ${describe(v)}${near}`,
-    )
+    return this.fail(at, `${what} must be one of ${options.join(', ')}, not ${describe(v)}${near}`)
   }
 
   /** The one operator key present among `ops`. */
@@ -623,7 +620,12 @@ export function parseNode(
     }
     case 'email_status': {
       r.keys(v, at, ['email_status'], 'an email_status condition')
-      const status = r.oneOf(v.email_status, [...at, 'email_status'], EMAIL_STATUSES, 'email_status')
+      const status = r.oneOf(
+        v.email_status,
+        [...at, 'email_status'],
+        EMAIL_STATUSES,
+        'email_status',
+      )
       return status === null ? null : { kind: 'email_status', status: status as EmailStatus }
     }
     case 'reachable': {

@@ -53,9 +53,7 @@ export function ruleToJson(r: Rule): JsonObject {
         ...(r.within === null ? {} : { within: formatDuration(r.within) }),
       }
     case 'consent':
-      return r.state === 'granted'
-        ? { consent: r.purpose }
-        : { consent: r.purpose, state: r.state }
+      return r.state === 'granted' ? { consent: r.purpose } : { consent: r.purpose, state: r.state }
     case 'email_status':
       return { email_status: r.status }
     case 'reachable':

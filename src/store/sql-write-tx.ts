@@ -358,10 +358,7 @@ export class SqlWriteTx implements WriteTx {
     )
   }
 
-  async loadContacts(
-    workspaceId: string,
-    profileIds: readonly string[],
-  ): Promise<ContactRecord[]> {
+  async loadContacts(workspaceId: string, profileIds: readonly string[]): Promise<ContactRecord[]> {
     if (profileIds.length === 0) return []
     const args = [workspaceId, this.h.arrayParam(profileIds)]
     const where = `workspace_id = ? AND profile_id ${this.h.inArray('?')}`
@@ -381,7 +378,10 @@ export class SqlWriteTx implements WriteTx {
     )
     for (const r of consents) {
       const c = out.get(String(r.profile_id))
-      if (c) (c.consents as Record<string, ConsentState>)[String(r.purpose)] = String(r.state) as ConsentState
+      if (c)
+        (c.consents as Record<string, ConsentState>)[String(r.purpose)] = String(
+          r.state,
+        ) as ConsentState
     }
     for (const r of statuses) {
       const c = out.get(String(r.profile_id))

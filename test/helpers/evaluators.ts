@@ -76,29 +76,29 @@ export function buildProfiles(
     const messages: Message[] = history.flatMap((h) => {
       if (h.type === 'email_status') return []
       const m: Message = {
-      workspaceId: ws,
-      type: h.type,
-      messageId: `${ws}-${userId}-${seqCounter++}`,
-      userId,
-      anonymousId: null,
-      name: h.name,
-      properties: h.type === 'identify' ? null : h.properties,
-      traits: own(h.traits),
-      groupId: null,
-      previousId: null,
-      timestamp: h.timestamp,
-      receivedAt: h.timestamp,
-      payload: {},
-      activity: h.activity ?? true,
-      ...(h.consent
-        ? {
-            consent: h.consent.map((c) => ({
-              ...c,
-              source: 'event' as const,
-              evidence: { [c.purpose]: c.state === 'granted' },
-            })),
-          }
-        : {}),
+        workspaceId: ws,
+        type: h.type,
+        messageId: `${ws}-${userId}-${seqCounter++}`,
+        userId,
+        anonymousId: null,
+        name: h.name,
+        properties: h.type === 'identify' ? null : h.properties,
+        traits: own(h.traits),
+        groupId: null,
+        previousId: null,
+        timestamp: h.timestamp,
+        receivedAt: h.timestamp,
+        payload: {},
+        activity: h.activity ?? true,
+        ...(h.consent
+          ? {
+              consent: h.consent.map((c) => ({
+                ...c,
+                source: 'event' as const,
+                evidence: { [c.purpose]: c.state === 'granted' },
+              })),
+            }
+          : {}),
       }
       return [m]
     })
