@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Message } from '../src/engine/message.js'
 import { CompiledRule } from '../src/evaluate/compile.js'
 import { desugar } from '../src/rules/desugar.js'
+import type { ConsentMode } from '../src/privacy/consent.js'
 import type { CoreRule, Rule, ScoreModel } from '../src/rules/types.js'
 import { parseInstant } from '../src/shared/time.js'
 import { oracle } from './oracle.js'
@@ -42,6 +43,9 @@ import type { TestStore } from './helpers/stores.js'
 
 const RUNS = Number(process.env.SEGFLOW_PROPERTY_RUNS ?? 1000)
 
+/** The workspace's consent mode, which `reachable: email` follows. */
+const consentModeArb = fc.constantFrom<ConsentMode>('opt_in', 'opt_out')
+
 const caseArb = fc.record({
   m1: modelArb('m1'),
   m2: modelArb('m2'),
@@ -52,6 +56,7 @@ const caseArb = fc.record({
   /** Which candidate instants to evaluate at, and how to shuffle event arrival. */
   picks: fc.array(fc.nat(), { minLength: 3, maxLength: 3 }),
   shuffle: fc.nat(),
+  consentMode: consentModeArb,
 })
 
 let caseNo = 0
@@ -73,6 +78,7 @@ interface Case {
   })[])[]
   readonly picks: readonly number[]
   readonly shuffle: number
+  readonly consentMode: ConsentMode
 }
 
 /** Instants a trait can make a date operator flip at: its value as an instant, plus each duration. */
@@ -91,7 +97,7 @@ function traitInstants(messages: readonly Message[]): number[] {
 async function checkCase(h: Harness, c: Case): Promise<void> {
   const ws = `case-${caseNo++}`
   const models: Record<string, ScoreModel> = { m1: c.m1, m2: c.m2 }
-  const ctx = { models: (key: string) => models[key] }
+  const ctx = { models: (key: string) => models[key], consentMode: c.consentMode }
   const registry: Record<string, CoreRule> = { s1: desugar(c.s1, ctx), s2: desugar(c.s2, ctx) }
   const resolve = (key: string) => registry[key]
   const core = desugar(c.rule, ctx)
@@ -194,6 +200,7 @@ describe('stream, SQL and oracle agree', () => {
         histories: historiesArb,
         picks: fc.array(fc.nat(), { minLength: 4, maxLength: 4 }),
         shuffle: fc.nat(),
+        consentMode: consentModeArb,
       })
       await fc.assert(
         fc.asyncProperty(leafCase, (c) => checkCase(h, c)),
@@ -217,9 +224,12 @@ describe('stream, SQL and oracle agree', () => {
           'all',
           'any',
           'computed',
+          'consent',
           'email',
+          'email_status',
           'event',
           'not',
+          'reachable',
           'score',
           'segment',
           'seen',

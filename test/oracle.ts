@@ -24,6 +24,10 @@ export interface OracleEvent {
   readonly traits: Record<string, unknown> | null
   /** False for operator changes (API, CSV import), which do not count as being seen. */
   readonly activity: boolean
+  /** Consent the message stated, purpose by purpose. */
+  readonly consent?: readonly { readonly purpose: string; readonly state: string }[]
+  /** type `email_status`: the status set then (an unsubscribe, a bounce, the admin API). */
+  readonly status?: string
 }
 
 export interface OracleContext {
@@ -248,6 +252,39 @@ export function oracle(
     }
     case 'trait':
       return valueHolds(lookup(oracleTraits(events), rule.path), rule.test, now)
+    case 'consent': {
+      // The latest statement for the purpose; of two at one instant, the later to arrive.
+      let latest: { ts: number; seq: number; state: string } | null = null
+      for (const e of events)
+        for (const c of e.consent ?? [])
+          if (
+            c.purpose === rule.purpose &&
+            (latest === null ||
+              e.timestamp > latest.ts ||
+              (e.timestamp === latest.ts && e.seq > latest.seq))
+          )
+            latest = { ts: e.timestamp, seq: e.seq, state: c.state }
+      return latest !== null && latest.state === rule.state
+    }
+    case 'email_status': {
+      // The last status set, whenever it says it happened; nothing set is subscribed.
+      let status = 'subscribed'
+      let seq = -1
+      for (const e of events)
+        if (e.type === 'email_status' && e.status !== undefined && e.seq > seq) {
+          status = e.status
+          seq = e.seq
+        }
+      return status === rule.status
+    }
+    case 'has_email':
+      // An identify naming an email (not blank) gives the person that address for good.
+      return events.some(
+        (e) =>
+          e.type === 'identify' &&
+          typeof e.traits?.email === 'string' &&
+          e.traits.email.trim() !== '',
+      )
     case 'seen': {
       const times = events.filter((e) => e.activity).map((e) => e.timestamp)
       if (times.length === 0) return false

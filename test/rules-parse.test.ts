@@ -229,6 +229,42 @@ describe('parsing rules', () => {
       /aggregate must be one of sum, avg, min, max/,
     ],
     ['not an object', 'plan = pro', '', /a rule must be an object/],
+    [
+      'a misspelt consent purpose',
+      { all: [{ consent: 'email_marketin' }] },
+      'all[0].consent',
+      /consent purpose must be one of email_marketing, analytics, personalization, sale_sharing, not the text "email_marketin" \(did you mean email_marketing\?\)/,
+    ],
+    [
+      'a bad consent state',
+      { consent: 'analytics', state: 'yes' },
+      'state',
+      /consent state must be one of granted, denied/,
+    ],
+    [
+      'an unknown key in a consent condition',
+      { consent: 'analytics', eq: true },
+      'eq',
+      /unknown key "eq" in a consent condition; expected consent, state/,
+    ],
+    [
+      'a misspelt email status',
+      { not: { email_status: 'unsubscribe' } },
+      'not.email_status',
+      /email_status must be one of subscribed, unsubscribed, bounced, not the text "unsubscribe" \(did you mean unsubscribed\?\)/,
+    ],
+    [
+      'an email status that is not text',
+      { email_status: true },
+      'email_status',
+      /email_status must be one of subscribed, unsubscribed, bounced, not the boolean true/,
+    ],
+    [
+      'an unknown channel for reachable',
+      { any: [{ reachable: 'sms' }] },
+      'any[0].reachable',
+      /reachable must be one of email, not the text "sms"/,
+    ],
   ]
   for (const [what, input, path, message] of mistakes) {
     it(`names the path of ${what}`, () => {
@@ -237,6 +273,67 @@ describe('parsing rules', () => {
       expect(issues.find((i) => i.path === path)!.message).toMatch(message)
     })
   }
+
+  // What people bring from SQL, JavaScript and Mongo: the group they mean, not the nearest spelling.
+  const groups: Array<[string, string]> = [
+    ['and', 'all'],
+    ['AND', 'all'],
+    ['&&', 'all'],
+    ['or', 'any'],
+    ['OR', 'any'],
+    ['||', 'any'],
+    ['!', 'not'],
+    ['NOT', 'not'],
+    ['ALL', 'all'],
+  ]
+  for (const [written, meant] of groups) {
+    it(`suggests ${meant} for ${written}`, () => {
+      const [issue] = issuesOf({ all: [{ [written]: [{ trait: 'a', exists: true }] }] })
+      expect(issue!.path).toBe('all[0]')
+      expect(issue!.message).toMatch(new RegExp(`\\(did you mean ${meant}\\?\\)$`))
+    })
+  }
+
+  it('reads consent, email status and reachable, and rewrites reachable per consent mode', () => {
+    const rule = ok({
+      all: [
+        { consent: 'email_marketing' },
+        { consent: 'analytics', state: 'denied' },
+        { email_status: 'subscribed' },
+        { not: { email_status: 'bounced' } },
+        { reachable: 'email' },
+      ],
+    })
+    expect(rule).toEqual({
+      kind: 'all',
+      rules: [
+        { kind: 'consent', purpose: 'email_marketing', state: 'granted' },
+        { kind: 'consent', purpose: 'analytics', state: 'denied' },
+        { kind: 'email_status', status: 'subscribed' },
+        { kind: 'not', rule: { kind: 'email_status', status: 'bounced' } },
+        { kind: 'reachable', channel: 'email' },
+      ],
+    })
+    const reachable = { kind: 'reachable', channel: 'email' } as const
+    const address = { kind: 'has_email' }
+    const subscribed = { kind: 'email_status', status: 'subscribed' }
+    expect(desugar(reachable)).toEqual({
+      kind: 'all',
+      rules: [
+        address,
+        subscribed,
+        { kind: 'consent', purpose: 'email_marketing', state: 'granted' },
+      ],
+    })
+    expect(desugar(reachable, { consentMode: 'opt_out' })).toEqual({
+      kind: 'all',
+      rules: [
+        address,
+        subscribed,
+        { kind: 'not', rule: { kind: 'consent', purpose: 'email_marketing', state: 'denied' } },
+      ],
+    })
+  })
 
   it('reports every problem at once', () => {
     const issues = issuesOf({

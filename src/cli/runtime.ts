@@ -19,6 +19,7 @@ import type { DeliveryOptions } from '../delivery/worker.js'
 import { WebhookService } from '../delivery/webhook-service.js'
 import { AutomationRunner, AutomationService, automationsUsing } from '../delivery/automations.js'
 import { Mailer } from '../delivery/email.js'
+import type { EmailStatusHook } from '../delivery/email.js'
 import { EmailAdmin } from '../delivery/email-admin.js'
 import { EmailSettingsService } from '../delivery/settings.js'
 import { TemplatePreviews } from '../content/previews.js'
@@ -190,6 +191,9 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     automationsUsing(store, ws, 'template', key),
   )
   const submit = (m: Parameters<GroupCommit['submit']>[0]) => queue.submit(m)
+  // An unsubscribe or a bounce moves the person out of (or into) segments on email status.
+  const onEmailStatus: EmailStatusHook = (tx, ws, profileId) =>
+    engine.contactChanged(tx, ws, [profileId], ['email_status'])
   const mailer = new Mailer(store, templates, clock, {
     smtpUrl: config.smtpUrl,
     defaultFrom: config.emailFrom,
@@ -197,20 +201,24 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     priorities: (ws) => new Map(segmentList(ws).map((s) => [s.key, s.priority])),
     insight,
     submit,
+    onEmailStatus,
   })
   const previews = new TemplatePreviews(store, templates, clock, {
     publicUrl: config.publicUrl,
     segments: segmentList,
     insights: (ws, ids, memberships) => insights.forProfiles(ws, ids, memberships),
   })
-  const emailSettings = new EmailSettingsService(store, clock, config.emailFrom)
-  const email = new EmailAdmin(store, clock, mailer)
+  // A new consent mode changes what `reachable` means: those segments are recomputed.
+  const emailSettings = new EmailSettingsService(store, clock, config.emailFrom, (ws) =>
+    segments.republishForConsentMode(ws).then(() => undefined),
+  )
+  const email = new EmailAdmin(store, clock, mailer, onEmailStatus)
   const automations = new AutomationService(store, clock, segmentKeys)
   const automationRunner = new AutomationRunner(store, clock, {
     mailer,
     submit,
     kickDeliveries: () => delivery.kick(),
-    desugarContext: (ws) => desugarContext(engine.models(ws)),
+    desugarContext: (ws) => desugarContext(engine.models(ws), engine.consentMode(ws)),
     ...(options.timers ? { timers: options.timers } : {}),
     ...(options.random ? { random: options.random } : {}),
     onError,

@@ -2,7 +2,7 @@ import type { Clock } from '../shared/clock.js'
 import { SegflowError } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
 import type { EmailSendRecord, EmailStatus, Store } from '../store/store.js'
-import type { Mailer, SendOutcome } from './email.js'
+import type { EmailStatusHook, Mailer, SendOutcome } from './email.js'
 import { CATEGORIES } from './email.js'
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
@@ -43,6 +43,7 @@ export class EmailAdmin {
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly mailer: Mailer,
+    private readonly onEmailStatus?: EmailStatusHook,
   ) {}
 
   private async profile(workspaceId: string, ref: string): Promise<string> {
@@ -131,15 +132,16 @@ export class EmailAdmin {
       throw new SegflowError('invalid_body', 'reason must be text')
     const profileId = await this.profile(workspaceId, ref)
     const status = body.status
-    await this.store.write((tx) =>
-      tx.messaging.setEmailStatus(
+    await this.store.write(async (tx) => {
+      await tx.messaging.setEmailStatus(
         workspaceId,
         profileId,
         status,
         typeof body.reason === 'string' ? body.reason : 'admin API',
         this.clock.now(),
-      ),
-    )
+      )
+      await this.onEmailStatus?.(tx, workspaceId, profileId)
+    })
     return { profileId, status }
   }
 

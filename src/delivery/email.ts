@@ -11,7 +11,7 @@ import type { Clock } from '../shared/clock.js'
 import { SegflowError } from '../shared/errors.js'
 import { newId } from '../shared/ids.js'
 import { formatDuration } from '../shared/time.js'
-import type { EmailSendRecord, Store } from '../store/store.js'
+import type { EmailSendRecord, Store, WriteTx } from '../store/store.js'
 import { recipientOf } from './address.js'
 
 export interface MailerOptions {
@@ -27,7 +27,15 @@ export interface MailerOptions {
   readonly insight?: (workspaceId: string, profileId: string) => Promise<Insight | null>
   /** Commits messages (Email Opened / Clicked events) as ingestion does. */
   readonly submit: (messages: readonly Message[]) => Promise<WriteOutcome[]>
+  /** Called in the transaction that changed a person's email status (a bounce, an unsubscribe). */
+  readonly onEmailStatus?: EmailStatusHook
 }
+
+/**
+ * Told, inside the transaction, that a person's email status changed: the segment engine
+ * re-evaluates the segments that read it, so the person leaves or enters at once.
+ */
+export type EmailStatusHook = (tx: WriteTx, workspaceId: string, profileId: string) => Promise<void>
 
 export type SendOutcome =
   | { readonly status: 'sent'; readonly sendId: string; readonly messageId: string }
@@ -250,8 +258,10 @@ export class Mailer {
         error: failure,
         sentAt: failure ? null : at,
       })
-      if (bounced)
+      if (bounced) {
         await tx.messaging.setEmailStatus(r.workspaceId, r.profileId, 'bounced', failure, at)
+        await this.options.onEmailStatus?.(tx, r.workspaceId, r.profileId)
+      }
     })
     return failure
       ? { status: 'failed', sendId, error: failure, permanent: permanent || bounced }
@@ -333,6 +343,7 @@ export class Mailer {
         'unsubscribe link',
         this.clock.now(),
       )
+      await this.options.onEmailStatus?.(tx, workspaceId, send.profileId)
       return true
     })
   }

@@ -81,6 +81,8 @@ export class EmailSettingsService {
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly defaultFrom: string,
+    /** Called after a change of consent mode is committed. */
+    private readonly onConsentMode?: (workspaceId: string) => Promise<void>,
   ) {}
 
   async get(workspaceId: string): Promise<EmailSettingsView> {
@@ -91,7 +93,13 @@ export class EmailSettingsService {
   async put(workspaceId: string, body: unknown): Promise<EmailSettingsView> {
     const parsed = parseEmailSettings(body)
     const row: EmailSettingsRecord = { workspaceId, ...parsed, updatedAt: this.clock.now() }
-    await this.store.write((tx) => tx.messaging.upsertEmailSettings(row))
+    const before = await this.store.write(async (tx) => {
+      const held = await tx.messaging.getEmailSettings(workspaceId)
+      await tx.messaging.upsertEmailSettings(row)
+      return held
+    })
+    const mode = (r: EmailSettingsRecord | null) => r?.consent?.mode ?? 'opt_in'
+    if (mode(before) !== mode(row)) await this.onConsentMode?.(workspaceId)
     return this.view(row)
   }
 

@@ -1,5 +1,6 @@
 import { emptyState, mergeTracker } from '../evaluate/state.js'
 import type { ProfileState, TrackerState } from '../evaluate/state.js'
+import type { ConsentMode } from '../privacy/consent.js'
 import type { Clock } from '../shared/clock.js'
 import { newId } from '../shared/ids.js'
 import type { JsonValue } from '../shared/json.js'
@@ -16,7 +17,7 @@ import type {
   WriteTx,
 } from '../store/store.js'
 import { eventKey, modelSet, NO_MODELS, versionFor, WorkspaceSegments } from './segments.js'
-import type { EngineSegment, ModelSet, SegmentVersion } from './segments.js'
+import type { ContactField, EngineSegment, ModelSet, SegmentVersion } from './segments.js'
 
 /** A profile the writer changed in this batch, in its final state. */
 export interface Touch {
@@ -35,6 +36,8 @@ export interface Touch {
   readonly imported: boolean
   /** The newest timestamp of its messages in this batch (null: none). */
   readonly newest: number | null
+  /** Consent it stated, an email address linked to it, in this batch. */
+  readonly contact: ReadonlySet<ContactField>
 }
 
 /** Why a transition happened, as recorded with it. */
@@ -54,6 +57,11 @@ interface Loaded {
   readonly members: Map<string, MembershipRecord>
   /** Due instants by segment key, as stored (and as this transaction has set them). */
   readonly timers: Map<string, number>
+}
+
+/** Whom marketing email reaches in a workspace: opt_in unless its settings say otherwise. */
+async function consentModeOf(tx: WriteTx, workspaceId: string): Promise<ConsentMode> {
+  return (await tx.messaging.getEmailSettings(workspaceId))?.consent?.mode ?? 'opt_in'
 }
 
 /** Timers taken from the store at a time when firing. */
@@ -161,9 +169,14 @@ export class Engine {
 
   /** Loads every workspace's segments and scoring models; call once at start. */
   async load(): Promise<void> {
-    const [records, models] = await this.store.write(
-      async (tx) => [await tx.listSegments(), await tx.scoring.listScoreModels()] as const,
-    )
+    const [records, models, modes] = await this.store.write(async (tx) => {
+      const records = await tx.listSegments()
+      const models = await tx.scoring.listScoreModels()
+      const modes = new Map<string, ConsentMode>()
+      for (const ws of new Set([...records, ...models].map((r) => r.workspaceId)))
+        modes.set(ws, await consentModeOf(tx, ws))
+      return [records, models, modes] as const
+    })
     const byWs = new Map<string, SegmentRecord[]>()
     for (const r of records)
       (byWs.get(r.workspaceId) ?? byWs.set(r.workspaceId, []).get(r.workspaceId)!).push(r)
@@ -176,8 +189,18 @@ export class Engine {
     for (const ws of new Set([...byWs.keys(), ...modelsByWs.keys()]))
       this.workspaces.set(
         ws,
-        new WorkspaceSegments(byWs.get(ws) ?? [], modelSet(modelsByWs.get(ws) ?? [])),
+        new WorkspaceSegments(
+          byWs.get(ws) ?? [],
+          modelSet(modelsByWs.get(ws) ?? []),
+          undefined,
+          modes.get(ws),
+        ),
       )
+  }
+
+  /** A workspace's consent mode, as `reachable` conditions published now follow it. */
+  consentMode(workspaceId: string): ConsentMode {
+    return this.workspaces.get(workspaceId)?.consentMode ?? 'opt_in'
   }
 
   /** A workspace's scoring models (none when it has none). */
@@ -203,6 +226,7 @@ export class Engine {
       await tx.listSegments(workspaceId),
       modelSet(await tx.scoring.listScoreModels(workspaceId)),
       before,
+      await consentModeOf(tx, workspaceId),
     )
     this.workspaces.set(workspaceId, segs)
     const unused = [...(before?.plan.trackers.keys() ?? [])].filter(
@@ -234,6 +258,7 @@ export class Engine {
       workspaceId,
       touches.map((t) => t.profile),
       absorbed,
+      segs,
     )
     const changes = new Changes()
     // An import is history: whatever it changes is reason `import`. Otherwise a message is
@@ -272,7 +297,7 @@ export class Engine {
         }
       }
       const merged = t.absorbed.length > 0
-      const change = { events, traits: t.traits, seen: t.seen }
+      const change = { events, traits: t.traits, seen: t.seen, contact: t.contact }
       // A merged profile is re-evaluated whole; a new one where it can differ from nobody.
       const keys = merged
         ? segs.order
@@ -282,6 +307,33 @@ export class Engine {
       this.evaluate(segs, p, keys, now, causeOf(t, merged ? 'merge' : 'event'), changes)
     }
     await tx.deleteTrackers(workspaceId, absorbed)
+    await this.flush(tx, changes)
+  }
+
+  /**
+   * Consent, email status or address of these people changed outside a message (an
+   * unsubscribe link, a bounce, the admin API): in the caller's transaction, re-evaluates the
+   * segments that read what changed, at `now`, recording transitions (reason `event`).
+   */
+  async contactChanged(
+    tx: WriteTx,
+    workspaceId: string,
+    profileIds: readonly string[],
+    fields: readonly ContactField[],
+  ): Promise<void> {
+    const segs = this.workspaces.get(workspaceId)
+    if (!segs || !fields.some((f) => segs.contact.has(f)) || profileIds.length === 0) return
+    const now = this.clock.now()
+    // Due timers first, so this change lands on memberships as they are now.
+    await this.fireDue(tx, now)
+    const profiles = (await tx.loadProfiles(workspaceId, profileIds)).filter(
+      (p) => p.mergedInto === null,
+    )
+    const loaded = await this.loadAll(tx, workspaceId, profiles, [], segs)
+    const keys = segs.affected({ events: [], traits: [], seen: false, contact: fields })
+    const changes = new Changes()
+    for (const p of loaded.values())
+      this.evaluate(segs, p, keys, now, { reason: 'event', historical: false }, changes)
     await this.flush(tx, changes)
   }
 
@@ -539,12 +591,16 @@ export class Engine {
     workspaceId: string,
     profiles: readonly ProfileRecord[],
     extraIds: readonly string[],
+    segs: WorkspaceSegments | undefined = this.workspaces.get(workspaceId),
   ): Promise<Map<string, Loaded>> {
     const ids = [...profiles.map((p) => p.id), ...extraIds]
-    const [trackers, memberships, timers] = await Promise.all([
+    // Consent, status and address only when some rule reads them: most workspaces pay nothing.
+    const contacts = segs && segs.contact.size > 0 ? tx.loadContacts(workspaceId, ids) : []
+    const [trackers, memberships, timers, contact] = await Promise.all([
       tx.loadTrackers(workspaceId, ids),
       tx.loadMemberships(workspaceId, ids),
       tx.loadTimers(workspaceId, ids),
+      contacts,
     ])
     const loaded = new Map<string, Loaded>()
     const byId = new Map(profiles.map((p) => [p.id, p]))
@@ -561,6 +617,13 @@ export class Engine {
     for (const t of trackers) {
       const l = loaded.get(t.profileId)
       if (l) l.state.trackers[t.key] = t.state as unknown as TrackerState
+    }
+    for (const c of contact) {
+      const l = loaded.get(c.profileId)
+      if (!l) continue
+      l.state.consents = { ...c.consents }
+      l.state.emailStatus = c.emailStatus
+      l.state.hasEmail = c.hasEmail
     }
     for (const t of timers) loaded.get(t.profileId)?.timers.set(t.segmentKey, t.dueAt)
     for (const m of memberships) {

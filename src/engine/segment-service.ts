@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util'
 import type { Explanation } from '../evaluate/compile.js'
 import { emptyState } from '../evaluate/state.js'
 import type { TrackerState } from '../evaluate/state.js'
-import { desugar, isStageKey, scoreRefs, STAGE_PREFIX } from '../rules/desugar.js'
+import { desugar, isStageKey, scoreRefs, STAGE_PREFIX, usesReachable } from '../rules/desugar.js'
 import type { DesugarContext } from '../rules/desugar.js'
 import { parseRule, SEGMENT_KEY } from '../rules/parse.js'
 import type { RuleIssue } from '../rules/parse.js'
@@ -17,7 +17,7 @@ import type { Frag } from '../sql/index.js'
 import { isUnavailableError } from '../store/errors.js'
 import type { SegmentRecord, Store } from '../store/store.js'
 import type { Engine } from './engine.js'
-import { desugarContext, modelSnapshot, versionFor } from './segments.js'
+import { desugarContext, modelSnapshot, snapshotConsentMode, versionFor } from './segments.js'
 
 export type SizeStep = 'hour' | 'day'
 const STEP_MS: Record<SizeStep, number> = { hour: 3_600_000, day: 86_400_000 }
@@ -210,7 +210,7 @@ export class SegmentService {
         })),
       )
     }
-    const snapshot = modelSnapshot(rule, models)
+    const snapshot = modelSnapshot(rule, models, this.engine.consentMode(workspaceId))
 
     const result = await this.store.write(async (tx) => {
       const existing = (await tx.listSegments(workspaceId)).find((s) => s.key === key)
@@ -334,6 +334,29 @@ export class SegmentService {
     for (const seg of this.engine.segments(workspaceId)?.segments.values() ?? []) {
       const r = seg.record
       if (!scoreRefs(desugarOf(r.rule)).includes(model)) continue
+      await this.publish(
+        workspaceId,
+        r.key,
+        { name: r.name, description: r.description, priority: r.priority, rule: r.rule },
+        { system: true },
+      )
+      keys.push(r.key)
+    }
+    return keys
+  }
+
+  /**
+   * The workspace's consent mode changed: takes it in, and publishes a new version of every
+   * segment whose latest rule uses `reachable` under the old mode (its members are recomputed,
+   * reason `rule_change`). Returns the keys republished.
+   */
+  async republishForConsentMode(workspaceId: string): Promise<string[]> {
+    await this.engine.reload(workspaceId)
+    const mode = this.engine.consentMode(workspaceId)
+    const keys: string[] = []
+    for (const seg of this.engine.segments(workspaceId)?.segments.values() ?? []) {
+      const r = seg.record
+      if (!usesReachable(desugarOf(r.rule)) || snapshotConsentMode(r.models) === mode) continue
       await this.publish(
         workspaceId,
         r.key,
@@ -523,7 +546,7 @@ export class SegmentService {
       )
     }
     const version = versionFor(seg, id) ?? seg.next!
-    const [trackers, memberships, [last]] = await Promise.all([
+    const [trackers, memberships, [last], consents, emailStatus, identities] = await Promise.all([
       this.store.profileTrackers(workspaceId, id),
       this.store.profileMemberships(workspaceId, id),
       this.store.listTransitions(workspaceId, {
@@ -532,12 +555,18 @@ export class SegmentService {
         limit: 1,
         newestFirst: true,
       }),
+      this.store.messaging.consents(workspaceId, id),
+      this.store.messaging.emailStatus(workspaceId, id),
+      this.store.identitiesOf(workspaceId, [id]),
     ])
     const state = {
       ...emptyState(),
       traits: profile.traits,
       firstSeen: profile.firstSeen,
       lastSeen: profile.lastSeen,
+      consents: Object.fromEntries(consents.map((c) => [c.purpose, c.state])),
+      emailStatus,
+      hasEmail: identities.some((i) => i.kind === 'email'),
     }
     for (const t of trackers) state.trackers[t.key] = t.state as unknown as TrackerState
     for (const m of memberships) state.segments.add(m.segmentKey)
@@ -603,7 +632,7 @@ export class SegmentService {
   }
 
   private ctx(workspaceId: string): DesugarContext {
-    return desugarContext(this.engine.models(workspaceId))
+    return desugarContext(this.engine.models(workspaceId), this.engine.consentMode(workspaceId))
   }
 
   private async records(workspaceId: string): Promise<SegmentRecord[]> {

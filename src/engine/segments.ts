@@ -1,6 +1,7 @@
 import { CompiledRule, MEMBERSHIPS } from '../evaluate/compile.js'
 import { emptyState, StatePlan } from '../evaluate/state.js'
-import { desugar, scoreRefs } from '../rules/desugar.js'
+import type { ConsentMode } from '../privacy/consent.js'
+import { desugar, scoreRefs, usesReachable } from '../rules/desugar.js'
 import type { DesugarContext } from '../rules/desugar.js'
 import { parseModel } from '../scoring/model.js'
 import type { ParsedModel } from '../scoring/model.js'
@@ -19,7 +20,12 @@ export interface Dependencies {
   /** first_seen / last_seen. */
   seen: boolean
   readonly segments: Set<string>
+  /** Consent, email status, the email address (what the engine loads only when some rule reads it). */
+  readonly contact: Set<ContactField>
 }
+
+/** What a person's reachability is made of, outside traits and events. */
+export type ContactField = 'consent' | 'email_status' | 'email'
 
 export function eventKey(type: string, name: string | null): string {
   return `${type}\u0000${name ?? '*'}`
@@ -27,7 +33,13 @@ export function eventKey(type: string, name: string | null): string {
 
 /** The dependencies of a rule, with referenced segments as keys (not followed). */
 export function dependenciesOf(rule: CoreRule, into?: Dependencies): Dependencies {
-  const d = into ?? { events: new Set(), traits: new Set(), seen: false, segments: new Set() }
+  const d = into ?? {
+    events: new Set(),
+    traits: new Set(),
+    seen: false,
+    segments: new Set(),
+    contact: new Set(),
+  }
   const filter = (f: EventFilter) => d.events.add(eventKey(f.type, f.name))
   switch (rule.kind) {
     case 'all':
@@ -54,6 +66,15 @@ export function dependenciesOf(rule: CoreRule, into?: Dependencies): Dependencie
     case 'segment':
       d.segments.add(rule.key)
       break
+    case 'consent':
+      d.contact.add('consent')
+      break
+    case 'email_status':
+      d.contact.add('email_status')
+      break
+    case 'has_email':
+      d.contact.add('email')
+      break
     case 'score':
       for (const c of rule.definition?.criteria ?? []) {
         if (c.kind === 'rule') dependenciesOf(c.rule, d)
@@ -69,6 +90,8 @@ export interface Change {
   readonly events: Iterable<string>
   readonly traits: Iterable<string>
   readonly seen: boolean
+  /** Consent stated, email status set, an email address linked. */
+  readonly contact?: Iterable<ContactField>
 }
 
 /** One version of a segment's rule, compiled for the engine. */
@@ -119,18 +142,49 @@ export function modelSet(records: readonly ScoreModelRecord[]): ModelSet {
   }
 }
 
-/** How rules of a workspace are desugared: score conditions get the workspace's models. */
-export function desugarContext(models: ModelSet): DesugarContext {
-  return { models: (key) => models.models.get(key)?.model }
+/**
+ * How rules of a workspace are desugared: score conditions get the workspace's models,
+ * `reachable` its consent mode.
+ */
+export function desugarContext(
+  models: ModelSet,
+  consentMode: ConsentMode = 'opt_in',
+): DesugarContext {
+  return { models: (key) => models.models.get(key)?.model, consentMode }
 }
 
-/** The definitions of the models a rule refers to, as a segment version keeps them. */
-export function modelSnapshot(rule: Rule, models: ModelSet): JsonObject | null {
+/**
+ * In a version's snapshot, the consent mode its `reachable` conditions were compiled under
+ * (model keys start with a letter or digit, so this key is never a model's).
+ */
+export const CONSENT_MODE_KEY = '$consent_mode'
+
+/**
+ * What a segment version keeps of its surroundings, so that it means the same until it is
+ * republished: the definitions of the models it refers to, and the consent mode when it uses
+ * `reachable`. Null when it needs neither.
+ */
+export function modelSnapshot(
+  rule: Rule,
+  models: ModelSet,
+  consentMode: ConsentMode = 'opt_in',
+): JsonObject | null {
   const refs = scoreRefs(rule).filter((k) => models.models.has(k))
-  if (refs.length === 0) return null
+  const reachable = usesReachable(rule)
+  if (refs.length === 0 && !reachable) return null
   const out: JsonObject = {}
   for (const k of refs.sort()) out[k] = models.models.get(k)!.definition
+  if (reachable) out[CONSENT_MODE_KEY] = consentMode
   return out
+}
+
+/** The consent mode a version's snapshot holds (opt_in when it holds none). */
+export function snapshotConsentMode(snapshot: JsonValue | null): ConsentMode {
+  const mode =
+    snapshot !== null && typeof snapshot === 'object' && !Array.isArray(snapshot)
+      ? snapshot[CONSENT_MODE_KEY]
+      : undefined
+  return mode === 'opt_out' ? 'opt_out' : 'opt_in'
 }
 
 /** A desugaring context from a version's snapshot of its models. */
@@ -138,6 +192,7 @@ function snapshotContext(snapshot: JsonValue | null, key: string): DesugarContex
   const models = new Map<string, ScoreModel>()
   if (snapshot !== null && typeof snapshot === 'object' && !Array.isArray(snapshot)) {
     for (const [k, def] of Object.entries(snapshot)) {
+      if (k === CONSENT_MODE_KEY) continue
       const parsed = parseModel(k, def)
       if (!parsed.ok)
         throw new Error(
@@ -146,7 +201,7 @@ function snapshotContext(snapshot: JsonValue | null, key: string): DesugarContex
       models.set(k, parsed.value.model)
     }
   }
-  return { models: (k) => models.get(k) }
+  return { models: (k) => models.get(k), consentMode: snapshotConsentMode(snapshot) }
 }
 
 function compileVersion(
@@ -180,6 +235,9 @@ export class WorkspaceSegments {
   private readonly byEvent = new Map<string, Set<string>>()
   private readonly byTrait = new Map<string, Set<string>>()
   private readonly bySeen = new Set<string>()
+  private readonly byContact = new Map<ContactField, Set<string>>()
+  /** What any segment reads of consent, email status and address (the engine loads only that). */
+  readonly contact = new Set<ContactField>()
 
   /** How rules are desugared against the workspace's models now (previews, conditions). */
   readonly ctx: DesugarContext
@@ -190,10 +248,12 @@ export class WorkspaceSegments {
     readonly models: ModelSet = NO_MODELS,
     /** The registry this one replaces: compiled versions that did not change are reused. */
     previous?: WorkspaceSegments,
+    /** The workspace's consent mode now (versions are compiled with their own snapshot). */
+    readonly consentMode: ConsentMode = 'opt_in',
   ) {
     const rules: CoreRule[] = []
     const graph: Record<string, Rule> = {}
-    this.ctx = desugarContext(models)
+    this.ctx = desugarContext(models, consentMode)
     const compiled = (
       key: string,
       version: number,
@@ -219,6 +279,10 @@ export class WorkspaceSegments {
       for (const e of deps.events) addTo(this.byEvent, e, r.key)
       for (const t of deps.traits) addTo(this.byTrait, t, r.key)
       if (deps.seen) this.bySeen.add(r.key)
+      for (const c of deps.contact) {
+        addTo(this.byContact, c, r.key)
+        this.contact.add(c)
+      }
       for (const ref of deps.segments) addTo(this.dependents, ref, r.key)
     }
     this.plan = new StatePlan(rules, MEMBERSHIPS)
@@ -291,6 +355,7 @@ export class WorkspaceSegments {
     for (const e of change.events) for (const k of this.byEvent.get(e) ?? []) hit.add(k)
     for (const t of change.traits) for (const k of this.byTrait.get(t) ?? []) hit.add(k)
     if (change.seen) for (const k of this.bySeen) hit.add(k)
+    for (const c of change.contact ?? []) for (const k of this.byContact.get(c) ?? []) hit.add(k)
     return hit
   }
 
@@ -332,6 +397,8 @@ function signature(change: Change): string {
   for (const e of change.events) s += `\u0001${e}`
   s += '\u0002'
   for (const t of change.traits) s += `\u0001${t}`
+  s += '\u0002'
+  for (const c of change.contact ?? []) s += `\u0001${c}`
   return s
 }
 

@@ -4,6 +4,7 @@ import { identifierHash } from '../privacy/index.js'
 import { emailOf, IdentityResolver, identityValues } from './identity.js'
 import type { Message } from './message.js'
 import type { Engine, Touch } from './engine.js'
+import type { ContactField } from './segments.js'
 import { applyTraits, replacement } from './traits.js'
 
 /** `suppressed`: the person was erased and the message brought no fresh consent: dropped. */
@@ -149,6 +150,7 @@ export class Writer {
         live: false,
         imported: false,
         newest: null,
+        consent: false,
       }
       changed.set(p.id, c)
       if (m.imported === true) c.imported = true
@@ -167,6 +169,7 @@ export class Writer {
       p.updatedAt = now
       resolver.touch(p)
       events.push(toEventRecord(m, p.id, traits))
+      if (m.consent && m.consent.length > 0) c.consent = true
       for (const c of m.consent ?? []) {
         consents.push({
           workspaceId,
@@ -239,6 +242,8 @@ interface Changed {
   imported: boolean
   /** The newest message timestamp. */
   newest: number | null
+  /** It stated consent. */
+  consent: boolean
 }
 
 /** The live profiles this batch changed, each with its events and what it absorbed. */
@@ -259,6 +264,7 @@ function touches(
       live: boolean
       imported: boolean
       newest: number | null
+      contact: Set<ContactField>
     }
   >()
   for (const p of resolver.changedProfiles()) {
@@ -274,6 +280,7 @@ function touches(
         live: false,
         imported: false,
         newest: null,
+        contact: new Set(),
       })
     }
   }
@@ -287,7 +294,11 @@ function touches(
     t.live ||= c.live
     t.imported ||= c.imported
     if (c.newest !== null && (t.newest === null || c.newest > t.newest)) t.newest = c.newest
+    if (c.consent) t.contact.add('consent')
   }
+  // A new email address makes a person reachable (or not) by email.
+  for (const ident of resolver.newIdentities.values())
+    if (ident.kind === 'email') out.get(resolver.finalId(ident.profileId))?.contact.add('email')
   for (const e of events) out.get(e.profileId)?.events.push(e)
   // A live message among imported ones makes the change live: it is happening now.
   return [...out.values()].map(({ live, imported, ...t }) => ({

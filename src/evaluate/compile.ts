@@ -202,6 +202,26 @@ function build(
           return v === undefined ? { missing: true } : { value: v }
         },
       })
+    // Consent, email status and address change only with what the engine is told of (a
+    // consent event, an unsubscribe, a new identity), never with time alone.
+    case 'consent':
+      return leaf({
+        value: (s) => s.consents[rule.purpose] === rule.state,
+        next: () => null,
+        values: (s) => ({ consent: s.consents[rule.purpose] ?? null }),
+      })
+    case 'email_status':
+      return leaf({
+        value: (s) => s.emailStatus === rule.status,
+        next: () => null,
+        values: (s) => ({ emailStatus: s.emailStatus }),
+      })
+    case 'has_email':
+      return leaf({
+        value: (s) => s.hasEmail,
+        next: () => null,
+        values: (s) => ({ hasEmail: s.hasEmail }),
+      })
     case 'seen': {
       const get = (s: ProfileState) => (rule.which === 'first' ? s.firstSeen : s.lastSeen)
       return leaf({

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import type { ConsentState, EmailStatus, Purpose } from '../privacy/consent.js'
 import type { JsonObject } from '../shared/json.js'
 import type { CoreRule, EventFilter, NumberTest, Path } from '../rules/types.js'
 import { horizonOf } from '../scoring/points.js'
@@ -78,6 +79,12 @@ export interface ProfileState {
    * rules compiled to inline referenced segments ignore it.
    */
   segments: Set<string>
+  /** The person's current consent by purpose (a purpose never stated is absent). */
+  consents: Partial<Record<Purpose, ConsentState>>
+  /** Marketing email status (`subscribed` when none is stored). */
+  emailStatus: EmailStatus
+  /** Whether the person has an email address (an email identity). */
+  hasEmail: boolean
 }
 
 export function emptyState(): ProfileState {
@@ -87,6 +94,9 @@ export function emptyState(): ProfileState {
     lastSeen: null,
     trackers: {},
     segments: new Set(),
+    consents: {},
+    emailStatus: 'subscribed',
+    hasEmail: false,
   }
 }
 
@@ -186,6 +196,9 @@ export class StatePlan {
           return
         case 'trait':
         case 'seen':
+        case 'consent':
+        case 'email_status':
+        case 'has_email':
           return
       }
     }

@@ -7,7 +7,15 @@ import type { JsonObject, JsonValue } from '../shared/json.js'
 export const PURPOSES = ['email_marketing', 'analytics', 'personalization', 'sale_sharing'] as const
 export type Purpose = (typeof PURPOSES)[number]
 
-export type ConsentState = 'granted' | 'denied'
+export const CONSENT_STATES = ['granted', 'denied'] as const
+export type ConsentState = (typeof CONSENT_STATES)[number]
+
+/**
+ * Whether marketing email may go to a person's address: `subscribed` (also when nothing is
+ * stored), `unsubscribed` (the unsubscribe link, the admin API) or `bounced` (a hard failure).
+ */
+export const EMAIL_STATUSES = ['subscribed', 'unsubscribed', 'bounced'] as const
+export type EmailStatus = (typeof EMAIL_STATUSES)[number]
 
 /**
  * Whom marketing email reaches: `opt_in` only people who granted email_marketing consent

@@ -92,6 +92,14 @@ export function describeRule(r: Rule | CoreRule): string {
         (r.within === null ? '' : ` and within ${formatDuration(r.within)}`) +
         `, not followed by ${describeFilter(r.notFollowedBy)}`
       )
+    case 'consent':
+      return `consent for ${r.purpose} ${r.state}`
+    case 'email_status':
+      return `email status ${r.status}`
+    case 'has_email':
+      return 'has an email address'
+    case 'reachable':
+      return `reachable by ${r.channel}`
     case 'email':
       return `email ${r.action}${where(r.where)}, count ${numberTest(r.count)}${r.within === null ? ', ever' : ` within ${formatDuration(r.within)}`}`
   }

@@ -1,3 +1,4 @@
+import type { ConsentMode } from '../privacy/consent.js'
 import { VELOCITY } from '../scoring/points.js'
 import { MAX_INSTANT } from '../shared/time.js'
 import type { CoreRule, NumberTest, Rule, ScoreModel } from './types.js'
@@ -7,6 +8,11 @@ import { EMAIL_EVENTS } from './types.js'
 export interface DesugarContext {
   /** The workspace's scoring models, by key (a `score` condition carries its model). */
   readonly models?: (key: string) => ScoreModel | undefined
+  /**
+   * The workspace's consent mode, which `reachable: email` follows (as marketing email and
+   * the segment's reachable count do). Default `opt_in`, as for a workspace with no settings.
+   */
+  readonly consentMode?: ConsentMode
 }
 
 /** Segments holding lifecycle stages are `lifecycle-<stage>`, managed by PUT /api/lifecycle. */
@@ -115,10 +121,39 @@ function computed(rule: Extract<Rule, { kind: 'computed' }>): CoreRule {
 }
 
 /**
+ * Marketing email reaches a person with an address, whose email status is subscribed, who
+ * granted email_marketing consent (opt_in) or did not refuse it (opt_out): the segment
+ * `reachable` count (store: segmentCounts) and the mailer (privacy: consentRefusal) say the same.
+ */
+function reachable(mode: ConsentMode): CoreRule {
+  const consent: CoreRule =
+    mode === 'opt_in'
+      ? { kind: 'consent', purpose: 'email_marketing', state: 'granted' }
+      : not({ kind: 'consent', purpose: 'email_marketing', state: 'denied' })
+  return all({ kind: 'has_email' }, { kind: 'email_status', status: 'subscribed' }, consent)
+}
+
+/** Whether a rule uses `reachable`, whose meaning follows the workspace's consent mode. */
+export function usesReachable(rule: Rule): boolean {
+  switch (rule.kind) {
+    case 'all':
+    case 'any':
+      return rule.rules.some(usesReachable)
+    case 'not':
+      return usesReachable(rule.rule)
+    case 'reachable':
+      return true
+    default:
+      return false
+  }
+}
+
+/**
  * Rewrites sugar into core nodes: `email_opened` / `email_clicked` become event conditions
  * on the `Email Opened` / `Email Clicked` track events; computed fields become the event,
  * aggregate, first-seen or score conditions they stand for; a lifecycle stage becomes its
- * segment; a score condition carries its model's definition.
+ * segment; a score condition carries its model's definition; `reachable: email` becomes the
+ * address, email status and consent conditions it stands for under the consent mode.
  */
 export function desugar(rule: Rule, ctx: DesugarContext = {}): CoreRule {
   switch (rule.kind) {
@@ -140,6 +175,8 @@ export function desugar(rule: Rule, ctx: DesugarContext = {}): CoreRule {
       return computed(rule)
     case 'lifecycle':
       return { kind: 'segment', key: stageSegment(rule.stage) }
+    case 'reachable':
+      return reachable(ctx.consentMode ?? 'opt_in')
     default:
       return rule
   }

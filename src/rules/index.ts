@@ -8,6 +8,7 @@ export {
   desugar,
   segmentRefs,
   scoreRefs,
+  usesReachable,
   stageSegment,
   isStageKey,
   STAGE_PREFIX,

@@ -1,3 +1,5 @@
+import { CONSENT_STATES, EMAIL_STATUSES, PURPOSES } from '../privacy/consent.js'
+import type { ConsentState, EmailStatus, Purpose } from '../privacy/consent.js'
 import type { Issue } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
 import { formatDuration, parseDuration, parseInstant } from '../shared/time.js'
@@ -77,7 +79,32 @@ const KINDS = [
   'lifecycle',
   'email_opened',
   'email_clicked',
+  'consent',
+  'email_status',
+  'reachable',
 ]
+
+/** What people write for a group from other languages (SQL, JavaScript, Mongo): its kind. */
+const KIND_ALIASES: Readonly<Record<string, string>> = {
+  and: 'all',
+  '&&': 'all',
+  $and: 'all',
+  or: 'any',
+  '||': 'any',
+  $or: 'any',
+  '!': 'not',
+  $not: 'not',
+}
+
+/** " (did you mean all?)" for `and`, `AND`, `&&`; else the nearest kind by spelling. */
+function suggestKind(key: string): string {
+  const lower = key.toLowerCase()
+  const alias = KIND_ALIASES[lower] ?? (KINDS.includes(lower) ? lower : undefined)
+  return alias ? ` (did you mean ${alias}?)` : suggest(key, KINDS)
+}
+
+/** Channels `reachable` can name. */
+const CHANNELS = ['email'] as const
 
 /** The condition kinds and value operators of the language (for tools that generate rules). */
 export { KINDS as RULE_KINDS, VALUE_OPS as RULE_OPERATORS }
@@ -219,6 +246,18 @@ export class Reader {
         return this.fail(at, `${what} ${JSON.stringify(text)} must not contain " or \\`)
     }
     return parts
+  }
+
+  /** One of a fixed list of words, with "did you mean" for a near miss. */
+  oneOf(
+    v: unknown,
+    at: readonly (string | number)[],
+    options: readonly string[],
+    what: string,
+  ): string | null {
+    if (typeof v === 'string' && options.includes(v)) return v
+    const near = typeof v === 'string' ? suggest(v, options) : ''
+    return this.fail(at, `${what} must be one of ${options.join(', ')}, not ${describe(v)}${near}`)
   }
 
   /** The one operator key present among `ops`. */
@@ -465,7 +504,7 @@ export function parseNode(
   if (Array.isArray(kind)) {
     if (kind.length === 0) {
       const keys = Object.keys(v)
-      const hint = keys.length === 1 ? suggest(keys[0]!, KINDS) : ''
+      const hint = keys.length === 1 ? suggestKind(keys[0]!) : ''
       return r.fail(
         at,
         `a rule needs one of ${KINDS.join(', ')}; found ${keys.length ? keys.map((k) => `"${k}"`).join(', ') : 'an empty object'}${hint}`,
@@ -567,6 +606,32 @@ export function parseNode(
         within,
         count,
       }
+    }
+    case 'consent': {
+      r.keys(v, at, ['consent', 'state'], 'a consent condition')
+      const purpose = r.oneOf(v.consent, [...at, 'consent'], PURPOSES, 'consent purpose')
+      const state =
+        v.state === undefined
+          ? 'granted'
+          : r.oneOf(v.state, [...at, 'state'], CONSENT_STATES, 'consent state')
+      return purpose === null || state === null
+        ? null
+        : { kind: 'consent', purpose: purpose as Purpose, state: state as ConsentState }
+    }
+    case 'email_status': {
+      r.keys(v, at, ['email_status'], 'an email_status condition')
+      const status = r.oneOf(
+        v.email_status,
+        [...at, 'email_status'],
+        EMAIL_STATUSES,
+        'email_status',
+      )
+      return status === null ? null : { kind: 'email_status', status: status as EmailStatus }
+    }
+    case 'reachable': {
+      r.keys(v, at, ['reachable'], 'a reachable condition')
+      const channel = r.oneOf(v.reachable, [...at, 'reachable'], CHANNELS, 'reachable')
+      return channel === null ? null : { kind: 'reachable', channel: 'email' }
     }
     default:
       return r.fail(at, `unknown rule kind ${k}`)

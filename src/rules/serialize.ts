@@ -52,6 +52,12 @@ export function ruleToJson(r: Rule): JsonObject {
         ...(r.olderThan === null ? {} : { older_than: formatDuration(r.olderThan) }),
         ...(r.within === null ? {} : { within: formatDuration(r.within) }),
       }
+    case 'consent':
+      return r.state === 'granted' ? { consent: r.purpose } : { consent: r.purpose, state: r.state }
+    case 'email_status':
+      return { email_status: r.status }
+    case 'reachable':
+      return { reachable: r.channel }
     case 'email':
       return {
         [`email_${r.action}`]: {

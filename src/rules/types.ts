@@ -4,6 +4,8 @@
  * `kind` over the core nodes. Durations and instants are milliseconds.
  */
 
+import type { ConsentState, EmailStatus, Purpose } from '../privacy/consent.js'
+
 export type Scalar = string | number | boolean
 
 /** A test on one value (a trait, an event property). */
@@ -92,6 +94,15 @@ export type Rule =
       readonly olderThan: number | null
       readonly within: number | null
     }
+  /** The person's current consent for `purpose` is `state` (never stated: neither). */
+  | { readonly kind: 'consent'; readonly purpose: Purpose; readonly state: ConsentState }
+  /** The person's marketing email status is `status` (`subscribed` when none is stored). */
+  | { readonly kind: 'email_status'; readonly status: EmailStatus }
+  /**
+   * Sugar: marketing email can reach the person, exactly as a segment's `reachable` count
+   * says: an email address, subscribed, and consent as the workspace's consent mode requires.
+   */
+  | { readonly kind: 'reachable'; readonly channel: 'email' }
   /** Sugar: a computed field (purchase count, revenue, …) rewritten into core nodes. */
   | { readonly kind: 'computed'; readonly field: NumberField; readonly test: NumberTest }
   | { readonly kind: 'computed'; readonly field: InstantField; readonly test: InstantTest }
@@ -119,7 +130,10 @@ export type CoreRule =
       | { kind: 'score' }
       | { kind: 'computed' }
       | { kind: 'lifecycle' }
+      | { kind: 'reachable' }
     >
+  /** The person has an email address (an email identity): what `reachable` starts from. */
+  | { readonly kind: 'has_email' }
   /** A score condition with its model's definition (null: no such model, never true). */
   | {
       readonly kind: 'score'

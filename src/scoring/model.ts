@@ -1,4 +1,4 @@
-import { desugar, scoreRefs, segmentRefs } from '../rules/desugar.js'
+import { desugar, scoreRefs, segmentRefs, usesReachable } from '../rules/desugar.js'
 import { describeFilter, describeRule } from '../rules/describe.js'
 import { parseNode, Reader } from '../rules/parse.js'
 import type { RuleIssue } from '../rules/parse.js'
@@ -105,6 +105,12 @@ function criterion(r: Reader, v: unknown, at: (string | number)[]): ScoreCriteri
       return r.fail(
         [...at, 'rule'],
         'a criterion rule cannot refer to segments, lifecycle stages or scores (a score is made of the person’s own data)',
+      )
+    }
+    if (usesReachable(rule)) {
+      return r.fail(
+        [...at, 'rule'],
+        'a criterion rule cannot use reachable (it follows the consent mode, which a model does not keep); write {"email_status": "subscribed"} and {"consent": "email_marketing"}',
       )
     }
     return { kind: 'rule', name: name ?? describeRule(rule), rule: desugar(rule), points }

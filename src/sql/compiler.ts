@@ -175,6 +175,18 @@ export class RuleCompiler {
       }
       case 'trait':
         return this.bool(this.valueTest('p.traits', r.path, r.test, now))
+      // As the segment's reachable count reads them (store: segmentCounts).
+      case 'consent':
+        return sql`EXISTS (SELECT 1 FROM consents c WHERE c.workspace_id = p.workspace_id AND c.profile_id = p.id AND c.purpose = ${param(r.purpose, 'text')} AND c.state = ${param(r.state, 'text')})`
+      case 'email_status':
+        // No row is `subscribed`.
+        return r.status === 'subscribed'
+          ? sql`NOT EXISTS (SELECT 1 FROM email_status s WHERE s.workspace_id = p.workspace_id AND s.profile_id = p.id AND s.status <> 'subscribed')`
+          : sql`EXISTS (SELECT 1 FROM email_status s WHERE s.workspace_id = p.workspace_id AND s.profile_id = p.id AND s.status = ${param(r.status, 'text')})`
+      case 'has_email':
+        return raw(
+          `EXISTS (SELECT 1 FROM identities i WHERE i.workspace_id = p.workspace_id AND i.profile_id = p.id AND i.kind = 'email')`,
+        )
       case 'seen':
         return this.bool(
           this.timeTest(raw(r.which === 'first' ? 'p.first_seen' : 'p.last_seen'), r.test, now),

@@ -18,8 +18,10 @@ import {
   toTimer,
   toTracker,
 } from './rows.js'
+import type { ConsentState, EmailStatus } from '../privacy/consent.js'
 import type {
   ConsentRecord,
+  ContactRecord,
   EventRecord,
   IdentityRecord,
   MembershipRecord,
@@ -360,6 +362,42 @@ export class SqlWriteTx implements WriteTx {
          message_id = excluded.message_id
        WHERE excluded.at >= consents.at`,
     )
+  }
+
+  async loadContacts(workspaceId: string, profileIds: readonly string[]): Promise<ContactRecord[]> {
+    if (profileIds.length === 0) return []
+    const args = [workspaceId, this.h.arrayParam(profileIds)]
+    const where = `workspace_id = ? AND profile_id ${this.h.inArray('?')}`
+    const [consents, statuses, emails] = await Promise.all([
+      this.c.all(`SELECT profile_id, purpose, state FROM consents WHERE ${where}`, args),
+      this.c.all(`SELECT profile_id, status FROM email_status WHERE ${where}`, args),
+      this.c.all(
+        `SELECT DISTINCT profile_id FROM identities WHERE ${where} AND kind = 'email'`,
+        args,
+      ),
+    ])
+    const out = new Map<string, ContactRecord>(
+      profileIds.map((id) => [
+        id,
+        { profileId: id, consents: {}, emailStatus: 'subscribed', hasEmail: false },
+      ]),
+    )
+    for (const r of consents) {
+      const c = out.get(String(r.profile_id))
+      if (c)
+        (c.consents as Record<string, ConsentState>)[String(r.purpose)] = String(
+          r.state,
+        ) as ConsentState
+    }
+    for (const r of statuses) {
+      const c = out.get(String(r.profile_id))
+      if (c) out.set(c.profileId, { ...c, emailStatus: String(r.status) as EmailStatus })
+    }
+    for (const r of emails) {
+      const c = out.get(String(r.profile_id))
+      if (c) out.set(c.profileId, { ...c, hasEmail: true })
+    }
+    return [...out.values()]
   }
 
   async upsertTimers(rows: readonly TimerRecord[]): Promise<void> {

@@ -1,4 +1,10 @@
-import type { ConsentMode, ConsentSource, ConsentState, Purpose } from '../privacy/index.js'
+import type {
+  ConsentMode,
+  ConsentSource,
+  ConsentState,
+  EmailStatus,
+  Purpose,
+} from '../privacy/index.js'
 import type { JsonObject, JsonValue } from '../shared/json.js'
 import type { Sealer } from '../shared/sealer.js'
 import type { OutboxMark, OutboxPosition } from './outbox.js'
@@ -400,7 +406,15 @@ export interface EmailSettingsRecord {
   readonly updatedAt: number
 }
 
-export type EmailStatus = 'subscribed' | 'unsubscribed' | 'bounced'
+export type { EmailStatus }
+
+/** A person's consents, email status and whether they have an address (see loadContacts). */
+export interface ContactRecord {
+  readonly profileId: string
+  readonly consents: Partial<Record<Purpose, ConsentState>>
+  readonly emailStatus: EmailStatus
+  readonly hasEmail: boolean
+}
 
 /** A GDPR/CCPA request about one person. */
 export interface PrivacyRequestRecord {
@@ -659,6 +673,11 @@ export interface WriteTx {
   upsertTimers(rows: readonly TimerRecord[]): Promise<void>
   /** Records consents; a row older than the one held for the person and purpose is ignored. */
   upsertConsents(rows: readonly ConsentRecord[]): Promise<void>
+  /**
+   * What rules on consent and reachability read of these profiles, one entry per profile (in
+   * three bulk statements): current consents, email status, whether it has an email identity.
+   */
+  loadContacts(workspaceId: string, profileIds: readonly string[]): Promise<ContactRecord[]>
   deleteTimers(
     workspaceId: string,
     rows: readonly { segmentKey: string; profileId: string }[],

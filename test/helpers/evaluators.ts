@@ -2,7 +2,9 @@
  * Runs one rule through the three evaluators for a few profiles: the streaming evaluator (state
  * built the way the engine builds it), SQL on each store, and the oracle over raw events.
  */
+import { emailOf } from '../../src/engine/identity.js'
 import type { Message } from '../../src/engine/message.js'
+import type { ConsentState, EmailStatus, Purpose } from '../../src/privacy/consent.js'
 import { applyTraits } from '../../src/engine/traits.js'
 import { Writer } from '../../src/engine/writer.js'
 import type { CompiledRule } from '../../src/evaluate/compile.js'
@@ -16,19 +18,28 @@ import type { ProfileRecord, Store } from '../../src/store/store.js'
 import { oracle } from '../oracle.js'
 import type { OracleEvent } from '../oracle.js'
 
+/** An identify's `email` trait with this value is the profile's own address (unique per case). */
+export const OWN_EMAIL = '<own>'
+
 export interface HistoryMessage {
-  readonly type: 'identify' | 'track' | 'page'
+  /** `email_status`: the person's email status set then (`status`), not a message. */
+  readonly type: 'identify' | 'track' | 'page' | 'email_status'
   readonly name: string | null
   readonly timestamp: number
   readonly traits: JsonObject | null
   readonly properties: JsonObject | null
   /** False: an operator's change (profile API, CSV), not the person's activity. */
   readonly activity?: boolean
+  /** Consent the message states (as a `Consent Updated` event or a consent manager would). */
+  readonly consent?: readonly { readonly purpose: Purpose; readonly state: ConsentState }[]
+  readonly status?: EmailStatus
 }
 
 export interface EvalProfile {
   readonly userId: string
   readonly messages: readonly Message[]
+  /** Email statuses set, in order, after the messages are written. */
+  readonly statuses: readonly EmailStatus[]
   readonly events: readonly OracleEvent[]
   readonly state: ProfileState
 }
@@ -46,32 +57,56 @@ export function buildProfiles(
   histories.forEach((history, i) => {
     if (history.length === 0) return
     const userId = `u${i}`
-    const messages: Message[] = history.map((h) => ({
-      workspaceId: ws,
-      type: h.type,
-      messageId: `${ws}-${userId}-${seqCounter++}`,
-      userId,
-      anonymousId: null,
-      name: h.name,
-      properties: h.type === 'identify' ? null : h.properties,
-      traits: h.traits,
-      groupId: null,
-      previousId: null,
-      timestamp: h.timestamp,
-      receivedAt: h.timestamp,
-      payload: {},
-      activity: h.activity ?? true,
-    }))
-    const events: OracleEvent[] = messages.map((m, seq) => ({
+    const own = (traits: JsonObject | null): JsonObject | null =>
+      traits?.email === OWN_EMAIL ? { ...traits, email: `${userId}@example.test` } : traits
+    const events: OracleEvent[] = history.map((h, seq) => ({
       seq,
-      type: m.type,
-      name: m.name,
-      timestamp: m.timestamp,
-      properties: m.properties,
-      traits: m.traits,
-      activity: m.activity !== false,
+      type: h.type,
+      name: h.name,
+      timestamp: h.timestamp,
+      properties: h.type === 'identify' ? null : h.properties,
+      traits: own(h.traits),
+      activity: h.type !== 'email_status' && (h.activity ?? true),
+      ...(h.consent ? { consent: h.consent } : {}),
+      ...(h.status ? { status: h.status } : {}),
     }))
-    profiles.push({ userId, messages, events, state: streamState(compiled, messages, shuffle) })
+    const statuses = history.flatMap((h) =>
+      h.type === 'email_status' && h.status ? [h.status] : [],
+    )
+    const messages: Message[] = history.flatMap((h) => {
+      if (h.type === 'email_status') return []
+      const m: Message = {
+        workspaceId: ws,
+        type: h.type,
+        messageId: `${ws}-${userId}-${seqCounter++}`,
+        userId,
+        anonymousId: null,
+        name: h.name,
+        properties: h.type === 'identify' ? null : h.properties,
+        traits: own(h.traits),
+        groupId: null,
+        previousId: null,
+        timestamp: h.timestamp,
+        receivedAt: h.timestamp,
+        payload: {},
+        activity: h.activity ?? true,
+        ...(h.consent
+          ? {
+              consent: h.consent.map((c) => ({
+                ...c,
+                source: 'event' as const,
+                evidence: { [c.purpose]: c.state === 'granted' },
+              })),
+            }
+          : {}),
+      }
+      return [m]
+    })
+    // Only messages make a person: statuses alone name nobody.
+    if (messages.length === 0) return
+    const state = streamState(compiled, messages, shuffle)
+    state.emailStatus = statuses[statuses.length - 1] ?? 'subscribed'
+    profiles.push({ userId, messages, statuses, events, state })
   })
   return profiles
 }
@@ -93,6 +128,17 @@ export function streamState(
     }
   }
   state.traits = record.traits
+  // Consent and address as the writer stores them: per purpose the latest statement (of two
+  // at one instant, the later to arrive); an address once an identify names one.
+  const said = new Map<Purpose, number>()
+  for (const m of messages) {
+    for (const c of m.consent ?? []) {
+      if ((said.get(c.purpose) ?? -Infinity) > m.timestamp) continue
+      said.set(c.purpose, m.timestamp)
+      state.consents[c.purpose] = c.state
+    }
+    if (emailOf(m) !== null) state.hasEmail = true
+  }
   const order = [...messages]
   // A fixed permutation per case: trackers must not care in which order events arrive.
   for (let i = order.length - 1; i > 0; i--) {
@@ -120,7 +166,14 @@ export async function writeProfiles(
 ): Promise<Map<string, string>> {
   await new Writer(store, new ManualClock(0)).write(profiles.flatMap((p) => p.messages))
   const ids = new Map<string, string>()
-  for (const p of profiles) ids.set((await store.resolveProfileId(ws, p.userId))!, p.userId)
+  for (const p of profiles) {
+    const id = (await store.resolveProfileId(ws, p.userId))!
+    ids.set(id, p.userId)
+    if (p.statuses.length > 0)
+      await store.write(async (tx) => {
+        for (const s of p.statuses) await tx.messaging.setEmailStatus(ws, id, s, 'test', 0)
+      })
+  }
   return ids
 }
 

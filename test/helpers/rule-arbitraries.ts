@@ -18,6 +18,8 @@ import type {
 } from '../../src/rules/types.js'
 import type { JsonObject, JsonValue } from '../../src/shared/json.js'
 import { desugar } from '../../src/rules/desugar.js'
+import type { ConsentState, EmailStatus, Purpose } from '../../src/privacy/consent.js'
+import { OWN_EMAIL } from './evaluators.js'
 
 export const T0 = Date.parse('2026-01-01T00:00:00Z')
 export const MINUTE = 60_000
@@ -94,6 +96,11 @@ export const traitsArb: fc.Arbitrary<JsonObject> = fc
       signup: dateValue,
       address: fc.oneof(fc.record({ city: fc.oneof(text, number) }), text),
       revenue: anyValue,
+      // The profile's own address, a blank one (no address), or not text (none either).
+      email: fc.oneof(
+        { weight: 4, arbitrary: fc.constant(OWN_EMAIL) },
+        { weight: 1, arbitrary: fc.constantFrom('  ', 7) },
+      ),
     },
     { requiredKeys: [] },
   )
@@ -338,6 +345,21 @@ export function modelArb(key: string): fc.Arbitrary<ScoreModel> {
   })
 }
 
+const PURPOSES_USED: readonly Purpose[] = ['email_marketing', 'analytics']
+const STATES: readonly ConsentState[] = ['granted', 'denied']
+const STATUSES: readonly EmailStatus[] = ['subscribed', 'unsubscribed', 'bounced']
+
+/** Conditions on consent, email status and reachability (both consent modes). */
+export const contactLeaves: fc.Arbitrary<Rule>[] = [
+  fc.record({
+    kind: fc.constant('consent' as const),
+    purpose: fc.constantFrom(...PURPOSES_USED),
+    state: fc.constantFrom(...STATES),
+  }),
+  fc.record({ kind: fc.constant('email_status' as const), status: fc.constantFrom(...STATUSES) }),
+  fc.constant({ kind: 'reachable' as const, channel: 'email' as const }),
+]
+
 export function leafArb(segmentKeys: readonly string[] = []): fc.Arbitrary<Rule> {
   const leaves: fc.Arbitrary<Rule>[] = [
     ...baseLeaves,
@@ -371,6 +393,7 @@ export function leafArb(segmentKeys: readonly string[] = []): fc.Arbitrary<Rule>
       count: countTest,
     }),
   ]
+  leaves.push(...contactLeaves)
   if (segmentKeys.length > 0)
     leaves.push(
       fc.record({ kind: fc.constant('segment' as const), key: fc.constantFrom(...segmentKeys) }),
@@ -425,13 +448,15 @@ export function ruleKinds(r: Rule, into = new Set<string>()): Set<string> {
 // ---- histories --------------------------------------------------------------------------
 
 export interface GeneratedMessage {
-  readonly type: 'identify' | 'track' | 'page'
+  readonly type: 'identify' | 'track' | 'page' | 'email_status'
   readonly name: string | null
   readonly offset: number
   readonly traits: JsonObject | null
   readonly properties: JsonObject | null
   /** False: an operator's change (profile API, CSV), not the person's activity. */
   readonly activity: boolean
+  readonly consent?: readonly { readonly purpose: Purpose; readonly state: ConsentState }[]
+  readonly status?: EmailStatus
 }
 
 const message: fc.Arbitrary<GeneratedMessage> = fc.oneof(
@@ -473,8 +498,41 @@ const message: fc.Arbitrary<GeneratedMessage> = fc.oneof(
   },
 )
 
+const consentArb = fc.uniqueArray(
+  fc.record({ purpose: fc.constantFrom(...PURPOSES_USED), state: fc.constantFrom(...STATES) }),
+  { minLength: 1, maxLength: 2, selector: (c) => c.purpose },
+)
+
+/** Consent stated by an event (at its own instant, so statements arrive out of order). */
+const consentMessage: fc.Arbitrary<GeneratedMessage> = fc.record({
+  type: fc.constant('track' as const),
+  name: fc.constant('Consent Updated'),
+  offset: offsetArb,
+  traits: fc.constant(null),
+  properties: fc.constant({}),
+  activity: fc.constant(true),
+  consent: consentArb,
+})
+
+/** An unsubscribe, a bounce or a re-subscription: set after the messages, in order. */
+const statusMessage: fc.Arbitrary<GeneratedMessage> = fc.record({
+  type: fc.constant('email_status' as const),
+  name: fc.constant(null),
+  offset: fc.constant(0),
+  traits: fc.constant(null),
+  properties: fc.constant(null),
+  activity: fc.constant(false),
+  status: fc.constantFrom(...STATUSES),
+})
+
+const historyMessage: fc.Arbitrary<GeneratedMessage> = fc.oneof(
+  { weight: 8, arbitrary: message },
+  { weight: 2, arbitrary: consentMessage },
+  { weight: 1, arbitrary: statusMessage },
+)
+
 /** Histories for several profiles: u0, u1, … each with a few messages. */
-export const historiesArb = fc.array(fc.array(message, { maxLength: 12 }), {
+export const historiesArb = fc.array(fc.array(historyMessage, { maxLength: 12 }), {
   minLength: 1,
   maxLength: 5,
 })
