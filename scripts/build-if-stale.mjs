@@ -22,6 +22,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join, relative, resolve, sep } from 'node:path'
+import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 
 export const STAMP = 'dist/.build-stamp'
@@ -107,7 +108,7 @@ function tsc(root, force) {
 }
 
 function main(argv) {
-  const root = resolve(fileURLToPath(new URL('..', import.meta.url)))
+  const root = resolve(join(fileURLToPath(import.meta.url), '..', '..'))
   const force = argv.includes('--force')
   const current = inputs(root)
   const { stale, reason } = force ? { stale: true, reason: '--force' } : staleness(root, current)
@@ -124,7 +125,8 @@ function main(argv) {
     return status
   }
   writeStamp(root, current)
-  if (!force) console.log(`segflow: built in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  if (!force)
+    console.log(`segflow: built in ${((performance.now() - started) / 1000).toFixed(1)} s`)
   return 0
 }
 
