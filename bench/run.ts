@@ -5,16 +5,39 @@
  * bench/results/<benchmark>.jsonl (quick runs to <benchmark>.quick.jsonl).
  */
 import { execSync } from 'node:child_process'
-import { appendFileSync, mkdirSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { runB2 } from './b2-latency.js'
-import { runB3 } from './b3-evaluate.js'
-import { runB4 } from './b4-time.js'
-import { runB5B6 } from './b5-preview.js'
-import { runB7 } from './b7-persist.js'
-import { runB8 } from './b8-render.js'
-import { runIngestBench } from './ingest.js'
+
+// The baselines (DuckDB, json-rules-engine, json-logic-js, Handlebars) are bench/package.json's
+// own dependencies, not segflow's: a plain `npm install` leaves them out. Say so before an
+// import fails with ERR_MODULE_NOT_FOUND; the benchmarks are imported only after this check.
+const benchPackage = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'))
+const missing = Object.keys(benchPackage.dependencies as Record<string, string>)
+  .filter((name) => !name.startsWith('@types/'))
+  .filter((name) => {
+    try {
+      import.meta.resolve(name)
+      return false
+    } catch {
+      return true
+    }
+  })
+if (missing.length > 0) {
+  console.error(
+    `segflow bench: the benchmarks' own dependencies are not installed (${missing.join(', ')}).\n` +
+      'Install them once with `npm run bench:install` (npm ci in bench/), then run `npm run bench` again.',
+  )
+  process.exit(1)
+}
+
+const { runB2 } = await import('./b2-latency.js')
+const { runB3 } = await import('./b3-evaluate.js')
+const { runB4 } = await import('./b4-time.js')
+const { runB5B6 } = await import('./b5-preview.js')
+const { runB7 } = await import('./b7-persist.js')
+const { runB8 } = await import('./b8-render.js')
+const { runIngestBench } = await import('./ingest.js')
 
 const quick = process.argv.includes('--quick')
 const onlyArg = process.argv.find((a) => a.startsWith('--only'))
