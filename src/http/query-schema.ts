@@ -101,11 +101,16 @@ export function validationError(
     )
   }
   const name = e.instancePath.split('/')[1] ?? ''
+  if (Array.isArray(e.data))
+    return new SegflowError(
+      'invalid_request',
+      `${name} is given ${e.data.length} times; give it once`,
+      { details: { parameter: name } },
+    )
   // Quoted as sent: a query parameter is text until its schema reads it.
-  const value = Array.isArray(e.data) ? e.data.join(',') : String(e.data)
   return new SegflowError(
     'invalid_request',
-    `${name} ${JSON.stringify(value)} must be ${e.parentSchema ? expected(e.parentSchema) : e.message}`,
+    `${name} ${JSON.stringify(String(e.data))} must be ${e.parentSchema ? expected(e.parentSchema) : e.message}`,
     { details: { parameter: name } },
   )
 }
