@@ -417,7 +417,7 @@ export class SegmentService {
     const limit = q.batch ?? 5000
     const store = this.store
     return (async function* () {
-      for (let after: string | null = null; ; ) {
+      for (let after: string | null = null; ;) {
         const rows = await store.memberPage(workspaceId, key, { after, limit, reachableUnder })
         if (rows.length > 0) yield rows.map(memberView)
         if (rows.length < limit) return

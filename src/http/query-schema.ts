@@ -35,6 +35,15 @@ export function querySchema(properties: Record<string, ParamSchema>): QuerySchem
 /** Parameters a route reads itself (as text), declared only so that unknown ones are refused. */
 export const text = (description: string): ParamSchema => ({ type: 'string', description })
 
+/** A page size: a whole number from 1 to `max`, `fallback` when absent. */
+export const pageLimit = (max: number, fallback: number, what: string): ParamSchema => ({
+  type: 'integer',
+  minimum: 1,
+  maximum: max,
+  default: fallback,
+  description: `${what} per page, 1–${max} (default ${fallback})`,
+})
+
 /** The OpenAPI parameter objects of a querystring schema. */
 export function openApiQuery(schema: QuerySchema): Record<string, unknown>[] {
   return Object.entries(schema.properties).map(([name, s]) => {
@@ -60,9 +69,7 @@ function expected(s: Partial<ParamSchema>): string {
   if (s.type === 'integer') {
     if (s.minimum !== undefined && s.maximum !== undefined)
       return `a whole number from ${s.minimum} to ${s.maximum}`
-    return s.minimum !== undefined
-      ? `a whole number of at least ${s.minimum}`
-      : 'a whole number'
+    return s.minimum !== undefined ? `a whole number of at least ${s.minimum}` : 'a whole number'
   }
   if (s.maxLength !== undefined) return `text of ${s.minLength ?? 0} to ${s.maxLength} characters`
   return 'text'

@@ -4,7 +4,7 @@ import type { MemberView, SegmentService } from '../engine/segment-service.js'
 import { SegflowError } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
 import { parseInstant } from '../shared/time.js'
-import { querySchema } from './query-schema.js'
+import { pageLimit, querySchema, text } from './query-schema.js'
 
 interface KeyParams {
   key: string
@@ -42,13 +42,7 @@ function csvCell(v: string | null): string {
 
 /** `GET /api/segments/:key/members`: the parameters it takes (and no others). */
 export const MEMBERS_QUERY = querySchema({
-  limit: {
-    type: 'integer',
-    minimum: 1,
-    maximum: 1000,
-    default: 100,
-    description: 'members per JSON page, 1–1000 (default 100); CSV ignores it',
-  },
+  limit: pageLimit(1000, 100, 'members (JSON; the CSV is always the whole list)'),
   cursor: {
     type: 'string',
     minLength: 1,
@@ -63,8 +57,14 @@ export const MEMBERS_QUERY = querySchema({
   reachable: {
     type: 'boolean',
     description:
-      'true: only members marketing email can reach (an address, subscribed, consent as the consent mode requires), the same as the segment\'s reachable size',
+      "true: only members marketing email can reach (an address, subscribed, consent as the consent mode requires), the same as the segment's reachable size",
   },
+})
+
+/** `GET /api/segments/:key/history`: the parameters it takes (and no others). */
+export const HISTORY_QUERY = querySchema({
+  from: text('ISO-8601 date (default: 30 days before to)'),
+  to: text('ISO-8601 date, exclusive (default: now)'),
 })
 
 interface MembersQuery {
@@ -145,6 +145,7 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
 
   app.get<{ Params: KeyParams; Querystring: { from?: string; to?: string } }>(
     '/segments/:key/history',
+    { schema: { querystring: HISTORY_QUERY } },
     async (req) =>
       segments.history(
         req.workspaceId,
