@@ -14,6 +14,7 @@ import { runB4 } from './b4-time.js'
 import { runB5B6 } from './b5-preview.js'
 import { runB7 } from './b7-persist.js'
 import { runB8 } from './b8-render.js'
+import { runB10 } from './b10-export.js'
 import { runIngestBench } from './ingest.js'
 
 const quick = process.argv.includes('--quick')
@@ -159,6 +160,17 @@ if (want('b9')) {
       heapBytesPerProfile: r.heapBytesPerProfile,
     },
   ])
+}
+
+if (want('b10')) {
+  record(
+    'b10-export',
+    await runB10(
+      quick
+        ? { members: 20_000, rounds: 2, oldPrefix: 200 }
+        : { members: 1_000_000, rounds: 3, oldPrefix: 1_000 },
+    ),
+  )
 }
 
 console.log(`\n${produced} figures in ${Math.round((performance.now() - started) / 1000)} s`)
