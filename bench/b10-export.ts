@@ -53,7 +53,7 @@ const TRAITS_PG = TRAITS_SQLITE.replace('json_object', 'jsonb_build_object')
   .replaceAll(`json('true')`, 'true')
   .replace(`json(CASE WHEN i % 10 = 0 THEN 'true' ELSE 'false' END)`, '(i % 10 = 0)')
 
-function fillSql(kind: BenchStore, n: number): string[] {
+export function fillSql(kind: BenchStore, n: number): string[] {
   const id = kind === 'sqlite' ? `printf('prf_%010d', i)` : `'prf_' || lpad(i::text, 10, '0')`
   const from =
     kind === 'sqlite'
@@ -83,7 +83,7 @@ function reachableCount(n: number): number {
 }
 
 /** The same rows the export reads, straight from the database in one statement. */
-function rawSql(kind: BenchStore): string {
+export function rawSql(kind: BenchStore): string {
   const email =
     kind === 'sqlite'
       ? `p.traits ->> '$.email'`

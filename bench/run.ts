@@ -168,7 +168,7 @@ if (want('b10')) {
     await runB10(
       quick
         ? { members: 20_000, rounds: 2, oldPrefix: 200 }
-        : { members: 1_000_000, rounds: 3, oldPrefix: 1_000 },
+        : { members: 1_000_000, rounds: 3, oldPrefix: 200 },
     ),
   )
 }

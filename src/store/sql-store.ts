@@ -432,12 +432,8 @@ export abstract class SqlStore implements Store {
     segmentKey: string,
     q: MemberPageQuery,
   ): Promise<MemberRow[]> {
-    const rows = await this.reader().all(memberPageSql(this.hooks, q), [
-      workspaceId,
-      segmentKey,
-      q.after ?? '',
-      q.limit,
-    ])
+    const { sql, params } = memberPageSql(this.hooks, workspaceId, segmentKey, q)
+    const rows = await this.reader().all(sql, params)
     return rows.map(toMemberRow)
   }
 
