@@ -21,7 +21,7 @@ import type { BenchStore } from './pg.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const WRITE = 'bench-write-key-0002'
-const ADMIN = 'bench-admin-key-0002'
+export const ADMIN = 'bench-admin-key-0002'
 
 export interface B2Figures {
   readonly target: string
@@ -65,7 +65,9 @@ function call(
   })
 }
 
-async function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+export async function start(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; url: string }> {
   // SEGFLOW_BENCH_CPU_PROF=<dir>: the server writes a V8 CPU profile there when it exits.
   const prof = process.env.SEGFLOW_BENCH_CPU_PROF
   const args = [

@@ -37,6 +37,7 @@ const { runB4 } = await import('./b4-time.js')
 const { runB5B6 } = await import('./b5-preview.js')
 const { runB7 } = await import('./b7-persist.js')
 const { runB8 } = await import('./b8-render.js')
+const { runB10 } = await import('./b10-export.js')
 const { runIngestBench } = await import('./ingest.js')
 
 const quick = process.argv.includes('--quick')
@@ -182,6 +183,17 @@ if (want('b9')) {
       heapBytesPerProfile: r.heapBytesPerProfile,
     },
   ])
+}
+
+if (want('b10')) {
+  record(
+    'b10-export',
+    await runB10(
+      quick
+        ? { members: 20_000, rounds: 2, oldPrefix: 200 }
+        : { members: 1_000_000, rounds: 3, oldPrefix: 200 },
+    ),
+  )
 }
 
 console.log(`\n${produced} figures in ${Math.round((performance.now() - started) / 1000)} s`)

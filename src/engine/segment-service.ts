@@ -15,7 +15,8 @@ import type { JsonValue } from '../shared/json.js'
 import { dialectFor, param, raw, RuleCompiler, sql } from '../sql/index.js'
 import type { Frag } from '../sql/index.js'
 import { isUnavailableError } from '../store/errors.js'
-import type { SegmentRecord, Store } from '../store/store.js'
+import type { MemberRow, SegmentRecord, Store } from '../store/store.js'
+import type { ConsentMode } from '../privacy/index.js'
 import type { Engine } from './engine.js'
 import { desugarContext, modelSnapshot, snapshotConsentMode, versionFor } from './segments.js'
 
@@ -65,6 +66,22 @@ export interface SegmentView {
   readonly createdAt: string
   readonly updatedAt: string
 }
+
+/** A segment member as the members listing shows it. */
+export interface MemberView {
+  readonly id: string
+  readonly userId: string | null
+  /** The `email` trait, when it is a string. */
+  readonly email: string | null
+  readonly enteredAt: string
+}
+
+const memberView = (r: MemberRow): MemberView => ({
+  id: r.profileId,
+  userId: r.userId,
+  email: r.email,
+  enteredAt: new Date(r.enteredAt).toISOString(),
+})
 
 export interface Sample {
   readonly id: string
@@ -148,8 +165,13 @@ export class SegmentService {
 
   /** Members per segment, and those marketing email can reach under the consent mode. */
   private async counts(workspaceId: string) {
+    return this.store.segmentCounts(workspaceId, await this.consentMode(workspaceId))
+  }
+
+  /** The workspace's email consent mode (opt_in unless its email settings say otherwise). */
+  private async consentMode(workspaceId: string): Promise<ConsentMode> {
     const settings = await this.store.messaging.getEmailSettings(workspaceId)
-    return this.store.segmentCounts(workspaceId, settings?.consent?.mode ?? 'opt_in')
+    return settings?.consent?.mode ?? 'opt_in'
   }
 
   /**
@@ -414,27 +436,52 @@ export class SegmentService {
     }
   }
 
-  /** A page of members (profile ids and userIds), after `cursor` (a profile id). */
-  async members(workspaceId: string, key: string, cursor: string | null, limit: number) {
+  /**
+   * A page of members in profile-id order after `cursor` (the `nextCursor` of the page before,
+   * a profile id): one keyset query, so every member is listed once across pages and a page
+   * costs the same wherever it starts. `reachable`: only those marketing email can reach (as
+   * counted in the segment's `reachable` size).
+   */
+  async members(
+    workspaceId: string,
+    key: string,
+    q: { cursor: string | null; limit: number; reachable: boolean },
+  ): Promise<{ items: MemberView[]; nextCursor: string | null }> {
     await this.record(workspaceId, key)
-    const ids = await this.store.listMembers(workspaceId, key, cursor, limit + 1)
-    const page = ids.slice(0, limit)
-    const items = await Promise.all(
-      page.map(async (id) => {
-        const [p, memberships] = await Promise.all([
-          this.store.getProfile(workspaceId, id),
-          this.store.profileMemberships(workspaceId, id),
-        ])
-        const m = memberships.find((x) => x.segmentKey === key)
-        return {
-          id,
-          userId: p?.userId ?? null,
-          email: typeof p?.traits.email === 'string' ? p.traits.email : null,
-          enteredAt: m ? iso(m.enteredAt) : null,
-        }
-      }),
-    )
-    return { items, nextCursor: ids.length > limit ? page[page.length - 1]! : null }
+    const rows = await this.store.memberPage(workspaceId, key, {
+      after: q.cursor,
+      limit: q.limit + 1,
+      reachableUnder: q.reachable ? await this.consentMode(workspaceId) : null,
+    })
+    const page = rows.slice(0, q.limit)
+    return {
+      items: page.map(memberView),
+      nextCursor: rows.length > q.limit ? page[page.length - 1]!.profileId : null,
+    }
+  }
+
+  /**
+   * Every member (or every reachable one), `batch` rows at a time, for an export: the segment
+   * is checked now (an unknown one throws before anything is sent), then each batch is one
+   * keyset query, so the whole list is never in memory.
+   */
+  async memberBatches(
+    workspaceId: string,
+    key: string,
+    q: { reachable: boolean; batch?: number },
+  ): Promise<AsyncIterable<MemberView[]>> {
+    await this.record(workspaceId, key)
+    const reachableUnder = q.reachable ? await this.consentMode(workspaceId) : null
+    const limit = q.batch ?? 5000
+    const store = this.store
+    return (async function* () {
+      for (let after: string | null = null; ;) {
+        const rows = await store.memberPage(workspaceId, key, { after, limit, reachableUnder })
+        if (rows.length > 0) yield rows.map(memberView)
+        if (rows.length < limit) return
+        after = rows[rows.length - 1]!.profileId
+      }
+    })()
   }
 
   /** Entered and exited per UTC day between `from` and `to` (default: the last 30 days). */

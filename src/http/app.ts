@@ -10,6 +10,7 @@ import { SegflowError } from '../shared/errors.js'
 import type { Store } from '../store/store.js'
 import { requireAdminKey } from './admin-auth.js'
 import { installErrorHandling } from './errors.js'
+import { validationError } from './query-schema.js'
 import { ingestRoutes } from './ingest-routes.js'
 import { profileRoutes } from './profile-routes.js'
 import { segmentRoutes } from './segment-routes.js'
@@ -79,6 +80,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: 1024 * 1024,
     // Signed tokens in email links are longer than fastify's default of 100.
     routerOptions: { maxParamLength: 512 },
+    // Routes declare their querystrings (query-schema.ts): a parameter no schema names is
+    // refused, not stripped (fastify's default removeAdditional), and errors carry the schema
+    // and the value so the message can name both (verbose).
+    ajv: { customOptions: { removeAdditional: false, verbose: true } },
+    schemaErrorFormatter: validationError,
   })
   const onRoute = deps.onRoute
   if (onRoute) {

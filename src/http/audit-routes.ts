@@ -1,6 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import type { AuditLog } from '../privacy/index.js'
-import { parseLimit } from './query.js'
+import { pageLimit, querySchema, text } from './query-schema.js'
+
+/** `GET /api/audit`: the parameters it takes (and no others). */
+export const AUDIT_QUERY = querySchema({
+  limit: pageLimit(1000, 100, 'entries'),
+  before: text('the `next` of the previous page'),
+})
 
 /** Reads that hand out people's data in bulk: recorded like changes. */
 const AUDITED_READS = new Set(['/api/segments/:key/members'])
@@ -28,7 +34,9 @@ export async function auditRoutes(app: FastifyInstance, audit: AuditLog): Promis
     return payload
   })
 
-  app.get<{ Querystring: { limit?: string; before?: string } }>('/audit', async (req) => {
-    return audit.list(req.workspaceId, parseLimit(req.query.limit, 100), req.query.before ?? null)
-  })
+  app.get<{ Querystring: { limit: number; before?: string } }>(
+    '/audit',
+    { schema: { querystring: AUDIT_QUERY } },
+    async (req) => audit.list(req.workspaceId, req.query.limit, req.query.before ?? null),
+  )
 }

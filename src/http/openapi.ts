@@ -3,6 +3,13 @@
  * that it names exactly the routes the app registers, so it cannot drift from them.
  */
 
+import { AUDIT_QUERY } from './audit-routes.js'
+import { REQUESTS_QUERY } from './privacy-routes.js'
+import { EVENTS_QUERY } from './profile-routes.js'
+import { openApiQuery } from './query-schema.js'
+import { HISTORY_QUERY, MEMBERS_QUERY } from './segment-routes.js'
+import { DELIVERIES_QUERY } from './webhook-routes.js'
+
 type Json = Record<string, unknown>
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` })
@@ -199,11 +206,7 @@ export function openApiDocument(): Json {
       summary: "A profile's events, newest first",
       tags: ['profiles'],
       security: admin,
-      parameters: [
-        profile,
-        query('limit', '1–1000', 'integer'),
-        query('cursor', 'from a previous page'),
-      ],
+      parameters: [profile, ...openApiQuery(EVENTS_QUERY)],
       responses: { '200': json({ type: 'object' }), ...errors },
     },
   }
@@ -328,21 +331,43 @@ export function openApiDocument(): Json {
   paths['/api/segments/{key}/members'] = {
     get: {
       summary:
-        'Members, a page at a time; the whole list as CSV with Accept: text/csv or format=csv',
+        'Members in profile-id order, a page at a time (cursor); the whole list as CSV, streamed, with format=csv or Accept: text/csv; reachable=true: only those marketing email can reach',
       tags: ['segments'],
       security: admin,
-      parameters: [
-        segment,
-        query('limit', '1–1000', 'integer'),
-        query('cursor', 'from a previous page'),
-        query('format', 'csv for CSV'),
-      ],
+      parameters: [segment, ...openApiQuery(MEMBERS_QUERY)],
       responses: {
         '200': {
           description: 'OK',
           content: {
-            'application/json': { schema: { type: 'object' } },
-            'text/csv': { schema: { type: 'string' } },
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  items: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      properties: {
+                        id: { type: 'string' },
+                        userId: { type: ['string', 'null'] },
+                        email: { type: ['string', 'null'], description: 'the email trait' },
+                        enteredAt: { type: 'string', format: 'date-time' },
+                      },
+                    },
+                  },
+                  nextCursor: {
+                    type: ['string', 'null'],
+                    description: 'pass as cursor for the next page; null on the last',
+                  },
+                },
+              },
+            },
+            'text/csv': {
+              schema: {
+                type: 'string',
+                description: 'header id,user_id,email,entered_at, then one row per member',
+              },
+            },
           },
         },
         ...errors,
@@ -354,7 +379,7 @@ export function openApiDocument(): Json {
       summary: 'Entered and exited per UTC day',
       tags: ['segments'],
       security: admin,
-      parameters: [segment, query('from', 'ISO-8601 date'), query('to', 'ISO-8601 date')],
+      parameters: [segment, ...openApiQuery(HISTORY_QUERY)],
       responses: { '200': json({ type: 'object' }), ...errors },
     },
   }
@@ -473,12 +498,7 @@ export function openApiDocument(): Json {
       summary: 'Deliveries with their attempts',
       tags: ['webhooks'],
       security: admin,
-      parameters: [
-        hook,
-        query('status', 'pending, succeeded, failed, exhausted, cancelled'),
-        query('limit', '1–500', 'integer'),
-        query('cursor', 'from a previous page'),
-      ],
+      parameters: [hook, ...openApiQuery(DELIVERIES_QUERY)],
       responses: { '200': json({ type: 'object' }), ...errors },
     },
   }
@@ -772,7 +792,7 @@ export function openApiDocument(): Json {
       summary: 'Rights requests, newest first',
       tags: ['privacy'],
       security: admin,
-      parameters: [query('limit', '1–1000 (default 100)', 'integer')],
+      parameters: openApiQuery(REQUESTS_QUERY),
       responses: {
         '200': json({
           type: 'object',
@@ -858,10 +878,7 @@ export function openApiDocument(): Json {
         'The audit log, newest first: every change through the admin API, bulk reads of members, key changes, exports and erasures',
       tags: ['privacy'],
       security: admin,
-      parameters: [
-        query('limit', '1–1000 (default 100)', 'integer'),
-        query('before', 'the `next` of the previous page'),
-      ],
+      parameters: openApiQuery(AUDIT_QUERY),
       responses: {
         '200': json({
           type: 'object',

@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import type { PrivacyService } from '../privacy/requests.js'
-import { parseLimit } from './query.js'
+import { pageLimit, querySchema } from './query-schema.js'
+
+/** `GET /api/privacy/requests`: the parameters it takes (and no others). */
+export const REQUESTS_QUERY = querySchema({ limit: pageLimit(1000, 100, 'requests') })
 
 /** `/api/privacy/requests`: GDPR/CCPA export and erasure requests, answered at once. */
 export async function privacyRoutes(app: FastifyInstance, privacy: PrivacyService): Promise<void> {
@@ -9,9 +12,11 @@ export async function privacyRoutes(app: FastifyInstance, privacy: PrivacyServic
     return reply.status(201).send(out)
   })
 
-  app.get<{ Querystring: { limit?: string } }>('/privacy/requests', async (req) => {
-    return { items: await privacy.list(req.workspaceId, parseLimit(req.query.limit, 100)) }
-  })
+  app.get<{ Querystring: { limit: number } }>(
+    '/privacy/requests',
+    { schema: { querystring: REQUESTS_QUERY } },
+    async (req) => ({ items: await privacy.list(req.workspaceId, req.query.limit) }),
+  )
 
   app.get<{ Params: { id: string } }>('/privacy/requests/:id', async (req) =>
     privacy.get(req.workspaceId, req.params.id),

@@ -1,11 +1,17 @@
 import type { FastifyInstance } from 'fastify'
 import type { ProfileService } from '../engine/profiles.js'
 import { LIMITS } from '../ingest/message.js'
-import { parseLimit } from './query.js'
+import { pageLimit, querySchema, text } from './query-schema.js'
 
 interface IdParams {
   id: string
 }
+
+/** `GET /api/profiles/:id/events`: the parameters it takes (and no others). */
+export const EVENTS_QUERY = querySchema({
+  limit: pageLimit(1000, 50, 'events'),
+  cursor: text('the `nextCursor` of the previous page'),
+})
 
 /** `/api/profiles`: read a profile by any of its ids, update its traits, page its events. */
 export async function profileRoutes(app: FastifyInstance, profiles: ProfileService): Promise<void> {
@@ -13,15 +19,11 @@ export async function profileRoutes(app: FastifyInstance, profiles: ProfileServi
     profiles.get(req.workspaceId, req.params.id),
   )
 
-  app.get<{ Params: IdParams; Querystring: { limit?: string; cursor?: string } }>(
+  app.get<{ Params: IdParams; Querystring: { limit: number; cursor?: string } }>(
     '/profiles/:id/events',
+    { schema: { querystring: EVENTS_QUERY } },
     async (req) =>
-      profiles.events(
-        req.workspaceId,
-        req.params.id,
-        parseLimit(req.query.limit, 50),
-        req.query.cursor ?? null,
-      ),
+      profiles.events(req.workspaceId, req.params.id, req.query.limit, req.query.cursor ?? null),
   )
 
   app.put<{ Params: IdParams }>(

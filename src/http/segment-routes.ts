@@ -1,24 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Readable } from 'node:stream'
-import type { SegmentService } from '../engine/segment-service.js'
+import type { MemberView, SegmentService } from '../engine/segment-service.js'
 import { SegflowError } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
 import { parseInstant } from '../shared/time.js'
+import { pageLimit, querySchema, text } from './query-schema.js'
 
 interface KeyParams {
   key: string
-}
-
-function limitOf(raw: unknown, max: number): number {
-  if (raw === undefined) return Math.min(100, max)
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new SegflowError(
-      'invalid_request',
-      `limit ${JSON.stringify(raw)} must be a whole number from 1 to ${max}`,
-    )
-  }
-  return n
 }
 
 function instantOf(raw: unknown, name: string): number | null {
@@ -51,8 +40,51 @@ function csvCell(v: string | null): string {
   return /[",\n\r]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v
 }
 
-function wantsCsv(req: FastifyRequest<{ Querystring: { format?: string } }>): boolean {
-  return req.query.format === 'csv' || /\btext\/csv\b/.test(req.headers.accept ?? '')
+/** `GET /api/segments/:key/members`: the parameters it takes (and no others). */
+export const MEMBERS_QUERY = querySchema({
+  limit: pageLimit(1000, 100, 'members (JSON; the CSV is always the whole list)'),
+  cursor: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 512,
+    description: 'the `nextCursor` of the previous page',
+  },
+  format: {
+    type: 'string',
+    enum: ['json', 'csv'],
+    description: 'csv: the whole list as CSV, streamed (also with Accept: text/csv)',
+  },
+  reachable: {
+    type: 'boolean',
+    description:
+      "true: only members marketing email can reach (an address, subscribed, consent as the consent mode requires), the same as the segment's reachable size",
+  },
+})
+
+/** `GET /api/segments/:key/history`: the parameters it takes (and no others). */
+export const HISTORY_QUERY = querySchema({
+  from: text('ISO-8601 date (default: 30 days before to)'),
+  to: text('ISO-8601 date, exclusive (default: now)'),
+})
+
+interface MembersQuery {
+  limit: number
+  cursor?: string
+  format?: 'json' | 'csv'
+  reachable?: boolean
+}
+
+function wantsCsv(req: FastifyRequest<{ Querystring: MembersQuery }>): boolean {
+  if (req.query.format !== undefined) return req.query.format === 'csv'
+  return /\btext\/csv\b/.test(req.headers.accept ?? '')
+}
+
+/** CSV text of one batch of members. */
+function csvRows(members: readonly MemberView[]): string {
+  let out = ''
+  for (const m of members)
+    out += `${csvCell(m.id)},${csvCell(m.userId)},${csvCell(m.email)},${m.enteredAt}\n`
+  return out
 }
 
 /** `/api/segments`: publish, list, delete, preview, diff, members (JSON and CSV), history. */
@@ -79,22 +111,30 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
     segments.diff(req.workspaceId, req.params.key, ruleOf(req.body)),
   )
 
-  app.get<{ Params: KeyParams; Querystring: { cursor?: string; limit?: string; format?: string } }>(
+  app.get<{ Params: KeyParams; Querystring: MembersQuery }>(
     '/segments/:key/members',
+    { schema: { querystring: MEMBERS_QUERY } },
     async (req, reply: FastifyReply) => {
       const ws = req.workspaceId
       const key = req.params.key
+      const reachable = req.query.reachable ?? false
       if (!wantsCsv(req))
-        return segments.members(ws, key, req.query.cursor ?? null, limitOf(req.query.limit, 1000))
-      // The whole list as CSV, a page at a time: never all of it in memory.
-      const first = await segments.members(ws, key, null, 1000)
+        return segments.members(ws, key, {
+          cursor: req.query.cursor ?? null,
+          limit: req.query.limit,
+          reachable,
+        })
+      if (req.query.cursor !== undefined)
+        throw new SegflowError(
+          'invalid_request',
+          'cursor pages the JSON listing; the CSV is always the whole list',
+        )
+      // Streamed a keyset batch at a time: never the whole list in memory, and the client's
+      // pace (backpressure) decides when the next batch is read.
+      const batches = await segments.memberBatches(ws, key, { reachable })
       async function* lines() {
         yield 'id,user_id,email,entered_at\n'
-        for (let page = first; ; page = await segments.members(ws, key, page.nextCursor, 1000)) {
-          for (const m of page.items)
-            yield `${[m.id, m.userId, m.email, m.enteredAt].map(csvCell).join(',')}\n`
-          if (page.nextCursor === null) return
-        }
+        for await (const batch of batches) yield csvRows(batch)
       }
       return reply
         .type('text/csv; charset=utf-8')
@@ -105,6 +145,7 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
 
   app.get<{ Params: KeyParams; Querystring: { from?: string; to?: string } }>(
     '/segments/:key/history',
+    { schema: { querystring: HISTORY_QUERY } },
     async (req) =>
       segments.history(
         req.workspaceId,

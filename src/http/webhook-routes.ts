@@ -1,6 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import type { WebhookService } from '../delivery/webhook-service.js'
-import { SegflowError } from '../shared/errors.js'
+import { pageLimit, querySchema, text } from './query-schema.js'
+
+/** `GET /api/webhooks/:id/deliveries`: the parameters it takes (and no others). */
+export const DELIVERIES_QUERY = querySchema({
+  status: text('pending, succeeded, failed, exhausted or cancelled'),
+  limit: pageLimit(500, 50, 'deliveries'),
+  cursor: text('the `nextCursor` of the previous page'),
+})
 
 interface IdParams {
   id: string
@@ -22,19 +29,13 @@ export async function webhookRoutes(app: FastifyInstance, webhooks: WebhookServi
   app.post<{ Params: IdParams }>('/webhooks/:id/rotate', async (req) =>
     webhooks.rotate(req.workspaceId, req.params.id, req.body),
   )
-  app.get<{ Params: IdParams; Querystring: { status?: string; limit?: string; cursor?: string } }>(
+  app.get<{ Params: IdParams; Querystring: { status?: string; limit: number; cursor?: string } }>(
     '/webhooks/:id/deliveries',
+    { schema: { querystring: DELIVERIES_QUERY } },
     async (req) => {
-      const limit = req.query.limit === undefined ? 50 : Number(req.query.limit)
-      if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-        throw new SegflowError(
-          'invalid_request',
-          `limit ${JSON.stringify(req.query.limit)} must be a whole number from 1 to 500`,
-        )
-      }
       return webhooks.deliveries(req.workspaceId, req.params.id, {
         ...(req.query.status ? { status: req.query.status } : {}),
-        limit,
+        limit: req.query.limit,
         cursor: req.query.cursor ?? null,
       })
     },

@@ -483,6 +483,18 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
+    version: 15,
+    name: "a profile's memberships in segment order",
+    statements: () => [
+      // Reading one profile's memberships ordered by segment (profile pages, the old member
+      // listing) chose the primary key (workspace_id, segment_key, …) to skip the sort on
+      // SQLite, scanning every membership of the workspace for each profile. With the segment
+      // in this index both the lookup and the order come from it.
+      `DROP INDEX memberships_profile`,
+      `CREATE INDEX memberships_profile ON memberships (workspace_id, profile_id, segment_key)`,
+    ],
+  },
+  {
     version: 17,
     name: 'segment sizes per hour, written with the transitions',
     statements: (t) => [

@@ -34,6 +34,11 @@ export interface DialectHooks {
   arrayParam(values: readonly string[]): unknown
   /** A JSON column value as read back from the driver. */
   decodeJson(value: unknown): unknown
+  /**
+   * The value of top-level `key` of JSON column `column` when it is a string; other values may
+   * come back as they are (callers keep only strings), missing ones as NULL.
+   */
+  jsonText(column: string, key: string): string
   readonly outbox: OutboxDialect
 }
 

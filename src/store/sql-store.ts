@@ -21,6 +21,7 @@ import {
 } from './rows.js'
 import type { DialectHooks, Row, SqlConnection } from './sql-connection.js'
 import { SqlDeliveryReads } from './sql-delivery.js'
+import { memberPageSql, reachableSql, toMemberRow } from './sql-members.js'
 import { SqlMessagingReads } from './sql-messaging.js'
 import { SqlPrivacyReads } from './sql-privacy.js'
 import { PLAINTEXT } from '../shared/sealer.js'
@@ -38,6 +39,8 @@ import type {
   MergeRecord,
   Page,
   MembershipRecord,
+  MemberPageQuery,
+  MemberRow,
   ProfileRecord,
   SegmentRecord,
   ScrubReport,
@@ -418,19 +421,9 @@ export abstract class SqlStore implements Store {
     workspaceId: string,
     mode: ConsentMode,
   ): Promise<Map<string, { size: number; reachable: number }>> {
-    const consent =
-      mode === 'opt_in'
-        ? `EXISTS (SELECT 1 FROM consents c WHERE c.workspace_id = m.workspace_id
-             AND c.profile_id = m.profile_id AND c.purpose = 'email_marketing' AND c.state = 'granted')`
-        : `NOT EXISTS (SELECT 1 FROM consents c WHERE c.workspace_id = m.workspace_id
-             AND c.profile_id = m.profile_id AND c.purpose = 'email_marketing' AND c.state = 'denied')`
     const rows = await this.reader().all(
       `SELECT m.segment_key, COUNT(*) AS n,
-         SUM(CASE WHEN EXISTS (SELECT 1 FROM identities i WHERE i.workspace_id = m.workspace_id
-             AND i.profile_id = m.profile_id AND i.kind = 'email')
-           AND NOT EXISTS (SELECT 1 FROM email_status s WHERE s.workspace_id = m.workspace_id
-             AND s.profile_id = m.profile_id AND s.status <> 'subscribed')
-           AND ${consent} THEN 1 ELSE 0 END) AS reachable
+         SUM(CASE WHEN ${reachableSql(mode)} THEN 1 ELSE 0 END) AS reachable
        FROM memberships m WHERE m.workspace_id = ?
        GROUP BY m.segment_key`,
       [workspaceId],
@@ -441,6 +434,16 @@ export abstract class SqlStore implements Store {
         { size: Number(r.n), reachable: Number(r.reachable) },
       ]),
     )
+  }
+
+  async memberPage(
+    workspaceId: string,
+    segmentKey: string,
+    q: MemberPageQuery,
+  ): Promise<MemberRow[]> {
+    const { sql, params } = memberPageSql(this.hooks, workspaceId, segmentKey, q)
+    const rows = await this.reader().all(sql, params)
+    return rows.map(toMemberRow)
   }
 
   async listMembers(

@@ -171,6 +171,24 @@ export interface MembershipRecord {
   readonly enteredAt: number
 }
 
+/** What `Store.memberPage` reads. */
+export interface MemberPageQuery {
+  /** Members after this profile id; null: from the first. */
+  readonly after: string | null
+  readonly limit: number
+  /** Only members reachable under this consent mode; null: every member. */
+  readonly reachableUnder: ConsentMode | null
+}
+
+/** A segment member as listings show it. */
+export interface MemberRow {
+  readonly profileId: string
+  readonly userId: string | null
+  /** The `email` trait when it is a string. */
+  readonly email: string | null
+  readonly enteredAt: number
+}
+
 export interface TrackerRecord {
   readonly workspaceId: string
   readonly profileId: string
@@ -791,6 +809,13 @@ export interface Store {
     workspaceId: string,
     mode: ConsentMode,
   ): Promise<Map<string, { size: number; reachable: number }>>
+  /**
+   * One page of a segment's members in profile-id order after `q.after`, with their userId,
+   * `email` trait and entry time, in one query (keyset: a page costs the same wherever it
+   * starts). With `reachableUnder`, only members marketing email can reach under that consent
+   * mode (the definition of `segmentCounts`' reachable).
+   */
+  memberPage(workspaceId: string, segmentKey: string, q: MemberPageQuery): Promise<MemberRow[]>
   /** Member profile ids after `after`, in id order. */
   listMembers(
     workspaceId: string,

@@ -22,6 +22,7 @@ const hooks: DialectHooks = {
   inArray: (p) => `= ANY(${p}::text[])`,
   arrayParam: (values) => values,
   decodeJson: (v) => v, // pg parses json and jsonb itself
+  jsonText: (c, k) => `CASE WHEN jsonb_typeof(${c} -> '${k}') = 'string' THEN ${c} ->> '${k}' END`,
   // Transactions commit in any order, so seq order is not commit order. Each transition row
   // records its transaction's id (txid, xid8); a position is (txid, seq), and the horizon is
   // the oldest transaction still running (the snapshot's xmin): every transaction below it has

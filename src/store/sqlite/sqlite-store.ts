@@ -31,6 +31,8 @@ const hooks: DialectHooks = {
   inArray: (p) => `IN (SELECT value FROM json_each(${p}))`,
   arrayParam: (values) => JSON.stringify(values),
   decodeJson: (v) => (typeof v === 'string' ? JSON.parse(v) : v),
+  // ->> gives a JSON string as text and a number or boolean as a number: one parse per row.
+  jsonText: (c, k) => `${c} ->> '$.${k}'`,
   // One writer at a time (BEGIN IMMEDIATE, across processes too): commit order is seq order,
   // so a position is just a seq and the horizon is the newest one.
   outbox: {
