@@ -969,7 +969,7 @@ export function openApiDocument(): Json {
           properties: {
             name: { type: 'string' },
             description: { type: 'string' },
-            half_life: { type: 'string', description: 'e.g. "14d"; points halve at each' },
+            halfLife: { type: 'string', description: 'e.g. "14d"; points halve at each' },
             criteria: { type: 'array', items: { type: 'object' } },
             preset: { type: 'string', enum: ['engagement'] },
           },

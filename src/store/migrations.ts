@@ -473,6 +473,21 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE status = 'pending'`,
     ],
   },
+  {
+    version: 12,
+    name: 'scoring models spell halfLife as the API does',
+    statements: () => {
+      // Definitions are stored as JSON.stringify wrote them (no spaces), and `half_life` was
+      // only ever a key of a model's top level (a segment version keeps {model: definition}).
+      // Inside a JSON string every quote is escaped, so `"half_life":` is always that key.
+      const rename = (col: string) => `${col} = replace(${col}, '"half_life":', '"halfLife":')`
+      return [
+        `UPDATE score_models SET ${rename('definition')} WHERE definition LIKE '%"half_life":%'`,
+        `UPDATE segments SET ${rename('models')}, ${rename('live_models')}
+          WHERE models LIKE '%"half_life":%' OR live_models LIKE '%"half_life":%'`,
+      ]
+    },
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {
