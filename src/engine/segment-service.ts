@@ -47,6 +47,20 @@ export interface Counted {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString()
+
+/** An explanation as the admin API shows it: `nextChangeAt` as ISO-8601 (or null). */
+export interface ExplanationView extends Omit<Explanation, 'nextChangeAt' | 'children'> {
+  readonly nextChangeAt: string | null
+  readonly children: readonly ExplanationView[]
+}
+
+function explanationView(e: Explanation): ExplanationView {
+  return {
+    ...e,
+    nextChangeAt: e.nextChangeAt === null ? null : iso(e.nextChangeAt),
+    children: e.children.map(explanationView),
+  }
+}
 const SAMPLE = 10
 
 function invalidRule(issues: readonly Pick<RuleIssue, 'path' | 'message'>[]): SegflowError {
@@ -403,7 +417,7 @@ export class SegmentService {
     version: number
     member: boolean
     since: string | null
-    explanation: Explanation
+    explanation: ExplanationView
   }> {
     const seg = this.engine.segments(workspaceId)?.segments.get(key)
     if (!seg) throw notFound(key)
@@ -435,7 +449,7 @@ export class SegmentService {
       version: version.version,
       member: held !== undefined,
       since: held ? iso(held.enteredAt) : null,
-      explanation: version.compiled.explain(state, this.clock.now()),
+      explanation: explanationView(version.compiled.explain(state, this.clock.now())),
     }
   }
 

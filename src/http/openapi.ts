@@ -1018,6 +1018,7 @@ export function openApiDocument(): Json {
             subject: { type: 'string' },
             html: { type: 'string' },
             text: { type: ['string', 'null'] },
+            updatedAt: { type: 'string', format: 'date-time', readOnly: true },
             warnings: { type: 'array', items: { type: 'string' } },
           },
         },
