@@ -583,11 +583,25 @@ export function openApiDocument(): Json {
   }
   paths['/api/automations/{key}/runs'] = {
     get: {
-      summary: 'Runs: one per transition, with the step reached and what each action did',
+      summary:
+        'Runs, oldest first, a page at a time ({items, nextCursor}): one per transition, with the step reached and what each action did',
       tags: ['automations'],
       security: admin,
-      parameters: [auto, query('limit', '1–1000', 'integer')],
-      responses: { '200': json({ type: 'object' }), ...errors },
+      parameters: [
+        auto,
+        query('limit', '1–1000, default 100', 'integer'),
+        query('cursor', 'nextCursor from a previous page'),
+      ],
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: {
+            items: { type: 'array', items: { type: 'object' } },
+            nextCursor: { type: ['string', 'null'], description: 'null on the last page' },
+          },
+        }),
+        ...errors,
+      },
     },
   }
   const model = pathParam('key', 'scoring model key')

@@ -488,6 +488,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ]
     },
   },
+  {
+    version: 13,
+    name: 'automation runs paged by cursor',
+    // `GET /api/automations/:key/runs` pages one automation's runs in creation order.
+    statements: () => [
+      `CREATE INDEX automation_runs_list ON automation_runs (workspace_id, automation_key, created_at, transition_id)`,
+    ],
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {

@@ -576,9 +576,19 @@ export interface MessagingReads {
     workspaceId: string,
     query: { profileId?: string; limit: number },
   ): Promise<EmailSendRecord[]>
+  /**
+   * Runs in creation order (then by transition id); with `after` (one automation's runs only),
+   * those after that run: keyset pages over the automation's runs index.
+   */
   listRuns(
     workspaceId: string,
-    query: { automationKey?: string; limit: number },
+    query:
+      | { automationKey?: undefined; limit: number }
+      | {
+          automationKey: string
+          limit: number
+          after?: { readonly createdAt: number; readonly transitionId: string } | null
+        },
   ): Promise<AutomationRunRecord[]>
   emailStatus(workspaceId: string, profileId: string): Promise<EmailStatus>
   consents(workspaceId: string, profileId: string): Promise<ConsentRecord[]>
