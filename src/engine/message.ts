@@ -38,6 +38,11 @@ export interface Message {
   readonly replaceTraits?: boolean
   /** Consent the message records (a `Consent Updated` event, a consent manager, `Sec-GPC`). */
   readonly consent?: readonly ConsentChange[]
+  /**
+   * `import`: read from a file by `segflow import`. Counted when stored, in the same
+   * transaction, for `segflow_imported_messages_total` (the import runs in its own process).
+   */
+  readonly origin?: 'import'
 }
 
 /**

@@ -116,7 +116,7 @@ export async function importFile(
       rows++
       if ('message' in row) {
         const admitted = ingestor.admit(row.message)
-        if (admitted.ok) batch.push(admitted.message)
+        if (admitted.ok) batch.push({ ...admitted.message, origin: 'import' })
         else for (const i of admitted.issues) reject(row.line, i.path, i.message)
       } else reject(row.line, row.field, row.reason)
       if (batch.length >= batchSize) await flush()

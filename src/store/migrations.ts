@@ -496,6 +496,20 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX automation_runs_list ON automation_runs (workspace_id, automation_key, created_at, transition_id)`,
     ],
   },
+  {
+    version: 14,
+    name: 'imported message counters',
+    // `segflow import` runs in a process of its own: what it stores is counted here, in the
+    // transaction that stores it, and every server's /metrics reads it back.
+    statements: (t) => [
+      `CREATE TABLE imported_messages (
+        workspace_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        count ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, type)
+      )`,
+    ],
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {

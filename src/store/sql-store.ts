@@ -371,6 +371,13 @@ export abstract class SqlStore implements Store {
     return Number(rows[0]?.n ?? 0)
   }
 
+  async importedMessages(): Promise<{ type: string; count: number }[]> {
+    const rows = await this.reader().all(
+      `SELECT type, SUM(count) AS n FROM imported_messages GROUP BY type ORDER BY type`,
+    )
+    return rows.map((r) => ({ type: String(r.type), count: Number(r.n) }))
+  }
+
   async countProfiles(workspaceId: string): Promise<number> {
     const rows = await this.reader().all(
       `SELECT COUNT(*) AS n FROM profiles WHERE workspace_id = ? AND merged_into IS NULL`,

@@ -627,6 +627,8 @@ export interface WriteTx {
   insertMerges(rows: readonly MergeRecord[]): Promise<void>
   /** Inserts events; a messageId already stored is skipped. Returns how many were inserted. */
   insertEvents(rows: readonly EventRecord[]): Promise<number>
+  /** Adds to the counts of messages `segflow import` stored, by message type. */
+  countImported(workspaceId: string, byType: ReadonlyMap<string, number>): Promise<void>
 
   readonly delivery: DeliveryTx
   readonly messaging: MessagingTx
@@ -748,6 +750,8 @@ export interface Store {
   /** Events newest first (timestamp, then arrival order). */
   listEvents(workspaceId: string, query: EventQuery): Promise<Page<StoredEvent>>
   countEvents(workspaceId: string): Promise<number>
+  /** Messages `segflow import` has stored, by type, over every workspace (for /metrics). */
+  importedMessages(): Promise<{ type: string; count: number }[]>
   /**
    * Runs a read-only statement built by sql/ (the rule compiler) with `?` placeholders.
    * Nothing else should build SQL outside the store.
