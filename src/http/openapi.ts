@@ -405,7 +405,8 @@ export function openApiDocument(): Json {
   }
   paths['/api/webhooks/{id}/replay'] = {
     post: {
-      summary: 'Send failed and exhausted deliveries again, with the same ids',
+      summary:
+        'Send failed and exhausted deliveries again, with the same ids, and make pending ones waiting for a retry due now',
       tags: ['webhooks'],
       security: admin,
       parameters: [hook],

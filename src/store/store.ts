@@ -310,7 +310,10 @@ export interface DeliveryTx {
   deferDeliveries(rows: readonly WaitingDelivery[]): Promise<number>
   updateDelivery(row: DeliveryRecord): Promise<void>
   insertAttempt(row: AttemptRecord): Promise<void>
-  /** Puts failed and exhausted deliveries (these ids, or all) back to pending, due at `at`. */
+  /**
+   * Makes deliveries (these ids, or all) due at `at`: failed and exhausted ones back to pending
+   * with their attempts reset, pending ones due later keeping their attempts. Returns how many.
+   */
   replayDeliveries(
     workspaceId: string,
     destination: string,
