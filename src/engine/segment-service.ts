@@ -17,6 +17,7 @@ import type { Frag } from '../sql/index.js'
 import type { SegmentRecord, Store } from '../store/store.js'
 import type { Engine } from './engine.js'
 import { desugarContext, modelSnapshot, versionFor } from './segments.js'
+import { unknownProfile } from './unknown-profile.js'
 
 export interface SegmentView {
   readonly key: string
@@ -423,12 +424,7 @@ export class SegmentService {
     if (!seg) throw notFound(key)
     const id = await this.store.resolveProfileId(workspaceId, profileRef)
     const profile = id === null ? null : await this.store.getProfile(workspaceId, id)
-    if (!profile || id === null) {
-      throw new SegflowError(
-        'profile_not_found',
-        `no profile has the id, userId, anonymousId or email ${JSON.stringify(profileRef)}`,
-      )
-    }
+    if (!profile || id === null) throw await unknownProfile(this.store, workspaceId, profileRef)
     const version = versionFor(seg, id) ?? seg.next!
     const [trackers, memberships] = await Promise.all([
       this.store.profileTrackers(workspaceId, id),

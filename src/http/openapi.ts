@@ -16,6 +16,10 @@ const errors = {
   '403': json(ref('Error'), 'The wrong kind of key'),
   '404': json(ref('Error'), 'Not found in this workspace'),
 }
+/** The profile routes: an identifier of an erased person. */
+const erased = {
+  '409': json(ref('Error'), 'The id belongs to an erased person (`error.code` suppressed)'),
+}
 const body = (schema: Json) => ({ required: true, content: { 'application/json': { schema } } })
 const pathParam = (name: string, description: string) => ({
   name,
@@ -142,7 +146,7 @@ export function openApiDocument(): Json {
       tags: ['profiles'],
       security: admin,
       parameters: [profile],
-      responses: { '200': json(ref('Profile')), ...errors },
+      responses: { '200': json(ref('Profile')), ...errors, ...erased },
     },
     post: {
       summary: 'Set traits (null removes one); an unknown id creates a profile',
@@ -154,7 +158,12 @@ export function openApiDocument(): Json {
         required: ['traits'],
         properties: { traits: { type: 'object' } },
       }),
-      responses: { '200': json(ref('Profile')), '201': json(ref('Profile'), 'Created'), ...errors },
+      responses: {
+        '200': json(ref('Profile')),
+        '201': json(ref('Profile'), 'Created'),
+        ...errors,
+        ...erased,
+      },
     },
     put: {
       summary: 'Replace all traits',
@@ -166,7 +175,12 @@ export function openApiDocument(): Json {
         required: ['traits'],
         properties: { traits: { type: 'object' } },
       }),
-      responses: { '200': json(ref('Profile')), '201': json(ref('Profile'), 'Created'), ...errors },
+      responses: {
+        '200': json(ref('Profile')),
+        '201': json(ref('Profile'), 'Created'),
+        ...errors,
+        ...erased,
+      },
     },
   }
   paths['/api/profiles/{id}/consent'] = {
@@ -191,7 +205,7 @@ export function openApiDocument(): Json {
           evidence: { type: 'object' },
         },
       }),
-      responses: { '200': json(ref('Profile')), ...errors },
+      responses: { '200': json(ref('Profile')), ...errors, ...erased },
     },
   }
   paths['/api/profiles/{id}/events'] = {
@@ -204,7 +218,7 @@ export function openApiDocument(): Json {
         query('limit', '1–1000', 'integer'),
         query('cursor', 'from a previous page'),
       ],
-      responses: { '200': json({ type: 'object' }), ...errors },
+      responses: { '200': json({ type: 'object' }), ...errors, ...erased },
     },
   }
   paths['/api/profiles/{id}/explain/{key}'] = {
@@ -213,7 +227,7 @@ export function openApiDocument(): Json {
       tags: ['segments'],
       security: admin,
       parameters: [profile, segment],
-      responses: { '200': json({ type: 'object' }), ...errors },
+      responses: { '200': json({ type: 'object' }), ...errors, ...erased },
     },
   }
   paths['/api/segments'] = {
@@ -656,7 +670,7 @@ export function openApiDocument(): Json {
       tags: ['scores'],
       security: admin,
       parameters: [person, model],
-      responses: { '200': json({ type: 'object' }), ...errors },
+      responses: { '200': json({ type: 'object' }), ...errors, ...erased },
     },
   }
   const privacyRequest = {
@@ -850,7 +864,7 @@ export function openApiDocument(): Json {
       tags: ['lifecycle'],
       security: admin,
       parameters: [person],
-      responses: { '200': json({ type: 'object' }), ...errors },
+      responses: { '200': json({ type: 'object' }), ...errors, ...erased },
     },
   }
   const token = pathParam('token', 'signed by segflow')

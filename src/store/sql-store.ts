@@ -73,7 +73,10 @@ export abstract class SqlStore implements Store {
   protected abstract readonly tableExists: string
   private readonly mutex = new Mutex()
   readonly messaging: MessagingReads = new SqlMessagingReads(() => this.reader())
-  readonly privacy: PrivacyReads = new SqlPrivacyReads(() => this.reader())
+  readonly privacy: PrivacyReads = new SqlPrivacyReads(
+    () => this.reader(),
+    () => this.hooks,
+  )
   readonly delivery: DeliveryReads = new SqlDeliveryReads(
     () => this.reader(),
     // Hooks are set by the subclass constructor, after this field: read them lazily.

@@ -442,6 +442,8 @@ export interface PrivacyReads {
   getRequest(workspaceId: string, id: string): Promise<PrivacyRequestRecord | null>
   /** Newest first. */
   listRequests(workspaceId: string, limit: number): Promise<PrivacyRequestRecord[]>
+  /** Of these identifier hashes, those on the suppression list (erased people). */
+  suppressed(workspaceId: string, hashes: readonly string[]): Promise<Set<string>>
 }
 
 /** A person's consent for one purpose: the latest by `at` wins. */
