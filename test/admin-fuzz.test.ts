@@ -65,7 +65,7 @@ const bodyKey = fc.constantFrom(
   'trigger',
   'actions',
   'criteria',
-  'half_life',
+  'halfLife',
   'preset',
   'stages',
   'from',

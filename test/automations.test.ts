@@ -364,4 +364,71 @@ describe.each(testStoreKinds())('automations on %s', (kind) => {
     // A time-driven exit has no automation to trigger either.
     await fire()
   })
+
+  it('pages its runs with a cursor past 1,000, oldest first, like every other list', async () => {
+    await automation('tag-trials', {
+      trigger: { segment: 'trial', on: 'entered' },
+      actions: [{ type: 'add_tag', tag: 'trial' }],
+    })
+    // 2,345 runs, created 7 to a millisecond (ties are broken by transition id).
+    const N = 2345
+    const rows = Array.from({ length: N }, (_, i) => ({
+      workspaceId: 'default',
+      automationKey: 'tag-trials',
+      transitionId: `trn_${String((i * 7919) % N).padStart(5, '0')}`,
+      transitionSeq: i + 1,
+      transitionAt: NOW,
+      profileId: `prf_${i}`,
+      segmentKey: 'trial',
+      transitionType: 'segment.entered' as const,
+      dueAt: NOW,
+      status: 'done' as const,
+      step: 1,
+      attempts: 0,
+      detail: null,
+      createdAt: NOW + Math.floor(i / 7),
+      updatedAt: NOW,
+    }))
+    await t.rt.store.write((tx) => tx.messaging.insertRuns(rows))
+    const page = async (query: string) => {
+      const res = await t.admin('GET', `/api/automations/tag-trials/runs${query}`)
+      expect(res.statusCode, res.body).toBe(200)
+      return res.json() as { items: { transitionId: string }[]; nextCursor: string | null }
+    }
+    const first = await page('')
+    expect(first.items).toHaveLength(100)
+    expect(first.nextCursor).toEqual(expect.any(String))
+    const seen: string[] = []
+    const sizes: number[] = []
+    let cursor: string | null = null
+    do {
+      const p = await page(`?limit=1000${cursor === null ? '' : `&cursor=${cursor}`}`)
+      sizes.push(p.items.length)
+      seen.push(...p.items.map((r) => r.transitionId))
+      cursor = p.nextCursor
+    } while (cursor !== null)
+    expect(sizes).toEqual([1000, 1000, 345])
+    const expected = [...rows]
+      .sort((a, b) =>
+        a.createdAt !== b.createdAt
+          ? a.createdAt - b.createdAt
+          : a.transitionId < b.transitionId
+            ? -1
+            : 1,
+      )
+      .map((r) => r.transitionId)
+    expect(seen).toEqual(expected)
+    // The default page continues where it stopped, too.
+    expect((await page(`?cursor=${first.nextCursor}`)).items[0]!.transitionId).toBe(expected[100])
+
+    for (const [query, message] of [
+      ['?limit=1001', 'limit "1001" must be a whole number from 1 to 1000'],
+      ['?limit=0', 'limit "0" must be a whole number from 1 to 1000'],
+      ['?cursor=nope', 'cursor "nope" is not one this API returned'],
+    ]) {
+      const res = await t.admin('GET', `/api/automations/tag-trials/runs${query}`)
+      expect(res.statusCode).toBe(400)
+      expect(res.json().error.message).toBe(message)
+    }
+  })
 })

@@ -8,7 +8,8 @@ import { openRuntime } from '../src/cli/runtime.js'
 import { importFile } from '../src/ingest/import.js'
 import { ManualClock } from '../src/shared/clock.js'
 import { cli } from './helpers/cli.js'
-import { segflowCommandLine } from './helpers/process.js'
+import { basic, WRITE_KEY } from './helpers/runtime.js'
+import { runSegflow, segflowCommandLine, startSegflowProcess } from './helpers/process.js'
 import { newCreatedLocation, testStoreKinds } from './helpers/stores.js'
 import type { StoreLocation } from './helpers/stores.js'
 
@@ -209,4 +210,67 @@ describe.each(testStoreKinds())('segflow import on %s', (kind) => {
       await rt.close()
     }
   })
+
+  it('counts what a separate `segflow import` stored in the running server’s /metrics', async () => {
+    const server = await startSegflowProcess({ ...location.env, SEGFLOW_WRITE_KEY: WRITE_KEY })
+    /** segflow import, as its own process (as a person runs it beside a server), to its exit. */
+    const importProcess = async (file: string) => {
+      const child = runSegflow(['import', file], location.env)
+      let text = ''
+      child.stdout!.on('data', (c: Buffer) => (text += c.toString()))
+      child.stderr!.on('data', (c: Buffer) => (text += c.toString()))
+      const code = await new Promise<number | null>((r) => child.once('exit', r))
+      expect(code, text).toBe(0)
+      return text
+    }
+    const imported = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text()
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith('segflow_imported_messages_total{'))
+        .sort()
+    }
+    try {
+      expect(await imported()).toEqual([])
+      const events = join(dir, 'events.ndjson')
+      writeFileSync(
+        events,
+        [
+          { type: 'identify', userId: 'u1', traits: { plan: 'pro' } },
+          { type: 'track', userId: 'u1', event: 'Order Completed' },
+          { type: 'track', userId: 'u2', event: 'Order Completed' },
+          { type: 'track', userId: 'u2' },
+        ]
+          .map((m) => JSON.stringify(m))
+          .join('\n'),
+      )
+      expect(await importProcess(events)).toMatch(/3 stored, 0 already stored, 1 rejected/)
+      const people = join(dir, 'people.csv')
+      writeFileSync(people, 'userId,plan\nu3,pro\nu4,free\n')
+      await importProcess(people)
+      expect(await imported()).toEqual([
+        'segflow_imported_messages_total{type="identify"} 3',
+        'segflow_imported_messages_total{type="track"} 2',
+      ])
+      // A second run stores nothing again, and counts nothing again.
+      expect(await importProcess(events)).toMatch(/0 stored, 3 already stored/)
+      expect(await imported()).toEqual([
+        'segflow_imported_messages_total{type="identify"} 3',
+        'segflow_imported_messages_total{type="track"} 2',
+      ])
+      // What the server itself ingests is not an import.
+      const sent = await fetch(`${server.url}/v1/track`, {
+        method: 'POST',
+        headers: { authorization: basic(WRITE_KEY), 'content-type': 'application/json' },
+        body: JSON.stringify({ userId: 'u9', event: 'Order Completed' }),
+      })
+      expect(sent.status).toBe(200)
+      const metrics = await (await fetch(`${server.url}/metrics`)).text()
+      expect(metrics).toContain('segflow_ingested_messages_total{type="track"} 1')
+      expect(await imported()).toContain('segflow_imported_messages_total{type="track"} 2')
+    } finally {
+      server.child.kill('SIGTERM')
+      await server.exited
+    }
+  }, 60_000)
 })

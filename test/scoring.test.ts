@@ -7,7 +7,7 @@ import { ManualClock } from '../src/shared/clock.js'
 import { newTestApp } from './helpers/runtime.js'
 import type { TestApp } from './helpers/runtime.js'
 import { Scenario, WS } from './helpers/scenario.js'
-import { testStoreKinds } from './helpers/stores.js'
+import { runSql, testStoreKinds } from './helpers/stores.js'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -26,7 +26,7 @@ describe.each(testStoreKinds())('scores and lifecycle on %s', (kind) => {
   it('exits a score segment at the exact instant decay carries the score below the threshold', async () => {
     sc = await Scenario.open(kind)
     await sc.runtime.scores.put(WS, 'opens', {
-      half_life: '1d',
+      halfLife: '1d',
       criteria: [{ name: 'Opened', event: 'Email Opened', points: 8 }],
     })
     await sc.run([
@@ -156,6 +156,42 @@ describe.each(testStoreKinds())('scores and lifecycle on %s', (kind) => {
     ])
     expect(await sc.membership('u1', 'big-spenders')).toBe(true)
   })
+  it('rewrites models stored as half_life (before schema version 12) to halfLife', async () => {
+    sc = await Scenario.open(kind)
+    await sc.runtime.scores.put(WS, 'opens', {
+      halfLife: '1d',
+      criteria: [{ name: 'Opened', event: 'Email Opened', points: 8 }],
+    })
+    await sc.run([
+      { publish: { key: 'engaged', rule: { score: 'opens', gte: 5 } } },
+      { ingest: [{ userId: 'u1', event: 'Email Opened' }] },
+      { stop: true },
+    ])
+    // The data as a version before 12 left it: the model and the segment's copy of it in snake_case.
+    const old = (col: string) => `${col} = replace(${col}, '"halfLife":', '"half_life":')`
+    await runSql(sc.location, [
+      `UPDATE score_models SET ${old('definition')}`,
+      `UPDATE segments SET ${old('models')}, ${old('live_models')}`,
+      `DELETE FROM segflow_migrations WHERE version = 12`,
+    ])
+    const [before] = await runSql(sc.location, [`SELECT definition FROM score_models`])
+    expect(String(before![0]!.definition)).toContain('"half_life":"1d"')
+    await sc.run([{ start: true }])
+    const model = await sc.runtime.scores.get(WS, 'opens')
+    expect(model.halfLife).toBe('1d')
+    expect(model.definition).toEqual({
+      halfLife: '1d',
+      criteria: [{ name: 'Opened', event: 'Email Opened', points: 8 }],
+    })
+    const [segs] = await runSql(sc.location, [`SELECT models, live_models FROM segments`])
+    expect(JSON.parse(String(segs![0]!.live_models))).toEqual({ opens: model.definition })
+    // The decay still applies: 8 points halve to 4 a day later, below 5.
+    await sc.run([
+      { expect: { u1: { engaged: true } } },
+      { advance: '1d' },
+      { expect: { u1: { engaged: false } }, transitions: ['u1 exited engaged at +1d (time)'] },
+    ])
+  })
 })
 
 describe.each(testStoreKinds())(
@@ -260,7 +296,7 @@ describe.each(testStoreKinds())(
 
     it('explains a score inside a segment, shows the presets, and turns stages on and off', async () => {
       await setUp()
-      expect((await t.admin('GET', '/api/scores/presets')).json().engagement.half_life).toBe('14d')
+      expect((await t.admin('GET', '/api/scores/presets')).json().engagement.halfLife).toBe('14d')
       // A model named "presets" could never be read back: the key is reserved.
       const reserved = await t.admin('PUT', '/api/scores/presets', { preset: 'engagement' })
       expect(reserved.statusCode).toBe(400)
@@ -313,10 +349,32 @@ describe.each(testStoreKinds())(
       })
     })
 
+    it('spells halfLife the same going in and coming out, and refuses half_life', async () => {
+      await setUp()
+      const snake = await t.admin('PUT', '/api/scores/opens', {
+        half_life: '7d',
+        criteria: [{ event: 'Email Opened', points: 2 }],
+      })
+      expect(snake.statusCode).toBe(400)
+      expect(snake.json().error.code).toBe('invalid_model')
+      expect(snake.json().error.issues[0].path).toBe('half_life')
+      expect(snake.json().error.message).toContain('did you mean halfLife?')
+      const camel = await t.admin('PUT', '/api/scores/opens', {
+        halfLife: '7d',
+        criteria: [{ event: 'Email Opened', points: 2 }],
+      })
+      expect(camel.statusCode).toBe(201)
+      const got = (await t.admin('GET', '/api/scores/opens')).json()
+      expect(got.halfLife).toBe('7d')
+      expect(got.definition.halfLife).toBe('7d')
+      const presets = (await t.admin('GET', '/api/scores/presets')).json()
+      expect(Object.keys(presets.engagement)).not.toContain('half_life')
+    })
+
     it('refuses bad models, unknown models, reserved keys and deleting a model in use', async () => {
       await setUp()
       const bad = await t.admin('PUT', '/api/scores/x', {
-        half_life: 'soon',
+        halfLife: 'soon',
         criteria: [
           { event: 'Email Opened', points: 'two' },
           { rule: { segment: 'vip' }, points: 1 },
@@ -325,7 +383,7 @@ describe.each(testStoreKinds())(
       expect(bad.statusCode).toBe(400)
       expect(bad.json().error.code).toBe('invalid_model')
       expect(bad.json().error.issues.map((i: { path: string }) => i.path)).toEqual([
-        'half_life',
+        'halfLife',
         'criteria[0].points',
         'criteria[1].rule',
       ])

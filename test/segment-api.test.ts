@@ -219,10 +219,14 @@ describe.each(testStoreKinds())('segments API on %s', (kind) => {
       since: new Date(NOW).toISOString(),
       explanation: {
         result: true,
-        nextChangeAt: NOW + 6 * DAY,
+        nextChangeAt: new Date(NOW + 6 * DAY).toISOString(),
         children: [
           { rule: 'trait plan eq "pro"', result: true, values: { value: 'pro' } },
-          { result: true, values: { count: 1 }, nextChangeAt: NOW + 6 * DAY },
+          {
+            result: true,
+            values: { count: 1 },
+            nextChangeAt: new Date(NOW + 6 * DAY).toISOString(),
+          },
         ],
       },
     })

@@ -137,7 +137,8 @@ describe.each(testStoreKinds())('segflow apply and explain against a server on %
     const res = await fetch(`${server.url}/api/profiles/ann`, {
       headers: { authorization: `Bearer ${ADMIN_KEY}` },
     })
-    expect(res.status).toBe(404)
+    expect(res.status).toBe(409)
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('suppressed')
     const list = (await cli(['privacy', 'requests'], env)).out.trim().split('\n')
     expect(list).toHaveLength(2)
     expect(list[0]).toMatch(/^prq_\S+ {2}erasure {2}ccpa {2}completed/)

@@ -140,6 +140,56 @@ describe.each(testStoreKinds())('webhooks on %s', (kind) => {
     expect((await deliveries())[0]).toMatchObject({ status: 'succeeded' })
   })
 
+  it('replays a pending delivery now: it keeps its place in the schedule, and order holds', async () => {
+    await hook()
+    rx.answer({ status: 429, headers: { 'retry-after': '3600' } }, { status: 500 })
+    await identify('ann', 'pro')
+    await run()
+    const [entered] = await deliveries()
+    expect(entered).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      nextAttemptAt: new Date(NOW + HOUR).toISOString(),
+    })
+    // Her exit waits behind the entry, which is waiting for its retry in an hour.
+    await identify('ann', 'free')
+    await run()
+    expect(rx.received).toHaveLength(1)
+    const replay = async (body: unknown) =>
+      (await t.admin('POST', '/api/webhooks/crm/replay', body)).json()
+    expect(await replay({ ids: ['msg_other'] })).toEqual({ replayed: 0 })
+
+    clock.advance(MIN)
+    expect(await replay({})).toEqual({ replayed: 2 })
+    const due = await deliveries('pending')
+    expect(due.map((d) => d.nextAttemptAt)).toEqual([
+      new Date(clock.now()).toISOString(),
+      new Date(clock.now()).toISOString(),
+    ])
+    // Tried now (500 this time): the next retry follows the schedule from attempt 2, and the
+    // exit still waits.
+    await run()
+    expect(rx.received).toHaveLength(2)
+    expect(rx.received[1]!.id).toBe(entered!.id)
+    const again = (await deliveries()).find((d) => d.id === entered!.id)
+    expect(again).toMatchObject({
+      status: 'pending',
+      attempts: 2,
+      nextAttemptAt: new Date(clock.now() + RETRY_DELAYS_MS[2]!).toISOString(),
+    })
+
+    expect(await replay({ ids: [entered!.id] })).toEqual({ replayed: 1 })
+    await run()
+    expect(rx.received.map((r) => [r.id === entered!.id, r.json.type])).toEqual([
+      [true, 'segment.entered'],
+      [true, 'segment.entered'],
+      [true, 'segment.entered'],
+      [false, 'segment.exited'],
+    ])
+    expect((await deliveries()).map((d) => d.status)).toEqual(['succeeded', 'succeeded'])
+    expect(await replay({})).toEqual({ replayed: 0 })
+  })
+
   it('gives up on an endpoint that does not answer within the timeout, and retries', async () => {
     await hook()
     rx.answer('hang')

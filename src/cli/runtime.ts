@@ -154,6 +154,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     onCommit: (info) => metrics.onCommit(info),
   })
   metrics.trackQueueDepth(() => queue.depth)
+  metrics.trackImports(() => store.importedMessages())
   const schemas = new SchemaService(store, clock, metrics)
   await schemas.load()
   const ingestor = new Ingestor(queue, clock, metrics, schemas)

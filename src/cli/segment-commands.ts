@@ -1,8 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
-import type { Explanation } from '../evaluate/compile.js'
-import type { SegmentView } from '../engine/segment-service.js'
+import type { ExplanationView, SegmentView } from '../engine/segment-service.js'
 import { isStageKey } from '../rules/desugar.js'
 import { parseRule } from '../rules/parse.js'
 import { dependencyOrder } from '../rules/references.js'
@@ -251,7 +250,7 @@ interface ExplainResponse {
   member: boolean
   since: string | null
   lastTransition: { type: string; at: string; reason: string; historical: boolean } | null
-  explanation: Explanation
+  explanation: ExplanationView
 }
 
 /** `segflow explain PROFILE SEGMENT`: the explanation as an indented tree. */
@@ -276,12 +275,11 @@ export async function explainProfile(
       ? ` (left ${last.at}${why})`
       : ''
   o.out(`${profile} is ${r.member ? '' : 'not '}in ${segment}${when}, version ${r.version}`)
-  const walk = (e: Explanation, depth: number) => {
+  const walk = (e: ExplanationView, depth: number) => {
     const values = Object.entries(e.values)
       .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
       .join(', ')
-    const next =
-      e.nextChangeAt === null ? '' : `  [changes at ${new Date(e.nextChangeAt).toISOString()}]`
+    const next = e.nextChangeAt === null ? '' : `  [changes at ${e.nextChangeAt}]`
     o.out(
       `${'  '.repeat(depth)}${e.result ? '✓' : '✗'} ${e.rule}${values ? `  (${values})` : ''}${next}`,
     )

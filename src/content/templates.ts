@@ -22,6 +22,29 @@ export const TEMPLATE_VARIABLES = [
   'now',
 ]
 
+/** A template as the admin API shows it: instants as ISO-8601, like every other resource. */
+export interface TemplateView {
+  readonly key: string
+  readonly subject: string
+  readonly html: string
+  readonly text: string | null
+  readonly updatedAt: string
+}
+
+/**
+ * @example
+ * templateView(record) // {key: 'welcome', subject: 'Hi', html: '…', text: null, updatedAt: '2026-06-01T12:00:00.000Z'}
+ */
+export function templateView(t: TemplateRecord): TemplateView {
+  return {
+    key: t.key,
+    subject: t.subject,
+    html: t.html,
+    text: t.text,
+    updatedAt: new Date(t.updatedAt).toISOString(),
+  }
+}
+
 /** The main thread only parses and lints; rendering happens in the render pool's workers. */
 const engines = createEngines()
 

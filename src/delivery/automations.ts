@@ -266,6 +266,31 @@ function view(a: AutomationRecord): AutomationView {
   }
 }
 
+/** A run's place in its automation's list, opaque to clients. */
+function encodeRunCursor(r: AutomationRunRecord): string {
+  return Buffer.from(JSON.stringify([r.createdAt, r.transitionId])).toString('base64url')
+}
+
+function decodeRunCursor(cursor: string): { createdAt: number; transitionId: string } {
+  let v: unknown = null
+  try {
+    v = JSON.parse(Buffer.from(cursor, 'base64url').toString())
+  } catch {
+    // Not JSON: refused below like any other cursor this API did not return.
+  }
+  if (
+    !Array.isArray(v) ||
+    v.length !== 2 ||
+    !Number.isSafeInteger(v[0]) ||
+    typeof v[1] !== 'string'
+  )
+    throw new SegflowError(
+      'invalid_request',
+      `cursor ${JSON.stringify(cursor)} is not one this API returned`,
+    )
+  return { createdAt: v[0] as number, transitionId: v[1] }
+}
+
 function runView(r: AutomationRunRecord): RunView {
   return {
     automation: r.automationKey,
@@ -366,11 +391,27 @@ export class AutomationService {
     if (!gone) throw notFound(key)
   }
 
-  async runs(workspaceId: string, key: string, limit: number): Promise<RunView[]> {
+  /**
+   * One page of an automation's runs, oldest first: `nextCursor` (null on the last page) asks
+   * for the next one, like every other paged list.
+   */
+  async runs(
+    workspaceId: string,
+    key: string,
+    q: { limit: number; cursor: string | null },
+  ): Promise<{ items: RunView[]; nextCursor: string | null }> {
     await this.record(workspaceId, key)
-    return (await this.store.messaging.listRuns(workspaceId, { automationKey: key, limit })).map(
-      runView,
-    )
+    const rows = await this.store.messaging.listRuns(workspaceId, {
+      automationKey: key,
+      limit: q.limit + 1,
+      after: q.cursor === null ? null : decodeRunCursor(q.cursor),
+    })
+    const page = rows.slice(0, q.limit)
+    const last = page[page.length - 1]
+    return {
+      items: page.map(runView),
+      nextCursor: rows.length > q.limit && last ? encodeRunCursor(last) : null,
+    }
   }
 
   private async record(workspaceId: string, key: string): Promise<AutomationRecord> {

@@ -265,7 +265,10 @@ export class WebhookService {
     }
   }
 
-  /** Sends failed and exhausted deliveries again (`{ids}` or all), with the same ids. */
+  /**
+   * Sends failed and exhausted deliveries again (`{ids}` or all), with the same ids, and makes
+   * pending ones waiting for their next retry due now.
+   */
   async replay(workspaceId: string, id: string, body: unknown): Promise<{ replayed: number }> {
     await this.record(workspaceId, id)
     let ids: string[] | null = null

@@ -36,7 +36,9 @@ export interface Message {
   readonly activity?: boolean
   /**
    * Brought by `segflow import`: history, not something happening now. The transitions it
-   * causes have reason `import` and are historical (automations skip them by default).
+   * causes have reason `import` and are historical (automations skip them by default). Counted
+   * when stored, in the same transaction, for `segflow_imported_messages_total` (the import
+   * runs in its own process).
    */
   readonly imported?: boolean
   /** identify from `PUT /api/profiles/:id`: traits not named are removed. */

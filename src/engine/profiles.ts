@@ -16,6 +16,7 @@ import type {
 import { traitUpdate } from './message.js'
 import type { Message } from './message.js'
 import type { ComputedFields, LifecycleStage, ProfileInsights } from './insights.js'
+import { erasedProfile, profileNotFound, unknownProfile } from './unknown-profile.js'
 import type { WriteOutcome } from './writer.js'
 
 export interface ProfileView {
@@ -86,13 +87,13 @@ export class ProfileService {
   async get(workspaceId: string, ref: string): Promise<ProfileView> {
     const id = await this.store.resolveProfileId(workspaceId, ref)
     const view = id === null ? null : await this.view(workspaceId, id)
-    if (!view) throw notFound(ref)
+    if (!view) throw await unknownProfile(this.store, workspaceId, ref)
     return view
   }
 
   async events(workspaceId: string, ref: string, limit: number, cursor: string | null) {
     const id = await this.store.resolveProfileId(workspaceId, ref)
-    if (id === null) throw notFound(ref)
+    if (id === null) throw await unknownProfile(this.store, workspaceId, ref)
     const page = await this.store.listEvents(workspaceId, { profileId: id, limit, cursor })
     return { items: page.items.map(eventView), nextCursor: page.nextCursor }
   }
@@ -109,7 +110,7 @@ export class ProfileService {
   ): Promise<{ profile: ProfileView; created: boolean }> {
     const traits = parseTraitsBody(body)
     const existing = await this.store.resolveProfileId(workspaceId, ref)
-    if (existing === null && ref.startsWith('prf_')) throw notFound(ref)
+    if (existing === null && ref.startsWith('prf_')) throw profileNotFound(ref)
     const now = this.clock.now()
     const message = traitUpdate({
       workspaceId,
@@ -122,7 +123,7 @@ export class ProfileService {
       replace: mode === 'replace',
     })
     const [outcome] = await this.submit([message])
-    if (outcome?.status === 'suppressed') throw erased(ref)
+    if (outcome?.status === 'suppressed') throw erasedProfile(ref)
     const id = outcome?.profileId
     const profile = id === undefined ? null : await this.view(workspaceId, id)
     if (!profile)
@@ -137,7 +138,7 @@ export class ProfileService {
    */
   async updateConsent(workspaceId: string, ref: string, body: unknown): Promise<ProfileView> {
     const id = await this.store.resolveProfileId(workspaceId, ref)
-    if (id === null) throw notFound(ref)
+    if (id === null) throw await unknownProfile(this.store, workspaceId, ref)
     const issues: Issue[] = []
     if (!isPlainObject(body)) {
       issues.push({
@@ -263,20 +264,6 @@ function consentView(rows: readonly ConsentRecord[]): Record<Purpose, ConsentVie
     }
   }
   return out
-}
-
-function erased(ref: string): SegflowError {
-  return new SegflowError(
-    'suppressed',
-    `${JSON.stringify(ref)} belongs to a person who was erased; nothing is stored for them until they come back with fresh consent (a "Consent Updated" event granting a purpose)`,
-  )
-}
-
-function notFound(ref: string): SegflowError {
-  return new SegflowError(
-    'profile_not_found',
-    `no profile has the id, userId, anonymousId or email ${JSON.stringify(ref)}`,
-  )
 }
 
 function parseTraitsBody(body: unknown): JsonObject {

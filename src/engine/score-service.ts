@@ -10,6 +10,7 @@ import type { Store } from '../store/store.js'
 import type { Engine } from './engine.js'
 import type { ProfileInsights, ScoreBreakdown } from './insights.js'
 import type { SegmentService } from './segment-service.js'
+import { unknownProfile } from './unknown-profile.js'
 
 export interface ScoreModelView {
   readonly key: string
@@ -134,11 +135,7 @@ export class ScoreService {
     await this.get(workspaceId, key)
     const id = await this.store.resolveProfileId(workspaceId, profileRef)
     const insight = id === null ? null : await this.insights.forProfile(workspaceId, id)
-    if (id === null || !insight)
-      throw new SegflowError(
-        'profile_not_found',
-        `no profile has the id, userId, anonymousId or email ${JSON.stringify(profileRef)}`,
-      )
+    if (id === null || !insight) throw await unknownProfile(this.store, workspaceId, profileRef)
     const b = insight.breakdowns[key]!
     return { profile: id, model: key, at: iso(this.clock.now()), ...b }
   }

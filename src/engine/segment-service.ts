@@ -48,6 +48,7 @@ export interface SegmentSizes {
 
 /** How long a backfill waits before retrying a page the database could not take. */
 const BACKFILL_RETRY_MS = 1000
+import { unknownProfile } from './unknown-profile.js'
 
 export interface SegmentView {
   readonly key: string
@@ -94,6 +95,20 @@ export interface Counted {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString()
+
+/** An explanation as the admin API shows it: `nextChangeAt` as ISO-8601 (or null). */
+export interface ExplanationView extends Omit<Explanation, 'nextChangeAt' | 'children'> {
+  readonly nextChangeAt: string | null
+  readonly children: readonly ExplanationView[]
+}
+
+function explanationView(e: Explanation): ExplanationView {
+  return {
+    ...e,
+    nextChangeAt: e.nextChangeAt === null ? null : iso(e.nextChangeAt),
+    children: e.children.map(explanationView),
+  }
+}
 const SAMPLE = 10
 
 function invalidRule(issues: readonly Pick<RuleIssue, 'path' | 'message'>[]): SegflowError {
@@ -580,18 +595,13 @@ export class SegmentService {
       reason: string
       historical: boolean
     } | null
-    explanation: Explanation
+    explanation: ExplanationView
   }> {
     const seg = this.engine.segments(workspaceId)?.segments.get(key)
     if (!seg) throw notFound(key)
     const id = await this.store.resolveProfileId(workspaceId, profileRef)
     const profile = id === null ? null : await this.store.getProfile(workspaceId, id)
-    if (!profile || id === null) {
-      throw new SegflowError(
-        'profile_not_found',
-        `no profile has the id, userId, anonymousId or email ${JSON.stringify(profileRef)}`,
-      )
-    }
+    if (!profile || id === null) throw await unknownProfile(this.store, workspaceId, profileRef)
     const version = versionFor(seg, id) ?? seg.next!
     const [trackers, memberships, [last], consents, emailStatus, identities] = await Promise.all([
       this.store.profileTrackers(workspaceId, id),
@@ -633,7 +643,7 @@ export class SegmentService {
             historical: last.historical,
           }
         : null,
-      explanation: version.compiled.explain(state, this.clock.now()),
+      explanation: explanationView(version.compiled.explain(state, this.clock.now())),
     }
   }
 

@@ -204,6 +204,12 @@ export class Writer {
     await tx.insertMerges(resolver.merges)
     const stored = events.map((e) => ({ ...e, profileId: resolver.finalId(e.profileId) }))
     await tx.insertEvents(stored)
+    const imported = new Map<string, number>()
+    for (const i of fresh) {
+      const m = messages[i]!
+      if (m.imported === true) imported.set(m.type, (imported.get(m.type) ?? 0) + 1)
+    }
+    if (imported.size > 0) await tx.countImported(workspaceId, imported)
     if (consents.length > 0) {
       // One row per person and purpose: the latest statement in the batch (PostgreSQL refuses
       // a statement that updates the same row twice).

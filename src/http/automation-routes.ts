@@ -34,14 +34,12 @@ export async function automationRoutes(
     await automations.remove(req.workspaceId, req.params.key)
     return { deleted: req.params.key }
   })
-  app.get<{ Params: KeyParams; Querystring: { limit?: string } }>(
+  app.get<{ Params: KeyParams; Querystring: { limit?: string; cursor?: string } }>(
     '/automations/:key/runs',
-    async (req) => ({
-      items: await automations.runs(
-        req.workspaceId,
-        req.params.key,
-        limitParam(req.query.limit, 100, 1000),
-      ),
-    }),
+    async (req) =>
+      automations.runs(req.workspaceId, req.params.key, {
+        limit: limitParam(req.query.limit, 100, 1000),
+        cursor: req.query.cursor ?? null,
+      }),
   )
 }

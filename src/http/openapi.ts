@@ -23,6 +23,10 @@ const errors = {
   '403': json(ref('Error'), 'The wrong kind of key'),
   '404': json(ref('Error'), 'Not found in this workspace'),
 }
+/** The profile routes: an identifier of an erased person. */
+const erased = {
+  '409': json(ref('Error'), 'The id belongs to an erased person (`error.code` suppressed)'),
+}
 const body = (schema: Json) => ({ required: true, content: { 'application/json': { schema } } })
 const pathParam = (name: string, description: string) => ({
   name,
@@ -149,7 +153,7 @@ export function openApiDocument(): Json {
       tags: ['profiles'],
       security: admin,
       parameters: [profile],
-      responses: { '200': json(ref('Profile')), ...errors },
+      responses: { '200': json(ref('Profile')), ...errors, ...erased },
     },
     post: {
       summary: 'Set traits (null removes one); an unknown id creates a profile',
@@ -161,7 +165,12 @@ export function openApiDocument(): Json {
         required: ['traits'],
         properties: { traits: { type: 'object' } },
       }),
-      responses: { '200': json(ref('Profile')), '201': json(ref('Profile'), 'Created'), ...errors },
+      responses: {
+        '200': json(ref('Profile')),
+        '201': json(ref('Profile'), 'Created'),
+        ...errors,
+        ...erased,
+      },
     },
     put: {
       summary: 'Replace all traits',
@@ -173,7 +182,12 @@ export function openApiDocument(): Json {
         required: ['traits'],
         properties: { traits: { type: 'object' } },
       }),
-      responses: { '200': json(ref('Profile')), '201': json(ref('Profile'), 'Created'), ...errors },
+      responses: {
+        '200': json(ref('Profile')),
+        '201': json(ref('Profile'), 'Created'),
+        ...errors,
+        ...erased,
+      },
     },
   }
   paths['/api/profiles/{id}/consent'] = {
@@ -198,7 +212,7 @@ export function openApiDocument(): Json {
           evidence: { type: 'object' },
         },
       }),
-      responses: { '200': json(ref('Profile')), ...errors },
+      responses: { '200': json(ref('Profile')), ...errors, ...erased },
     },
   }
   paths['/api/profiles/{id}/events'] = {
@@ -207,7 +221,7 @@ export function openApiDocument(): Json {
       tags: ['profiles'],
       security: admin,
       parameters: [profile, ...openApiQuery(EVENTS_QUERY)],
-      responses: { '200': json({ type: 'object' }), ...errors },
+      responses: { '200': json({ type: 'object' }), ...errors, ...erased },
     },
   }
   paths['/api/profiles/{id}/explain/{key}'] = {
@@ -241,6 +255,7 @@ export function openApiDocument(): Json {
           },
         }),
         ...errors,
+        ...erased,
       },
     },
   }
@@ -504,7 +519,8 @@ export function openApiDocument(): Json {
   }
   paths['/api/webhooks/{id}/replay'] = {
     post: {
-      summary: 'Send failed and exhausted deliveries again, with the same ids',
+      summary:
+        'Send failed and exhausted deliveries again, with the same ids, and make pending ones waiting for a retry due now',
       tags: ['webhooks'],
       security: admin,
       parameters: [hook],
@@ -682,11 +698,25 @@ export function openApiDocument(): Json {
   }
   paths['/api/automations/{key}/runs'] = {
     get: {
-      summary: 'Runs: one per transition, with the step reached and what each action did',
+      summary:
+        'Runs, oldest first, a page at a time ({items, nextCursor}): one per transition, with the step reached and what each action did',
       tags: ['automations'],
       security: admin,
-      parameters: [auto, query('limit', '1–1000', 'integer')],
-      responses: { '200': json({ type: 'object' }), ...errors },
+      parameters: [
+        auto,
+        query('limit', '1–1000, default 100', 'integer'),
+        query('cursor', 'nextCursor from a previous page'),
+      ],
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: {
+            items: { type: 'array', items: { type: 'object' } },
+            nextCursor: { type: ['string', 'null'], description: 'null on the last page' },
+          },
+        }),
+        ...errors,
+      },
     },
   }
   const model = pathParam('key', 'scoring model key')
@@ -740,7 +770,7 @@ export function openApiDocument(): Json {
       tags: ['scores'],
       security: admin,
       parameters: [person, model],
-      responses: { '200': json({ type: 'object' }), ...errors },
+      responses: { '200': json({ type: 'object' }), ...errors, ...erased },
     },
   }
   const privacyRequest = {
@@ -931,7 +961,7 @@ export function openApiDocument(): Json {
       tags: ['lifecycle'],
       security: admin,
       parameters: [person],
-      responses: { '200': json({ type: 'object' }), ...errors },
+      responses: { '200': json({ type: 'object' }), ...errors, ...erased },
     },
   }
   const token = pathParam('token', 'signed by segflow')
@@ -1087,7 +1117,7 @@ export function openApiDocument(): Json {
           properties: {
             name: { type: 'string' },
             description: { type: 'string' },
-            half_life: { type: 'string', description: 'e.g. "14d"; points halve at each' },
+            halfLife: { type: 'string', description: 'e.g. "14d"; points halve at each' },
             criteria: { type: 'array', items: { type: 'object' } },
             preset: { type: 'string', enum: ['engagement'] },
           },
@@ -1138,6 +1168,7 @@ export function openApiDocument(): Json {
             subject: { type: 'string' },
             html: { type: 'string' },
             text: { type: ['string', 'null'] },
+            updatedAt: { type: 'string', format: 'date-time', readOnly: true },
             warnings: { type: 'array', items: { type: 'string' } },
           },
         },

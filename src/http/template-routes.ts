@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { TemplatePreviews } from '../content/previews.js'
+import { templateView } from '../content/templates.js'
 import type { TemplateService } from '../content/templates.js'
 import type { EmailAdmin } from '../delivery/email-admin.js'
 import type { EmailSettingsService } from '../delivery/settings.js'
@@ -22,10 +23,12 @@ export interface TemplateRouteDeps {
  */
 export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDeps): Promise<void> {
   const { templates, previews, emailSettings, email } = deps
-  app.get('/templates', async (req) => ({ items: await templates.list(req.workspaceId) }))
+  app.get('/templates', async (req) => ({
+    items: (await templates.list(req.workspaceId)).map(templateView),
+  }))
   app.get<{ Params: KeyParams }>('/templates/:key', async (req) => {
     const { template, warnings } = await templates.get(req.workspaceId, req.params.key)
-    return { ...template, warnings }
+    return { ...templateView(template), warnings }
   })
   app.put<{ Params: KeyParams }>('/templates/:key', async (req, reply) => {
     const { template, created, warnings } = await templates.put(
@@ -33,7 +36,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
       req.params.key,
       req.body,
     )
-    return reply.status(created ? 201 : 200).send({ ...template, warnings })
+    return reply.status(created ? 201 : 200).send({ ...templateView(template), warnings })
   })
   app.delete<{ Params: KeyParams }>('/templates/:key', async (req) => {
     await templates.remove(req.workspaceId, req.params.key)

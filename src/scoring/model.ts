@@ -31,7 +31,7 @@ export const ENGAGEMENT_PRESET: JsonObject = {
   name: 'Engagement',
   description:
     'Opens, clicks, visits and purchases (points halve every 14 days), plus recency of activity.',
-  half_life: '14d',
+  halfLife: '14d',
   criteria: [
     { name: 'Opened an email', event: 'Email Opened', points: 2, cap: 20 },
     { name: 'Clicked an email', event: 'Email Clicked', points: 5, cap: 30 },
@@ -48,7 +48,7 @@ export const PRESETS: Readonly<Record<string, JsonObject>> = { engagement: ENGAG
  * Parses a scoring model definition (as `PUT /api/scores/:key` receives it). `{"preset":
  * "engagement"}` stands for the preset. Every problem is reported with its path.
  * @example
- * parseModel('engagement', { half_life: '14d', criteria: [{ event: 'Email Opened', points: 2, cap: 20 }] })
+ * parseModel('engagement', { halfLife: '14d', criteria: [{ event: 'Email Opened', points: 2, cap: 20 }] })
  */
 export function parseModel(key: string, input: unknown): ModelResult {
   const r = new Reader()
@@ -63,14 +63,16 @@ export function parseModel(key: string, input: unknown): ModelResult {
     if (r.issues.length > 0 || !preset) return { ok: false, issues: r.issues }
     return parseModel(key, preset)
   }
-  r.keys(input, [], ['name', 'description', 'half_life', 'criteria'], 'a scoring model')
+  // The API is camelCase in both directions: `halfLife`, as `GET /api/scores/:key` shows it.
+  // `half_life` (the spelling before version 12 of the schema) is refused with a suggestion.
+  r.keys(input, [], ['name', 'description', 'halfLife', 'criteria'], 'a scoring model')
   const name = input.name === undefined ? key : r.text(input.name, ['name'], 'name')
   const description =
     input.description === undefined
       ? ''
       : r.text(input.description, ['description'], 'description', { empty: true })
   const halfLife =
-    input.half_life === undefined ? null : r.duration(input.half_life, ['half_life'], 'half_life')
+    input.halfLife === undefined ? null : r.duration(input.halfLife, ['halfLife'], 'halfLife')
   const list = input.criteria
   const criteria: ScoreCriterion[] = []
   if (!Array.isArray(list) || list.length === 0) {
@@ -142,7 +144,7 @@ function criterion(r: Reader, v: unknown, at: (string | number)[]): ScoreCriteri
  */
 export function modelToJson(m: ScoreModel): JsonObject {
   return {
-    ...(m.halfLife === null ? {} : { half_life: formatDuration(m.halfLife) }),
+    ...(m.halfLife === null ? {} : { halfLife: formatDuration(m.halfLife) }),
     criteria: m.criteria.map((c): JsonObject => {
       if (c.kind === 'rule')
         return { name: c.name, rule: ruleToJson(c.rule as Rule), points: c.points }

@@ -89,6 +89,34 @@ export class Metrics {
     collect: (): void => this.sync(this.timersFired, this.engineSource().timersFired),
   })
 
+  private importSource: () => Promise<readonly { type: string; count: number }[]> = async () => []
+  private importTotals = new Map<string, number>()
+  /**
+   * Messages `segflow import` stored, read from the store at scrape time: imports run in a
+   * process of their own, so only the store knows them all.
+   */
+  readonly imported: Counter<'type'> = new Counter({
+    name: 'segflow_imported_messages_total',
+    help: 'Messages stored by segflow import (any process), by type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+    collect: async (): Promise<void> => {
+      try {
+        for (const r of await this.importSource()) this.importTotals.set(r.type, r.count)
+      } catch {
+        // The store is unreachable: keep the last totals (a counter never goes back), and
+        // /healthz says what is wrong.
+      }
+      this.imported.reset()
+      for (const [type, n] of this.importTotals) this.imported.inc({ type }, n)
+    },
+  })
+
+  /** Where the totals of `segflow import` are read at scrape time. */
+  trackImports(read: () => Promise<readonly { type: string; count: number }[]>): void {
+    this.importSource = read
+  }
+
   /** Where the engine's counters are read at scrape time. */
   trackEngine(read: () => { evaluations: number; transitions: number; timersFired: number }): void {
     this.engineSource = read

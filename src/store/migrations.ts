@@ -483,6 +483,43 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
+    version: 12,
+    name: 'scoring models spell halfLife as the API does',
+    statements: () => {
+      // Definitions are stored as JSON.stringify wrote them (no spaces), and `half_life` was
+      // only ever a key of a model's top level (a segment version keeps {model: definition}).
+      // Inside a JSON string every quote is escaped, so `"half_life":` is always that key.
+      const rename = (col: string) => `${col} = replace(${col}, '"half_life":', '"halfLife":')`
+      return [
+        `UPDATE score_models SET ${rename('definition')} WHERE definition LIKE '%"half_life":%'`,
+        `UPDATE segments SET ${rename('models')}, ${rename('live_models')}
+          WHERE models LIKE '%"half_life":%' OR live_models LIKE '%"half_life":%'`,
+      ]
+    },
+  },
+  {
+    version: 13,
+    name: 'automation runs paged by cursor',
+    // `GET /api/automations/:key/runs` pages one automation's runs in creation order.
+    statements: () => [
+      `CREATE INDEX automation_runs_list ON automation_runs (workspace_id, automation_key, created_at, transition_id)`,
+    ],
+  },
+  {
+    version: 14,
+    name: 'imported message counters',
+    // `segflow import` runs in a process of its own: what it stores is counted here, in the
+    // transaction that stores it, and every server's /metrics reads it back.
+    statements: (t) => [
+      `CREATE TABLE imported_messages (
+        workspace_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        count ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, type)
+      )`,
+    ],
+  },
+  {
     version: 15,
     name: "a profile's memberships in segment order",
     statements: () => [
@@ -495,7 +532,7 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
-    version: 17,
+    version: 16,
     name: 'segment sizes per hour, written with the transitions',
     statements: (t) => [
       // Entered and exited per segment and UTC hour: a segment's size at any hour boundary is

@@ -304,16 +304,29 @@ export class SqlDeliveryTx implements DeliveryTx {
     ids: readonly string[] | null,
     at: number,
   ): Promise<number> {
-    const head = `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?
-      WHERE workspace_id = ? AND destination = ? AND status IN ('failed', 'exhausted')`
-    if (ids === null) return this.c.run(head, [at, at, workspaceId, destination])
-    return this.c.run(`${head} AND id ${this.h.inArray('?')}`, [
+    const only = ids === null ? '' : ` AND id ${this.h.inArray('?')}`
+    const params = [
       at,
       at,
       workspaceId,
       destination,
-      this.h.arrayParam(ids),
-    ])
+      ...(ids === null ? [] : [this.h.arrayParam(ids)]),
+    ]
+    // Pending ones waiting for a later attempt are due now; they keep their attempt count, so a
+    // failure carries on along the retry schedule. One waiting behind an earlier delivery to
+    // the same person still goes after it (due-picking checks that, whatever its due time).
+    const waiting = await this.c.run(
+      `UPDATE deliveries SET next_attempt_at = ?, updated_at = ?
+        WHERE workspace_id = ? AND destination = ? AND status = 'pending' AND next_attempt_at > ?${only}`,
+      [at, at, workspaceId, destination, at, ...(ids === null ? [] : [this.h.arrayParam(ids)])],
+    )
+    // Failed and exhausted ones start the schedule over.
+    const ended = await this.c.run(
+      `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?
+        WHERE workspace_id = ? AND destination = ? AND status IN ('failed', 'exhausted')${only}`,
+      params,
+    )
+    return waiting + ended
   }
 
   async deleteDelivery(workspaceId: string, id: string): Promise<void> {

@@ -400,18 +400,28 @@ export class SqlMessagingReads implements MessagingReads {
 
   async listRuns(
     workspaceId: string,
-    q: { automationKey?: string; limit: number },
+    q: Parameters<MessagingReads['listRuns']>[1],
   ): Promise<AutomationRunRecord[]> {
-    const rows =
-      q.automationKey === undefined
-        ? await this.reader().all(
-            `SELECT * FROM automation_runs WHERE workspace_id = ? ORDER BY created_at, automation_key, transition_id LIMIT ?`,
-            [workspaceId, q.limit],
-          )
-        : await this.reader().all(
-            `SELECT * FROM automation_runs WHERE workspace_id = ? AND automation_key = ? ORDER BY created_at, transition_id LIMIT ?`,
-            [workspaceId, q.automationKey, q.limit],
-          )
+    if (q.automationKey === undefined) {
+      const rows = await this.reader().all(
+        `SELECT * FROM automation_runs WHERE workspace_id = ? ORDER BY created_at, automation_key, transition_id LIMIT ?`,
+        [workspaceId, q.limit],
+      )
+      return rows.map(toRun)
+    }
+    // A range of automation_runs_list (migration 13): (created_at, transition_id) after the cursor.
+    const after = q.after ?? null
+    const rows = await this.reader().all(
+      `SELECT * FROM automation_runs WHERE workspace_id = ? AND automation_key = ?
+       ${after === null ? '' : 'AND (created_at, transition_id) > (?, ?)'}
+       ORDER BY created_at, transition_id LIMIT ?`,
+      [
+        workspaceId,
+        q.automationKey,
+        ...(after === null ? [] : [after.createdAt, after.transitionId]),
+        q.limit,
+      ],
+    )
     return rows.map(toRun)
   }
 

@@ -232,7 +232,11 @@ export class SqlPrivacyTx implements PrivacyTx {
 }
 
 export class SqlPrivacyReads implements PrivacyReads {
-  constructor(private readonly reader: () => SqlConnection) {}
+  constructor(
+    private readonly reader: () => SqlConnection,
+    /** Set by the store's subclass after this is made: read lazily. */
+    private readonly hooks: () => DialectHooks,
+  ) {}
 
   async getRequest(workspaceId: string, id: string): Promise<PrivacyRequestRecord | null> {
     const rows = await this.reader().all(
@@ -248,5 +252,14 @@ export class SqlPrivacyReads implements PrivacyReads {
       [workspaceId, limit],
     )
     return rows.map(toRequest)
+  }
+
+  async suppressed(workspaceId: string, hashes: readonly string[]): Promise<Set<string>> {
+    if (hashes.length === 0) return new Set()
+    const rows = await this.reader().all(
+      `SELECT hash FROM suppressions WHERE workspace_id = ? AND hash ${this.hooks().inArray('?')}`,
+      [workspaceId, this.hooks().arrayParam(hashes)],
+    )
+    return new Set(rows.map((r) => String(r.hash)))
   }
 }

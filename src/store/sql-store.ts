@@ -79,7 +79,10 @@ export abstract class SqlStore implements Store {
   /** This store object's rows in the size rollup: one writer per process, never contended. */
   private readonly writerId = randomBytes(6).toString('hex')
   readonly messaging: MessagingReads = new SqlMessagingReads(() => this.reader())
-  readonly privacy: PrivacyReads = new SqlPrivacyReads(() => this.reader())
+  readonly privacy: PrivacyReads = new SqlPrivacyReads(
+    () => this.reader(),
+    () => this.hooks,
+  )
   readonly delivery: DeliveryReads = new SqlDeliveryReads(
     () => this.reader(),
     // Hooks are set by the subclass constructor, after this field: read them lazily.
@@ -381,6 +384,13 @@ export abstract class SqlStore implements Store {
       [workspaceId],
     )
     return Number(rows[0]?.n ?? 0)
+  }
+
+  async importedMessages(): Promise<{ type: string; count: number }[]> {
+    const rows = await this.reader().all(
+      `SELECT type, SUM(count) AS n FROM imported_messages GROUP BY type ORDER BY type`,
+    )
+    return rows.map((r) => ({ type: String(r.type), count: Number(r.n) }))
   }
 
   async countProfiles(workspaceId: string): Promise<number> {

@@ -174,6 +174,16 @@ export class SqlWriteTx implements WriteTx {
     )
   }
 
+  async countImported(workspaceId: string, byType: ReadonlyMap<string, number>): Promise<void> {
+    for (const [type, n] of byType) {
+      await this.c.run(
+        `INSERT INTO imported_messages (workspace_id, type, count) VALUES (?, ?, ?)
+         ON CONFLICT (workspace_id, type) DO UPDATE SET count = imported_messages.count + excluded.count`,
+        [workspaceId, type, n],
+      )
+    }
+  }
+
   insertEvents(rows: readonly EventRecord[]): Promise<number> {
     return this.c.insertMany(
       `INSERT INTO events (${EVENT_COLUMNS})`,

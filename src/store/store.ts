@@ -347,7 +347,10 @@ export interface DeliveryTx {
   deferDeliveries(rows: readonly WaitingDelivery[]): Promise<number>
   updateDelivery(row: DeliveryRecord): Promise<void>
   insertAttempt(row: AttemptRecord): Promise<void>
-  /** Puts failed and exhausted deliveries (these ids, or all) back to pending, due at `at`. */
+  /**
+   * Makes deliveries (these ids, or all) due at `at`: failed and exhausted ones back to pending
+   * with their attempts reset, pending ones due later keeping their attempts. Returns how many.
+   */
   replayDeliveries(
     workspaceId: string,
     destination: string,
@@ -484,6 +487,8 @@ export interface PrivacyReads {
   getRequest(workspaceId: string, id: string): Promise<PrivacyRequestRecord | null>
   /** Newest first. */
   listRequests(workspaceId: string, limit: number): Promise<PrivacyRequestRecord[]>
+  /** Of these identifier hashes, those on the suppression list (erased people). */
+  suppressed(workspaceId: string, hashes: readonly string[]): Promise<Set<string>>
 }
 
 /** A person's consent for one purpose: the latest by `at` wins. */
@@ -621,9 +626,19 @@ export interface MessagingReads {
     workspaceId: string,
     query: { profileId?: string; limit: number },
   ): Promise<EmailSendRecord[]>
+  /**
+   * Runs in creation order (then by transition id); with `after` (one automation's runs only),
+   * those after that run: keyset pages over the automation's runs index.
+   */
   listRuns(
     workspaceId: string,
-    query: { automationKey?: string; limit: number },
+    query:
+      | { automationKey?: undefined; limit: number }
+      | {
+          automationKey: string
+          limit: number
+          after?: { readonly createdAt: number; readonly transitionId: string } | null
+        },
   ): Promise<AutomationRunRecord[]>
   emailStatus(workspaceId: string, profileId: string): Promise<EmailStatus>
   consents(workspaceId: string, profileId: string): Promise<ConsentRecord[]>
@@ -662,6 +677,8 @@ export interface WriteTx {
   insertMerges(rows: readonly MergeRecord[]): Promise<void>
   /** Inserts events; a messageId already stored is skipped. Returns how many were inserted. */
   insertEvents(rows: readonly EventRecord[]): Promise<number>
+  /** Adds to the counts of messages `segflow import` stored, by message type. */
+  countImported(workspaceId: string, byType: ReadonlyMap<string, number>): Promise<void>
 
   readonly delivery: DeliveryTx
   readonly messaging: MessagingTx
@@ -790,6 +807,8 @@ export interface Store {
   /** Events newest first (timestamp, then arrival order). */
   listEvents(workspaceId: string, query: EventQuery): Promise<Page<StoredEvent>>
   countEvents(workspaceId: string): Promise<number>
+  /** Messages `segflow import` has stored, by type, over every workspace (for /metrics). */
+  importedMessages(): Promise<{ type: string; count: number }[]>
   /**
    * Runs a read-only statement built by sql/ (the rule compiler) with `?` placeholders.
    * Nothing else should build SQL outside the store.

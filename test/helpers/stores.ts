@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -93,4 +94,38 @@ export async function newTestStore(kind: StoreKind): Promise<TestStore> {
       await location.destroy()
     },
   }
+}
+
+/**
+ * Raw SQL on a location's database, beside any store open on it (for seeding old rows or
+ * undoing a migration; no part of segflow). Returns the rows of each statement.
+ */
+export async function runSql(
+  location: StoreLocation,
+  statements: readonly string[],
+): Promise<Record<string, unknown>[][]> {
+  const out: Record<string, unknown>[][] = []
+  if (location.kind === 'sqlite') {
+    const db = new Database(join(location.env.SEGFLOW_DATA_DIR!, 'segflow.db'))
+    try {
+      for (const s of statements) {
+        const stmt = db.prepare(s)
+        out.push(stmt.reader ? (stmt.all() as Record<string, unknown>[]) : (stmt.run(), []))
+      }
+    } finally {
+      db.close()
+    }
+    return out
+  }
+  const c = new pg.Client({
+    connectionString: PG_URL,
+    options: `-c search_path=${location.env.SEGFLOW_DATABASE_SCHEMA}`,
+  })
+  await c.connect()
+  try {
+    for (const s of statements) out.push((await c.query(s)).rows as Record<string, unknown>[])
+  } finally {
+    await c.end()
+  }
+  return out
 }
