@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { formatDuration, parseDuration } from '../shared/time.js'
 
 /** Everything segflow reads from the environment, parsed once. README lists each variable. */
 export interface Config {
@@ -53,6 +54,10 @@ export interface Config {
   readonly renderMemoryMb: number
   /** SEGFLOW_RENDER_WORKERS: template render worker threads, default 2. */
   readonly renderWorkers: number
+  /** SEGFLOW_SESSION_IDLE: a login session unused this long ends, default 2h. */
+  readonly sessionIdleMs: number
+  /** SEGFLOW_SESSION_MAX: a login session ends this long after login however used, default 7d. */
+  readonly sessionMaxMs: number
 }
 
 function pemFile(env: NodeJS.ProcessEnv, name: string): Buffer {
@@ -116,6 +121,24 @@ function oneOf<T extends string>(
   return v
 }
 
+/** A duration like `30m`, `2h` or `7d` (shared/time.ts), within [min, max]. */
+function duration(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: string,
+  min: number,
+  max: number,
+): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return parseDuration(fallback)!
+  const ms = parseDuration(raw.trim())
+  if (ms === null || ms < min || ms > max)
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} must be a duration from ${formatDuration(min)} to ${formatDuration(max)}, like 30m, 2h or 7d`,
+    )
+  return ms
+}
+
 function str(env: NodeJS.ProcessEnv, name: string): string | null {
   const raw = env[name]
   return raw === undefined || raw === '' ? null : raw
@@ -162,7 +185,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     renderTimeoutMs: int(env, 'SEGFLOW_RENDER_TIMEOUT_MS', 500, 10, 600_000),
     renderMemoryMb: int(env, 'SEGFLOW_RENDER_MEMORY_MB', 64, 16, 16_384),
     renderWorkers: int(env, 'SEGFLOW_RENDER_WORKERS', 2, 1, 64),
+    ...sessionLimits(env),
   }
+}
+
+function sessionLimits(env: NodeJS.ProcessEnv): Pick<Config, 'sessionIdleMs' | 'sessionMaxMs'> {
+  const sessionIdleMs = duration(env, 'SEGFLOW_SESSION_IDLE', '2h', 60_000, 30 * 86_400_000)
+  const sessionMaxMs = duration(env, 'SEGFLOW_SESSION_MAX', '7d', 60_000, 365 * 86_400_000)
+  if (sessionMaxMs < sessionIdleMs)
+    throw new ConfigError(
+      `SEGFLOW_SESSION_MAX (${formatDuration(sessionMaxMs)}) must not be shorter than SEGFLOW_SESSION_IDLE (${formatDuration(sessionIdleMs)})`,
+    )
+  return { sessionIdleMs, sessionMaxMs }
 }
 
 /** A URL variable: parseable, and with one of `schemes`; the example shows the expected shape. */

@@ -22,6 +22,7 @@ import type { DialectHooks, Row, SqlConnection } from './sql-connection.js'
 import { SqlDeliveryReads } from './sql-delivery.js'
 import { SqlMessagingReads } from './sql-messaging.js'
 import { SqlPrivacyReads } from './sql-privacy.js'
+import { SqlUsersReads } from './sql-users.js'
 import { PLAINTEXT } from '../shared/sealer.js'
 import type { Sealer } from '../shared/sealer.js'
 import { SqlWriteTx } from './sql-write-tx.js'
@@ -29,6 +30,7 @@ import type {
   ApiKeyRecord,
   AuditRecord,
   PrivacyReads,
+  UsersReads,
   DeliveryReads,
   EventQuery,
   MessagingReads,
@@ -74,6 +76,7 @@ export abstract class SqlStore implements Store {
   private readonly mutex = new Mutex()
   readonly messaging: MessagingReads = new SqlMessagingReads(() => this.reader())
   readonly privacy: PrivacyReads = new SqlPrivacyReads(() => this.reader())
+  readonly users: UsersReads = new SqlUsersReads(() => this.reader())
   readonly delivery: DeliveryReads = new SqlDeliveryReads(
     () => this.reader(),
     // Hooks are set by the subclass constructor, after this field: read them lazily.
