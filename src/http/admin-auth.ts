@@ -123,7 +123,7 @@ export function requireAdmin(app: FastifyInstance, keys: KeyService, users: User
         'forbidden',
         session.role === 'viewer' && needed === 'editor'
           ? `a viewer cannot change anything; ${req.method} ${req.routeOptions.url ?? req.url} needs the editor or admin role`
-          : `${req.method} ${req.routeOptions.url ?? req.url} needs the ${needed} role; you are ${session.role === 'admin' ? 'an' : 'a'} ${session.role} in workspace ${session.workspaceId}`,
+          : `${req.method} ${req.routeOptions.url ?? req.url} needs the ${needed} role; you are ${/^[aeiou]/.test(session.role) ? 'an' : 'a'} ${session.role} in workspace ${session.workspaceId}`,
       )
     req.workspaceId = session.workspaceId
     req.actor = `user:${session.email}`
