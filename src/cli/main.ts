@@ -95,8 +95,10 @@ export function buildProgram(
     .command('users')
     .description('people who log in (the dashboard), with a role per workspace')
   const roleOption = () =>
-    new Option('--role <role>', 'viewer (reads), editor (changes) or admin (also users, privacy)')
-      .makeOptionMandatory()
+    new Option(
+      '--role <role>',
+      'viewer (reads), editor (changes) or admin (also users, privacy)',
+    ).makeOptionMandatory()
   users
     .command('create')
     .argument('<email>', 'their email address (unique, case-insensitively)')

@@ -83,7 +83,9 @@ export async function usersRole(
   const role = parseRole(opts.role, '--role')
   await withRuntime(config, async (rt) => {
     const u = await rt.users.setRole({ email, workspaceId: opts.workspace, role, actor: 'cli' })
-    o.out(`${u.email} is now ${/^[aeiou]/.test(role) ? 'an' : 'a'} ${role} of workspace ${opts.workspace}.`)
+    o.out(
+      `${u.email} is now ${/^[aeiou]/.test(role) ? 'an' : 'a'} ${role} of workspace ${opts.workspace}.`,
+    )
   })
 }
 

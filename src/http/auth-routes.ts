@@ -68,7 +68,10 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRouteOptions): 
         )
       await users.logout(token, session)
     }
-    return noStore(reply).header('set-cookie', cookie(req, '', 0)).status(204).send()
+    return noStore(reply)
+      .header('set-cookie', cookie(req, '', 0))
+      .status(204)
+      .send()
   })
 
   app.get('/auth/session', async (req, reply) => {

@@ -135,9 +135,7 @@ export class SqlUsersTx implements UsersTx {
   }
 
   async getPasswordToken(tokenHash: string): Promise<PasswordTokenRecord | null> {
-    const rows = await this.c.all(`SELECT * FROM password_tokens WHERE token_hash = ?`, [
-      tokenHash,
-    ])
+    const rows = await this.c.all(`SELECT * FROM password_tokens WHERE token_hash = ?`, [tokenHash])
     return rows[0] ? toToken(rows[0]) : null
   }
 
