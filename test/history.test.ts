@@ -316,7 +316,7 @@ describe('SEGFLOW_HISTORY_AFTER', () => {
     for (const raw of ['1 day', '24', '0h', 'soon']) {
       expect(() => loadConfig({ SEGFLOW_HISTORY_AFTER: raw })).toThrow(ConfigError)
       expect(() => loadConfig({ SEGFLOW_HISTORY_AFTER: raw })).toThrow(
-        `SEGFLOW_HISTORY_AFTER=${JSON.stringify(raw)} must be a duration: a whole number and one of s, m, h, d, w (like 24h or 7d)`,
+        `SEGFLOW_HISTORY_AFTER=${JSON.stringify(raw)} must be a duration from 1m to 365d, like 30m, 2h or 7d`,
       )
     }
   })

@@ -128,6 +128,8 @@ describe.each(testStoreKinds())('README examples on %s', (kind) => {
         cwd,
         env: {
           ...process.env,
+          // `segflow users …` works on the server's database.
+          ...location.env,
           SEGFLOW_URL: server.url,
           SEGFLOW_ADMIN_KEY: ADMIN_KEY,
           WRITE_KEY,

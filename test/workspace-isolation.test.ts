@@ -78,6 +78,7 @@ describe.each(testStoreKinds())('workspace isolation on %s', (kind) => {
     })
     await ok('PUT', '/api/lifecycle', { preset: 'default' })
     await ok('PUT', '/api/email/settings', { from: 'A News <a-news@a.example>' })
+    await ok('PUT', '/api/users/a-user@a.example', { role: 'editor' })
     // Lifecycle stages are segments being computed: let every segment settle first.
     for (const s of (await ok('GET', '/api/segments')).items as { key: string }[])
       await t.rt.segments.settled('default', s.key)
@@ -95,6 +96,7 @@ describe.each(testStoreKinds())('workspace isolation on %s', (kind) => {
       'A-automation',
       'A-criterion',
       'a-news@a.example',
+      'a-user@a.example',
     ]
     expect(markers.every((m) => typeof m === 'string' && m.length > 3)).toBe(true)
   })
@@ -113,6 +115,7 @@ describe.each(testStoreKinds())('workspace isolation on %s', (kind) => {
       .replace('/automations/:key', '/automations/a-auto')
       .replace('/scores/:key', '/scores/a_model')
       .replace('/explain/:key', '/explain/a-vip')
+      .replace('/users/:email', '/users/a-user@a.example')
 
   /** What A can see of its own things, to check that nothing of it changed. */
   const snapshot = async () => {
@@ -129,6 +132,7 @@ describe.each(testStoreKinds())('workspace isolation on %s', (kind) => {
       '/api/lifecycle',
       '/api/email/settings',
       `/api/email/status/${ids.profile}`,
+      '/api/users',
     ]) {
       const res = await t.admin('GET', url)
       expect(res.statusCode, url).toBe(200)

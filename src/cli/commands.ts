@@ -49,7 +49,7 @@ export async function requireExistingStore(config: Config): Promise<void> {
   }
 }
 
-async function withRuntime<T>(config: Config, fn: (rt: Runtime) => Promise<T>): Promise<T> {
+export async function withRuntime<T>(config: Config, fn: (rt: Runtime) => Promise<T>): Promise<T> {
   await requireExistingStore(config)
   const rt = await openRuntime(config)
   try {
@@ -71,7 +71,7 @@ async function withRuntime<T>(config: Config, fn: (rt: Runtime) => Promise<T>): 
 const date = (ms: number | null) =>
   ms === null ? '-' : new Date(ms).toISOString().replace('.000Z', 'Z')
 
-function table(rows: string[][]): string[] {
+export function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   return rows.map((r) =>
     r

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { DEFAULT_HISTORY_AFTER_MS } from '../engine/engine.js'
-import { parseDuration } from '../shared/time.js'
+import { formatDuration, parseDuration } from '../shared/time.js'
 
 /** Everything segflow reads from the environment, parsed once. README lists each variable. */
 export interface Config {
@@ -61,6 +61,10 @@ export interface Config {
    * automations skip by default. Default 24h.
    */
   readonly historyAfterMs: number
+  /** SEGFLOW_SESSION_IDLE: a login session unused this long ends, default 2h. */
+  readonly sessionIdleMs: number
+  /** SEGFLOW_SESSION_MAX: a login session ends this long after login however used, default 7d. */
+  readonly sessionMaxMs: number
 }
 
 function pemFile(env: NodeJS.ProcessEnv, name: string): Buffer {
@@ -124,14 +128,20 @@ function oneOf<T extends string>(
   return v
 }
 
-/** A duration variable (`30m`, `24h`, `7d`), as the rule language writes them. */
-function durationMs(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = str(env, name)
-  if (raw === null) return fallback
+/** A duration like `30m`, `2h` or `7d` (shared/time.ts), within [min, max]. */
+function duration(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: string,
+  min: number,
+  max: number,
+): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return parseDuration(fallback)!
   const ms = parseDuration(raw.trim())
-  if (ms === null)
+  if (ms === null || ms < min || ms > max)
     throw new ConfigError(
-      `${name}=${JSON.stringify(raw)} must be a duration: a whole number and one of s, m, h, d, w (like 24h or 7d)`,
+      `${name}=${JSON.stringify(raw)} must be a duration from ${formatDuration(min)} to ${formatDuration(max)}, like 30m, 2h or 7d`,
     )
   return ms
 }
@@ -182,8 +192,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     renderTimeoutMs: int(env, 'SEGFLOW_RENDER_TIMEOUT_MS', 500, 10, 600_000),
     renderMemoryMb: int(env, 'SEGFLOW_RENDER_MEMORY_MB', 64, 16, 16_384),
     renderWorkers: int(env, 'SEGFLOW_RENDER_WORKERS', 2, 1, 64),
-    historyAfterMs: durationMs(env, 'SEGFLOW_HISTORY_AFTER', DEFAULT_HISTORY_AFTER_MS),
+    historyAfterMs: duration(
+      env,
+      'SEGFLOW_HISTORY_AFTER',
+      formatDuration(DEFAULT_HISTORY_AFTER_MS),
+      60_000,
+      365 * 86_400_000,
+    ),
+    ...sessionLimits(env),
   }
+}
+
+function sessionLimits(env: NodeJS.ProcessEnv): Pick<Config, 'sessionIdleMs' | 'sessionMaxMs'> {
+  const sessionIdleMs = duration(env, 'SEGFLOW_SESSION_IDLE', '2h', 60_000, 30 * 86_400_000)
+  const sessionMaxMs = duration(env, 'SEGFLOW_SESSION_MAX', '7d', 60_000, 365 * 86_400_000)
+  if (sessionMaxMs < sessionIdleMs)
+    throw new ConfigError(
+      `SEGFLOW_SESSION_MAX (${formatDuration(sessionMaxMs)}) must not be shorter than SEGFLOW_SESSION_IDLE (${formatDuration(sessionIdleMs)})`,
+    )
+  return { sessionIdleMs, sessionMaxMs }
 }
 
 /** A URL variable: parseable, and with one of `schemes`; the example shows the expected shape. */

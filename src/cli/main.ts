@@ -18,6 +18,14 @@ import { systemErrorLine } from './errors.js'
 import { applySegments, apiTarget, explainProfile } from './segment-commands.js'
 import { listPrivacyRequests, privacyRequest } from './privacy-commands.js'
 import { serve } from './serve.js'
+import {
+  usersCreate,
+  usersDisable,
+  usersLink,
+  usersList,
+  usersRemove,
+  usersRole,
+} from './user-commands.js'
 
 /** segflow's version, from the package.json beside src/ and dist/. */
 function packageVersion(): string {
@@ -82,6 +90,63 @@ export function buildProgram(
     .option('--name <name>', 'display name')
     .action((id: string, opts: { name?: string }) => workspacesCreate(config(), output, id, opts))
   workspaces.command('list').action(() => workspacesList(config(), output))
+
+  const users = program
+    .command('users')
+    .description('people who log in (the dashboard), with a role per workspace')
+  const roleOption = () =>
+    new Option(
+      '--role <role>',
+      'viewer (reads), editor (changes) or admin (also users, privacy)',
+    ).makeOptionMandatory()
+  users
+    .command('create')
+    .argument('<email>', 'their email address (unique, case-insensitively)')
+    .description('create a user and print a one-time link to set their password (valid 24 h)')
+    .option('--workspace <id>', 'workspace of the role', DEFAULT_WORKSPACE)
+    .addOption(roleOption())
+    .option('--json', 'print JSON')
+    .action((email: string, opts: { workspace: string; role: string; json?: boolean }) =>
+      usersCreate(config(), output, email, opts),
+    )
+  users
+    .command('list')
+    .description('list users with their roles')
+    .option('--workspace <id>', 'only users of this workspace')
+    .option('--json', 'print JSON')
+    .action((opts: { workspace?: string; json?: boolean }) => usersList(config(), output, opts))
+  users
+    .command('role')
+    .argument('<email>')
+    .description("set a user's role in a workspace (granting one if they had none there)")
+    .option('--workspace <id>', 'workspace of the role', DEFAULT_WORKSPACE)
+    .addOption(roleOption())
+    .action((email: string, opts: { workspace: string; role: string }) =>
+      usersRole(config(), output, email, opts),
+    )
+  users
+    .command('remove')
+    .argument('<email>')
+    .description("take a user's role in a workspace away (their sessions there end)")
+    .option('--workspace <id>', 'workspace', DEFAULT_WORKSPACE)
+    .action((email: string, opts: { workspace: string }) =>
+      usersRemove(config(), output, email, opts),
+    )
+  users
+    .command('link')
+    .argument('<email>')
+    .description('print a new one-time set-password link (a forgotten password)')
+    .action((email: string) => usersLink(config(), output, email))
+  users
+    .command('disable')
+    .argument('<email>')
+    .description('stop a user logging in anywhere; their sessions end at once')
+    .action((email: string) => usersDisable(config(), output, email, true))
+  users
+    .command('enable')
+    .argument('<email>')
+    .description('let a disabled user log in again')
+    .action((email: string) => usersDisable(config(), output, email, false))
 
   program
     .command('import')

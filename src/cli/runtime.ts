@@ -28,6 +28,7 @@ import { TemplateService } from '../content/templates.js'
 import { GroupCommit } from '../ingest/group-commit.js'
 import { Ingestor } from '../ingest/ingestor.js'
 import { KeyService } from '../keys/key-service.js'
+import { UserService } from '../users/user-service.js'
 import { systemClock } from '../shared/clock.js'
 import type { Clock } from '../shared/clock.js'
 import { Metrics } from '../shared/metrics.js'
@@ -71,6 +72,8 @@ export interface Runtime {
   readonly privacy: PrivacyService
   /** Each workspace's data schema (data minimisation). */
   readonly schemas: SchemaService
+  /** People who log in: users, roles, sessions. */
+  readonly users: UserService
   /** Starts background work: timers and interrupted backfills. */
   start(): Promise<void>
   /**
@@ -163,6 +166,12 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     audit,
     rateLimits: { write: config.rateLimitWrite, admin: config.rateLimitAdmin },
   })
+  const users = new UserService(store, clock, {
+    publicUrl: config.publicUrl,
+    sessionIdleMs: config.sessionIdleMs,
+    sessionMaxMs: config.sessionMaxMs,
+    audit,
+  })
   const insights = new ProfileInsights(store, engine, clock)
   const insight = (ws: string, id: string) => insights.forProfile(ws, id)
   const profiles = new ProfileService(store, (m) => queue.submit(m), clock, insights)
@@ -235,6 +244,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     privacy,
     schemas,
     keys,
+    users,
     queue,
     ingestor,
     profiles,

@@ -8,7 +8,10 @@ import type { KeyService } from '../keys/key-service.js'
 import type { Metrics } from '../shared/metrics.js'
 import { SegflowError } from '../shared/errors.js'
 import type { Store } from '../store/store.js'
-import { requireAdminKey } from './admin-auth.js'
+import { requireAdmin } from './admin-auth.js'
+import { authRoutes } from './auth-routes.js'
+import { userRoutes } from './user-routes.js'
+import type { UserService } from '../users/user-service.js'
 import { installErrorHandling } from './errors.js'
 import { validationError } from './query-schema.js'
 import { ingestRoutes } from './ingest-routes.js'
@@ -35,6 +38,7 @@ import type { AuditLog } from '../privacy/index.js'
 export interface AppDeps extends TemplateRouteDeps {
   readonly store: Store
   readonly keys: KeyService
+  readonly users: UserService
   readonly ingestor: Ingestor
   readonly profiles: ProfileService
   readonly segments: SegmentService
@@ -110,10 +114,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(systemRoutes, deps)
   await app.register((v1, _opts) => ingestRoutes(v1, deps), { prefix: '/v1' })
   await app.register((links, _opts) => emailRoutes(links, deps.mailer))
+  await app.register((auth, _opts) =>
+    authRoutes(auth, { users: deps.users, secure: deps.https != null }),
+  )
   await app.register(
     async (api) => {
-      requireAdminKey(api, deps.keys)
+      requireAdmin(api, deps.keys, deps.users)
       await auditRoutes(api, deps.audit)
+      await userRoutes(api, deps.users)
       await profileRoutes(api, deps.profiles)
       await segmentRoutes(api, deps.segments)
       await webhookRoutes(api, deps.webhooks)

@@ -13,20 +13,20 @@ const AUDITED_READS = new Set(['/api/segments/:key/members'])
 
 /**
  * Records every change made through the admin API (and bulk reads of people) in the audit
- * log before the answer goes out: the key, the route, its parameters and the status. Must be
- * registered after the admin key check, in the same context as the admin routes.
+ * log before the answer goes out: the key (or `user:<email>`), the route, its parameters and
+ * the status. Must be registered after the admin key check, in the same context as the admin routes.
  * `GET /api/audit` reads the log; nothing can change or remove an entry.
  */
 export async function auditRoutes(app: FastifyInstance, audit: AuditLog): Promise<void> {
   app.addHook('onSend', async (req, reply, payload) => {
-    if (req.workspaceId === '' || req.apiKeyId === '') return payload
+    if (req.workspaceId === '' || req.actor === '') return payload
     const route = req.routeOptions.url ?? req.url
     const change = req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS'
     if (!change && !AUDITED_READS.has(route)) return payload
     const params = Object.values((req.params ?? {}) as Record<string, string>)
     await audit.record({
       workspaceId: req.workspaceId,
-      actor: req.apiKeyId,
+      actor: req.actor,
       action: `${req.method} ${route}`,
       target: params.length > 0 ? params.join('/') : null,
       status: reply.statusCode,

@@ -20,7 +20,10 @@ const json = (schema: Json, description = 'OK') => ({
 const errors = {
   '400': json(ref('Error'), 'The request is not valid; `error.code` says why'),
   '401': json(ref('Error'), 'No key, or an unknown or revoked one'),
-  '403': json(ref('Error'), 'The wrong kind of key'),
+  '403': json(
+    ref('Error'),
+    'The wrong kind of key; for a session, a missing csrf token (`csrf_failed`) or a role that may not (`forbidden`)',
+  ),
   '404': json(ref('Error'), 'Not found in this workspace'),
 }
 /** The profile routes: an identifier of an erased person. */
@@ -118,7 +121,8 @@ const batch = {
   },
 }
 
-const admin = [{ adminKey: [] }]
+/** An admin key, or a logged-in user's session cookie (with `x-csrf-token` on changes). */
+const admin = [{ adminKey: [] }, { session: [] }]
 
 export function openApiDocument(): Json {
   const paths: Json = {}
@@ -920,7 +924,10 @@ export function openApiDocument(): Json {
                 properties: {
                   id: { type: 'string' },
                   at: { type: 'string', format: 'date-time' },
-                  actor: { type: 'string', description: 'admin key id, cli or bootstrap' },
+                  actor: {
+                    type: 'string',
+                    description: 'admin key id, user:<email>, cli or bootstrap',
+                  },
                   action: { type: 'string' },
                   target: { type: ['string', 'null'] },
                   status: { type: 'integer' },
@@ -962,6 +969,154 @@ export function openApiDocument(): Json {
       security: admin,
       parameters: [person],
       responses: { '200': json({ type: 'object' }), ...errors, ...erased },
+    },
+  }
+  const email = pathParam('email', "the user's email address (matched case-insensitively)")
+  const adminOnly = 'Admins only (an admin key, or a user with the admin role).'
+  paths['/api/users'] = {
+    get: {
+      summary: "The workspace's users and their roles",
+      description: adminOnly,
+      tags: ['users'],
+      security: admin,
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: { items: { type: 'array', items: ref('User') } },
+        }),
+        ...errors,
+      },
+    },
+  }
+  paths['/api/users/{email}'] = {
+    get: {
+      summary: 'A user of the workspace',
+      description: adminOnly,
+      tags: ['users'],
+      security: admin,
+      parameters: [email],
+      responses: { '200': json(ref('User')), ...errors },
+    },
+    put: {
+      summary:
+        'Invite (a new user: 201 with a one-time set-password link, valid 24 h) or change the role',
+      description: adminOnly,
+      tags: ['users'],
+      security: admin,
+      parameters: [email],
+      requestBody: body({
+        type: 'object',
+        required: ['role'],
+        properties: { role: { type: 'string', enum: ['viewer', 'editor', 'admin'] } },
+      }),
+      responses: {
+        '200': json(ref('User')),
+        '201': json(
+          {
+            allOf: [
+              ref('User'),
+              {
+                type: 'object',
+                properties: {
+                  setPasswordUrl: { type: 'string', format: 'uri' },
+                  linkExpiresAt: { type: 'string', format: 'date-time' },
+                },
+              },
+            ],
+          },
+          'Created',
+        ),
+        ...errors,
+      },
+    },
+    delete: {
+      summary: "Take the user's role here away; their sessions here end",
+      description: adminOnly,
+      tags: ['users'],
+      security: admin,
+      parameters: [email],
+      responses: { '204': { description: 'Removed' }, ...errors },
+    },
+  }
+  const credentials = {
+    type: 'object',
+    required: ['email', 'password'],
+    properties: {
+      email: { type: 'string' },
+      password: { type: 'string' },
+      workspace: { type: 'string', description: 'needed when the user is in several' },
+    },
+  }
+  const sessionAnswer = json(ref('Session'))
+  paths['/auth/set-password'] = {
+    post: {
+      summary: 'Set a password with the token of a one-time set-password link',
+      tags: ['users'],
+      security: [{}],
+      requestBody: body({
+        type: 'object',
+        required: ['token', 'password'],
+        properties: {
+          token: { type: 'string' },
+          password: { type: 'string', minLength: 12, maxLength: 1024 },
+        },
+      }),
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: { user: { type: 'object', properties: { email: { type: 'string' } } } },
+        }),
+        '400': json(
+          ref('Error'),
+          'A short password, or a link unknown, used or expired (`invalid_token`)',
+        ),
+      },
+    },
+  }
+  paths['/auth/login'] = {
+    post: {
+      summary:
+        'Log in: sets the segflow_session cookie (HttpOnly, SameSite=Strict, Secure under HTTPS)',
+      tags: ['users'],
+      security: [{}],
+      requestBody: body(credentials),
+      responses: {
+        '200': {
+          ...sessionAnswer,
+          headers: {
+            'Set-Cookie': { schema: { type: 'string' }, description: 'segflow_session=…' },
+          },
+        },
+        '400': json(ref('Error'), 'A missing field, or a workspace to choose'),
+        '401': json(
+          ref('Error'),
+          'The email or the password is wrong (`invalid_credentials`, the same for both)',
+        ),
+        '403': json(ref('Error'), 'A disabled user, or no role in that workspace'),
+        '429': json(ref('Error'), 'Too many attempts for the email or address; see Retry-After'),
+      },
+    },
+  }
+  paths['/auth/logout'] = {
+    post: {
+      summary: 'Log out (with the session, x-csrf-token is needed); clears the cookie',
+      tags: ['users'],
+      security: [{ session: [] }, {}],
+      responses: {
+        '204': { description: 'Logged out' },
+        '403': json(ref('Error'), 'No or a wrong x-csrf-token (`csrf_failed`)'),
+      },
+    },
+  }
+  paths['/auth/session'] = {
+    get: {
+      summary: 'Who is logged in, with the csrf token for changes',
+      tags: ['users'],
+      security: [{ session: [] }],
+      responses: {
+        '200': sessionAnswer,
+        '401': json(ref('Error'), 'No session, or it expired (`invalid_session`)'),
+      },
     },
   }
   const token = pathParam('token', 'signed by segflow')
@@ -1066,6 +1221,13 @@ export function openApiDocument(): Json {
           description: 'The write key as the username, no password (or writeKey in the body)',
         },
         adminKey: { type: 'http', scheme: 'bearer', description: 'An admin key' },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'segflow_session',
+          description:
+            'The session cookie of POST /auth/login; state-changing requests also send the x-csrf-token header',
+        },
       },
       schemas: {
         Error: {
@@ -1244,6 +1406,31 @@ export function openApiDocument(): Json {
                 },
               },
             },
+          },
+        },
+        User: {
+          type: 'object',
+          properties: {
+            email: { type: 'string' },
+            role: { type: 'string', enum: ['viewer', 'editor', 'admin'] },
+            passwordSet: { type: 'boolean' },
+            disabled: { type: 'boolean' },
+            createdAt: { type: 'string', format: 'date-time' },
+          },
+        },
+        Session: {
+          type: 'object',
+          properties: {
+            user: { type: 'object', properties: { email: { type: 'string' } } },
+            workspace: { type: 'string' },
+            role: { type: 'string', enum: ['viewer', 'editor', 'admin'] },
+            csrfToken: { type: 'string', description: 'send it as x-csrf-token on changes' },
+            expiresAt: {
+              type: 'string',
+              format: 'date-time',
+              description: 'the absolute end (an idle session ends sooner)',
+            },
+            workspaces: { type: 'array', items: { type: 'string' } },
           },
         },
         Counted: {

@@ -7,8 +7,9 @@ export const REQUESTS_QUERY = querySchema({ limit: pageLimit(1000, 100, 'request
 
 /** `/api/privacy/requests`: GDPR/CCPA export and erasure requests, answered at once. */
 export async function privacyRoutes(app: FastifyInstance, privacy: PrivacyService): Promise<void> {
-  app.post('/privacy/requests', async (req, reply) => {
-    const out = await privacy.request(req.workspaceId, req.apiKeyId, req.body)
+  // Exports hand out a person's data and erasures cannot be undone: admins only.
+  app.post('/privacy/requests', { config: { role: 'admin' } }, async (req, reply) => {
+    const out = await privacy.request(req.workspaceId, req.actor, req.body)
     return reply.status(201).send(out)
   })
 

@@ -8,8 +8,9 @@ interface Bucket {
 
 /**
  * Requests per second per key, as a token bucket: `perSecond` tokens a second, up to a burst
- * of twice that. Kept in this process's memory (several processes each allow the rate). A key
- * over its rate gets 429 `rate_limited` with Retry-After: the seconds until a token is back.
+ * of twice that (or `burst`). Kept in this process's memory (several processes each allow the
+ * rate). A key over its rate gets 429 `rate_limited` with Retry-After: the seconds until a
+ * token is back.
  */
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>()
@@ -18,12 +19,16 @@ export class RateLimiter {
   constructor(
     private readonly perSecond: number,
     private readonly clock: Clock,
+    options: { readonly burst?: number } = {},
   ) {
-    this.burst = Math.max(1, perSecond * 2)
+    this.burst = options.burst ?? Math.max(1, perSecond * 2)
   }
 
-  /** Takes one request for `key`; throws `rate_limited` when there is none to take. */
-  take(key: string, kind: string): void {
+  /**
+   * Takes one request for `key`; throws `rate_limited` when there is none to take, with
+   * `message(wait)` when given (`wait`: seconds until a token is back).
+   */
+  take(key: string, kind: string, message?: (wait: number) => string): void {
     if (this.perSecond <= 0) return
     const now = this.clock.now()
     const b = this.buckets.get(key) ?? { tokens: this.burst, at: now }
@@ -34,7 +39,8 @@ export class RateLimiter {
       const wait = Math.max(1, Math.ceil((1 - b.tokens) / this.perSecond))
       throw new SegflowError(
         'rate_limited',
-        `this ${kind} key made more than ${this.perSecond} requests a second; retry after ${wait} s`,
+        message?.(wait) ??
+          `this ${kind} key made more than ${this.perSecond} requests a second; retry after ${wait} s`,
         { retryAfter: wait },
       )
     }

@@ -19,6 +19,12 @@ export type ErrorCode =
   | 'missing_key'
   | 'invalid_key'
   | 'forbidden'
+  | 'csrf_failed'
+  | 'invalid_credentials'
+  | 'invalid_session'
+  | 'invalid_token'
+  | 'user_not_found'
+  | 'user_exists'
   | 'not_found'
   | 'profile_not_found'
   | 'key_not_found'
@@ -54,6 +60,12 @@ const STATUS: Record<ErrorCode, number> = {
   missing_key: 401,
   invalid_key: 401,
   forbidden: 403,
+  csrf_failed: 403,
+  invalid_credentials: 401,
+  invalid_session: 401,
+  invalid_token: 400,
+  user_not_found: 404,
+  user_exists: 409,
   not_found: 404,
   profile_not_found: 404,
   key_not_found: 404,

@@ -558,6 +558,51 @@ export const MIGRATIONS: readonly Migration[] = [
        GROUP BY t.workspace_id, t.segment_key, t.at - (t.at % 3600000)`,
     ],
   },
+  {
+    version: 17,
+    name: 'users, workspace roles, sessions and set-password tokens',
+    statements: (t) => [
+      // People who log in (the dashboard); admin keys stay for scripts. `email_key` is the
+      // address lower-cased in JavaScript (the same folding on both backends): unique, so
+      // Ann@x.io and ann@x.io are one user.
+      `CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        email_key TEXT NOT NULL UNIQUE,
+        password_hash TEXT,
+        disabled_at ${t.int},
+        created_at ${t.int} NOT NULL,
+        updated_at ${t.int} NOT NULL
+      )`,
+      `CREATE TABLE user_roles (
+        user_id TEXT NOT NULL,
+        workspace_id TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'editor', 'admin')),
+        created_at ${t.int} NOT NULL,
+        updated_at ${t.int} NOT NULL,
+        PRIMARY KEY (user_id, workspace_id)
+      )`,
+      `CREATE INDEX user_roles_workspace ON user_roles (workspace_id)`,
+      // Only the SHA-256 of a session token is kept: a copy of the database logs nobody in.
+      `CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        workspace_id TEXT NOT NULL,
+        csrf_token TEXT NOT NULL,
+        created_at ${t.int} NOT NULL,
+        last_seen_at ${t.int} NOT NULL
+      )`,
+      `CREATE INDEX sessions_user ON sessions (user_id)`,
+      `CREATE TABLE password_tokens (
+        token_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        created_at ${t.int} NOT NULL,
+        expires_at ${t.int} NOT NULL,
+        used_at ${t.int}
+      )`,
+      `CREATE INDEX password_tokens_user ON password_tokens (user_id)`,
+    ],
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {

@@ -24,6 +24,7 @@ import { SqlDeliveryReads } from './sql-delivery.js'
 import { memberPageSql, reachableSql, toMemberRow } from './sql-members.js'
 import { SqlMessagingReads } from './sql-messaging.js'
 import { SqlPrivacyReads } from './sql-privacy.js'
+import { SqlUsersReads } from './sql-users.js'
 import { PLAINTEXT } from '../shared/sealer.js'
 import type { Sealer } from '../shared/sealer.js'
 import { SqlWriteTx } from './sql-write-tx.js'
@@ -31,6 +32,7 @@ import type {
   ApiKeyRecord,
   AuditRecord,
   PrivacyReads,
+  UsersReads,
   DeliveryReads,
   EventQuery,
   MessagingReads,
@@ -83,6 +85,7 @@ export abstract class SqlStore implements Store {
     () => this.reader(),
     () => this.hooks,
   )
+  readonly users: UsersReads = new SqlUsersReads(() => this.reader())
   readonly delivery: DeliveryReads = new SqlDeliveryReads(
     () => this.reader(),
     // Hooks are set by the subclass constructor, after this field: read them lazily.

@@ -5,6 +5,7 @@ import { SqlDeliveryTx } from './sql-delivery.js'
 import { SqlMessagingTx } from './sql-messaging.js'
 import { SqlPrivacyTx } from './sql-privacy.js'
 import { SqlScoringTx } from './sql-scoring.js'
+import { SqlUsersTx } from './sql-users.js'
 import {
   EVENT_COLUMNS,
   jsonParam,
@@ -45,6 +46,7 @@ export class SqlWriteTx implements WriteTx {
   readonly messaging: SqlMessagingTx
   readonly scoring: SqlScoringTx
   readonly privacy: SqlPrivacyTx
+  readonly users: SqlUsersTx
 
   constructor(
     private readonly c: SqlConnection,
@@ -57,6 +59,7 @@ export class SqlWriteTx implements WriteTx {
     this.messaging = new SqlMessagingTx(c)
     this.scoring = new SqlScoringTx(c)
     this.privacy = new SqlPrivacyTx(c, h)
+    this.users = new SqlUsersTx(c)
   }
 
   async existingMessageIds(

@@ -29,7 +29,7 @@ export interface AuditRecord {
   readonly workspaceId: string
   readonly id: string
   readonly at: number
-  /** The admin key's id, or `cli` for the command line. */
+  /** The admin key's id, `user:<email>` for a logged-in user, or `cli` for the command line. */
   readonly actor: string
   /** e.g. `PUT /api/segments/:key`, `key.create`, `privacy.erasure`. */
   readonly action: string
@@ -491,6 +491,91 @@ export interface PrivacyReads {
   suppressed(workspaceId: string, hashes: readonly string[]): Promise<Set<string>>
 }
 
+export type Role = 'viewer' | 'editor' | 'admin'
+
+/** Someone who logs in (the dashboard). Users are global; roles are per workspace. */
+export interface UserRecord {
+  readonly id: string
+  /** As first given. */
+  readonly email: string
+  /** Lower-cased: what makes an email unique. */
+  readonly emailKey: string
+  /** `scrypt$…` (users/password.ts); null until the user sets a password. */
+  readonly passwordHash: string | null
+  readonly disabledAt: number | null
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+export interface UserRoleRecord {
+  readonly userId: string
+  readonly workspaceId: string
+  readonly role: Role
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+export interface SessionRecord {
+  /** SHA-256 (hex) of the token in the cookie; the token itself is never stored. */
+  readonly tokenHash: string
+  readonly userId: string
+  readonly workspaceId: string
+  readonly csrfToken: string
+  readonly createdAt: number
+  readonly lastSeenAt: number
+}
+
+/** A session with what each request needs of its user: one read per request. */
+export interface SessionView extends SessionRecord {
+  readonly email: string
+  readonly disabledAt: number | null
+  /** The user's role in the session's workspace now; null when it was taken away. */
+  readonly role: Role | null
+}
+
+/** A one-time link to set (or reset) a password. */
+export interface PasswordTokenRecord {
+  readonly tokenHash: string
+  readonly userId: string
+  readonly createdAt: number
+  readonly expiresAt: number
+  readonly usedAt: number | null
+}
+
+/** Users, roles, sessions and set-password tokens, inside a write transaction. */
+export interface UsersTx {
+  getUserByEmail(emailKey: string): Promise<UserRecord | null>
+  getUser(id: string): Promise<UserRecord | null>
+  insertUser(row: UserRecord): Promise<void>
+  updateUser(row: UserRecord): Promise<void>
+  upsertRole(row: UserRoleRecord): Promise<void>
+  /** Returns false when the user had no role there. */
+  deleteRole(userId: string, workspaceId: string): Promise<boolean>
+  insertSession(row: SessionRecord): Promise<void>
+  touchSession(tokenHash: string, at: number): Promise<void>
+  deleteSession(tokenHash: string): Promise<void>
+  /** Every session of the user, or only those in one workspace; returns how many. */
+  deleteSessions(userId: string, workspaceId?: string): Promise<number>
+  /** Sessions idle since before `idleBefore` or created before `createdBefore`. */
+  deleteExpiredSessions(idleBefore: number, createdBefore: number): Promise<number>
+  insertPasswordToken(row: PasswordTokenRecord): Promise<void>
+  getPasswordToken(tokenHash: string): Promise<PasswordTokenRecord | null>
+  /** Marks every unused token of the user used at `at` (one link works once). */
+  usePasswordTokens(userId: string, at: number): Promise<void>
+}
+
+export interface UsersReads {
+  getUserByEmail(emailKey: string): Promise<UserRecord | null>
+  getUser(id: string): Promise<UserRecord | null>
+  /** Every user, by email. */
+  listUsers(): Promise<UserRecord[]>
+  /** Roles of one user, or every role of every user; by workspace. */
+  listRoles(userId?: string): Promise<UserRoleRecord[]>
+  /** The users with a role in the workspace, by email. */
+  listWorkspaceUsers(workspaceId: string): Promise<(UserRecord & { role: Role })[]>
+  getSession(tokenHash: string): Promise<SessionView | null>
+}
+
 /** A person's consent for one purpose: the latest by `at` wins. */
 export interface ConsentRecord {
   readonly workspaceId: string
@@ -684,6 +769,7 @@ export interface WriteTx {
   readonly messaging: MessagingTx
   readonly scoring: ScoringTx
   readonly privacy: PrivacyTx
+  readonly users: UsersTx
 
   // ---- the segment engine ----
   listSegments(workspaceId?: string): Promise<SegmentRecord[]>
@@ -886,6 +972,7 @@ export interface Store {
   readonly delivery: DeliveryReads
   readonly messaging: MessagingReads
   readonly privacy: PrivacyReads
+  readonly users: UsersReads
 }
 
 export type { JsonObject, JsonValue }
