@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Metrics } from '../shared/metrics.js'
-import { openApiDocument } from './openapi.js'
+import { Type } from '@sinclair/typebox'
+import { answer, ref } from './api-schemas.js'
 import type { Store } from '../store/store.js'
 
 /** How long a health check waits for the store before reporting it down. */
@@ -55,15 +56,69 @@ export async function systemRoutes(
       schemaVersion: status.schemaVersion,
     }
   }
-  app.get('/healthz', async (_req, reply) => ready(reply))
-  app.get('/readyz', async (_req, reply) => ready(reply))
-  app.get('/livez', async () => ({ status: 'ok' }))
-
-  const doc = openApiDocument()
-  app.get('/openapi.json', async () => doc)
-
-  app.get('/metrics', async (_req, reply) => {
-    const body = await deps.metrics.registry.metrics()
-    return reply.type(deps.metrics.registry.contentType).send(body)
+  const health = (summary: string) => ({
+    schema: {
+      summary,
+      tags: ['system'],
+      security: [],
+      response: {
+        200: answer(ref('Health')),
+        503: answer(ref('Health'), 'The database is unavailable (Retry-After: 1)'),
+      },
+    },
   })
+  app.get('/healthz', health('Health: the store answers (same as /readyz)'), async (_req, reply) =>
+    ready(reply),
+  )
+  app.get(
+    '/readyz',
+    health('Readiness: the store answers, requests can be served'),
+    async (_req, reply) => ready(reply),
+  )
+  app.get(
+    '/livez',
+    {
+      schema: {
+        summary: 'Liveness: the process runs (does not depend on the database)',
+        tags: ['system'],
+        security: [],
+        response: { 200: answer(Type.Object({ status: Type.Literal('ok') })) },
+      },
+    },
+    async () => ({ status: 'ok' }),
+  )
+
+  app.get(
+    '/openapi.json',
+    {
+      schema: {
+        summary: 'This document (OpenAPI 3.1), generated from the routes',
+        tags: ['system'],
+        security: [],
+        response: { 200: answer(Type.Object({}, { additionalProperties: true })) },
+      },
+    },
+    async () => app.swagger(),
+  )
+
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        summary: 'Prometheus metrics',
+        tags: ['system'],
+        security: [],
+        response: {
+          200: {
+            description: 'The Prometheus text format',
+            content: { 'text/plain': { schema: Type.String() } },
+          },
+        },
+      },
+    },
+    async (_req, reply) => {
+      const body = await deps.metrics.registry.metrics()
+      return reply.type(deps.metrics.registry.contentType).send(body)
+    },
+  )
 }
