@@ -9,6 +9,8 @@
  */
 import { Type } from '@sinclair/typebox'
 import type { TObject, TProperties, TSchema } from '@sinclair/typebox'
+import type { FastifySchema } from 'fastify'
+import { querySchema } from './query-schema.js'
 
 /** `T` or null. */
 export const Nullable = <T extends TSchema>(t: T, description?: string) =>
@@ -16,13 +18,19 @@ export const Nullable = <T extends TSchema>(t: T, description?: string) =>
 
 const Instant = (description?: string) =>
   Type.String({ format: 'date-time', ...(description === undefined ? {} : { description }) })
-const Str = (description?: string) =>
-  Type.String(description === undefined ? {} : { description })
+const Str = (description?: string) => Type.String(description === undefined ? {} : { description })
 /** Any JSON object. */
 const Obj = (description?: string) =>
   Type.Object({}, description === undefined ? {} : { description })
 const Role = Type.Union([Type.Literal('viewer'), Type.Literal('editor'), Type.Literal('admin')])
 const Transition = Type.Union([Type.Literal('segment.entered'), Type.Literal('segment.exited')])
+
+/**
+ * A reference to a shared schema (becomes `#/components/schemas/<name>` in the document; the
+ * lint fails on a name that is not one of COMPONENTS).
+ */
+export const ref = (name: string, description?: string): TSchema =>
+  Type.Unsafe({ $ref: `${name}#`, ...(description === undefined ? {} : { description }) })
 
 /** A shared schema, referenced from routes as `ref('Segment')`. */
 const component = <P extends TProperties>(id: string, properties: P, description?: string) =>
@@ -41,10 +49,9 @@ export const ErrorBody = component(
           Type.Array(Obj('one problem: where (field or path) and why (reason or message)')),
         ),
         rejected: Type.Optional(
-          Type.Array(
-            Type.Object({ index: Type.Integer(), field: Str(), reason: Str() }),
-            { description: 'ingestion: the messages refused, by index in the batch' },
-          ),
+          Type.Array(Type.Object({ index: Type.Integer(), field: Str(), reason: Str() }), {
+            description: 'ingestion: the messages refused, by index in the batch',
+          }),
         ),
       },
       { description: 'code and message, plus details that depend on the code' },
@@ -73,21 +80,16 @@ export const Profile = component('Profile', {
   userId: Nullable(Str()),
   anonymousIds: Type.Array(Str()),
   emails: Type.Array(Str()),
-  identities: Type.Array(
-    Type.Object({ type: Str(), value: Str(), firstSeen: Instant() }),
-  ),
+  identities: Type.Array(Type.Object({ type: Str(), value: Str(), firstSeen: Instant() })),
   traits: Obj(),
   firstSeen: Nullable(Instant()),
   lastSeen: Nullable(Instant()),
   createdAt: Instant(),
   updatedAt: Instant(),
-  merges: Type.Array(
-    Type.Object({ from: Str(), reason: Str(), messageId: Str(), at: Instant() }),
-  ),
-  segments: Type.Array(
-    Type.Object({ key: Str(), version: Type.Integer(), since: Instant() }),
-    { description: 'the segments the profile is in now, and since when' },
-  ),
+  merges: Type.Array(Type.Object({ from: Str(), reason: Str(), messageId: Str(), at: Instant() })),
+  segments: Type.Array(Type.Object({ key: Str(), version: Type.Integer(), since: Instant() }), {
+    description: 'the segments the profile is in now, and since when',
+  }),
   emailStatus: Type.Union([
     Type.Literal('subscribed'),
     Type.Literal('unsubscribed'),
@@ -107,6 +109,13 @@ export const Profile = component('Profile', {
   lifecycle: Nullable(Obj('the stage, when lifecycle stages are enabled')),
 })
 
+/** Rules keep their own parser (rules/): paths like `rule.all[2].within`, "did you mean". */
+export const Rule = component(
+  'Rule',
+  {},
+  'A rule in the rule language, checked by its own parser (see README, "Rules"); e.g. {"event": "Viewed Pricing", "within": "7d"}',
+)
+
 export const Segment = component('Segment', {
   key: Str(),
   name: Str(),
@@ -121,7 +130,7 @@ export const Segment = component('Segment', {
     description:
       'members marketing email can reach: an address, subscribed, consent as the mode requires',
   }),
-  rule: Obj('the rule as written (see README, "Rules")'),
+  rule: ref('Rule', 'the rule as written'),
   createdAt: Instant(),
   updatedAt: Instant(),
 })
@@ -276,7 +285,7 @@ export const ScoreModel = component('ScoreModel', {
     }),
   ),
   definition: Obj('the definition as written'),
-  usedBy: Type.Array(Str(), { description: "segments whose latest rule uses the model" }),
+  usedBy: Type.Array(Str(), { description: 'segments whose latest rule uses the model' }),
 })
 
 /** What PUT /api/scores/:key takes (checked by the service). */
@@ -302,7 +311,9 @@ export const LifecycleInput = component('LifecycleInput', {
 export const User = component('User', {
   email: Str(),
   role: Type.Optional(Role),
-  passwordSet: Type.Boolean({ description: 'until then only their set-password link lets them in' }),
+  passwordSet: Type.Boolean({
+    description: 'until then only their set-password link lets them in',
+  }),
   disabled: Type.Boolean(),
   createdAt: Instant(),
 })
@@ -320,11 +331,7 @@ export const PrivacyRequest = component('PrivacyRequest', {
   id: Str(),
   type: Type.Union([Type.Literal('export'), Type.Literal('erasure')]),
   regulation: Type.Union([Type.Literal('gdpr'), Type.Literal('ccpa')]),
-  status: Type.Union([
-    Type.Literal('received'),
-    Type.Literal('completed'),
-    Type.Literal('failed'),
-  ]),
+  status: Type.Union([Type.Literal('received'), Type.Literal('completed'), Type.Literal('failed')]),
   receivedAt: Instant(),
   dueAt: Instant('one month after receipt (GDPR) or 45 days (CCPA)'),
   completedAt: Nullable(Instant()),
@@ -417,6 +424,7 @@ export const Health = component('Health', {
 /** Every shared schema, registered on the app with `addSchema` (openapi.ts). */
 export const COMPONENTS: readonly TObject[] = [
   ErrorBody,
+  Rule,
   Profile,
   Segment,
   Member,
@@ -441,12 +449,6 @@ export const COMPONENTS: readonly TObject[] = [
   SegmentMessage,
   Health,
 ]
-
-type ComponentName = NonNullable<(typeof COMPONENTS)[number]['$id']>
-
-/** A reference to a shared schema (becomes `#/components/schemas/<name>` in the document). */
-export const ref = (name: ComponentName, description?: string): TSchema =>
-  Type.Unsafe({ $ref: `${name}#`, ...(description === undefined ? {} : { description }) })
 
 // ---- Route schema helpers -------------------------------------------------------------
 
@@ -494,8 +496,28 @@ export const errorAnswer = err
 /** Path parameters, each a string described. */
 export const pathParams = (params: Record<string, string>) =>
   Type.Object(
-    Object.fromEntries(Object.entries(params).map(([k, d]) => [k, Type.String({ description: d })])),
+    Object.fromEntries(
+      Object.entries(params).map(([k, d]) => [k, Type.String({ description: d })]),
+    ),
   )
 
 export const KEY = (what: string) => pathParams({ key: `${what} key` })
 export const PROFILE_ID = 'userId, anonymousId, email or internal profile id'
+
+/** A querystring schema for routes that take no query parameters: any is refused (400). */
+export const NO_QUERY = querySchema({})
+
+/**
+ * Route options declaring a route's schema, for one tag.
+ * @example
+ * const doc = documented('segments')
+ * app.get('/segments/:key', doc('A segment', { params: KEY('segment'), response: { 200: ref('Segment') } }), handler)
+ */
+export const documented =
+  (tag: string) =>
+  (
+    summary: string,
+    schema: Omit<FastifySchema, 'summary' | 'tags'>,
+  ): { schema: FastifySchema } => ({
+    schema: { summary, tags: [tag], ...schema },
+  })

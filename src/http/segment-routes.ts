@@ -4,6 +4,21 @@ import type { MemberView, SegmentService } from '../engine/segment-service.js'
 import { SegflowError } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
 import { parseInstant } from '../shared/time.js'
+import { Type } from '@sinclair/typebox'
+import {
+  adminErrors,
+  answer,
+  documented,
+  ERASED,
+  itemsOf,
+  KEY,
+  NO_QUERY,
+  pageOf,
+  pathParams,
+  PROFILE_ID,
+  ref,
+  small,
+} from './api-schemas.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
 
 interface KeyParams {
@@ -67,6 +82,65 @@ export const HISTORY_QUERY = querySchema({
   to: text('ISO-8601 date, exclusive (default: now)'),
 })
 
+/** `GET /api/segments/:key/sizes`: read by the route itself (instants, step). */
+export const SIZES_QUERY = querySchema({
+  from: text('ISO-8601 instant; default: 30 steps back'),
+  to: text('ISO-8601 instant; default: now'),
+  step: text('hour or day (default)'),
+})
+
+/** A rule body: parsed by the rule language (paths, "did you mean"), not by ajv. */
+const RULE_BODY = Type.Object(
+  { rule: ref('Rule', 'a rule (see README, "Rules")') },
+  { additionalProperties: false },
+)
+
+const Instant = Type.String({ format: 'date-time' })
+
+const SIZES = Type.Object({
+  segment: Type.String(),
+  step: Type.Union([Type.Literal('hour'), Type.Literal('day')]),
+  from: Instant,
+  to: Instant,
+  createdAt: Instant,
+  points: Type.Array(
+    Type.Object({
+      start: Instant,
+      end: Instant,
+      size: Type.Integer({ description: 'members at `end`' }),
+      entered: Type.Integer(),
+      exited: Type.Integer(),
+      partial: Type.Optional(Type.Boolean({ description: 'the step has not ended yet' })),
+    }),
+  ),
+  current: Type.Object({ at: Instant, size: Type.Integer(), reachable: Type.Integer() }),
+})
+
+const EXPLANATION = Type.Object({
+  profile: Type.String(),
+  segment: Type.String(),
+  version: Type.Integer(),
+  member: Type.Boolean(),
+  since: Type.Union([Instant, Type.Null()]),
+  lastTransition: Type.Union(
+    [
+      Type.Object({
+        id: Type.String(),
+        type: Type.Union([Type.Literal('segment.entered'), Type.Literal('segment.exited')]),
+        at: Instant,
+        reason: Type.String({ description: 'event, import, time, …' }),
+        historical: Type.Boolean(),
+      }),
+      Type.Null(),
+    ],
+    { description: 'the latest entry or exit' },
+  ),
+  explanation: Type.Object({}, { description: 'condition by condition' }),
+})
+
+const doc = documented('segments')
+const SEGMENT = KEY('segment')
+
 interface MembersQuery {
   limit: number
   cursor?: string
@@ -89,31 +163,111 @@ function csvRows(members: readonly MemberView[]): string {
 
 /** `/api/segments`: publish, list, delete, preview, diff, members (JSON and CSV), history. */
 export async function segmentRoutes(app: FastifyInstance, segments: SegmentService): Promise<void> {
-  app.get('/segments', async (req) => ({ items: await segments.list(req.workspaceId) }))
-
-  app.get<{ Params: KeyParams }>('/segments/:key', async (req) =>
-    segments.get(req.workspaceId, req.params.key),
+  app.get(
+    '/segments',
+    doc('Segments with their sizes', {
+      querystring: NO_QUERY,
+      response: { 200: answer(itemsOf(ref('Segment'))), ...adminErrors() },
+    }),
+    async (req) => ({ items: await segments.list(req.workspaceId) }),
   )
 
-  app.put<{ Params: KeyParams }>('/segments/:key', async (req, reply) => {
-    const { segment, created } = await segments.publish(req.workspaceId, req.params.key, req.body)
-    return reply.status(created ? 201 : 200).send(segment)
-  })
+  app.get<{ Params: KeyParams }>(
+    '/segments/:key',
+    doc('A segment', {
+      params: SEGMENT,
+      querystring: NO_QUERY,
+      response: { 200: answer(ref('Segment')), ...adminErrors() },
+    }),
+    async (req) => segments.get(req.workspaceId, req.params.key),
+  )
 
-  app.delete<{ Params: KeyParams }>('/segments/:key', async (req) => {
-    const { exited } = await segments.remove(req.workspaceId, req.params.key)
-    return { deleted: req.params.key, exited }
-  })
+  app.put<{ Params: KeyParams }>(
+    '/segments/:key',
+    doc('Create a segment or publish a new version (computed in the background)', {
+      params: SEGMENT,
+      querystring: NO_QUERY,
+      documentedBody: Type.Object({
+        name: Type.Optional(Type.String()),
+        description: Type.Optional(Type.String()),
+        priority: Type.Optional(Type.Integer()),
+        rule: ref('Rule', 'a rule (see README, "Rules")'),
+      }),
+      response: {
+        200: answer(ref('Segment')),
+        201: answer(ref('Segment'), 'Created'),
+        ...adminErrors(),
+      },
+    }),
+    async (req, reply) => {
+      const { segment, created } = await segments.publish(req.workspaceId, req.params.key, req.body)
+      return reply.status(created ? 201 : 200).send(segment)
+    },
+  )
 
-  app.post('/segments/preview', async (req) => segments.preview(req.workspaceId, ruleOf(req.body)))
+  app.delete<{ Params: KeyParams }>(
+    '/segments/:key',
+    doc('Delete a segment: its members exit (reason deleted)', {
+      params: SEGMENT,
+      querystring: NO_QUERY,
+      response: {
+        200: answer(small({ deleted: Type.String(), exited: Type.Integer() })),
+        ...adminErrors({ 409: 'Other segments refer to it' }),
+      },
+    }),
+    async (req) => {
+      const { exited } = await segments.remove(req.workspaceId, req.params.key)
+      return { deleted: req.params.key, exited }
+    },
+  )
 
-  app.post<{ Params: KeyParams }>('/segments/:key/diff', async (req) =>
-    segments.diff(req.workspaceId, req.params.key, ruleOf(req.body)),
+  app.post(
+    '/segments/preview',
+    doc('How many people a rule matches now, and a sample', {
+      querystring: NO_QUERY,
+      documentedBody: RULE_BODY,
+      response: { 200: answer(ref('Counted')), ...adminErrors() },
+    }),
+    async (req) => segments.preview(req.workspaceId, ruleOf(req.body)),
+  )
+
+  app.post<{ Params: KeyParams }>(
+    '/segments/:key/diff',
+    doc('Who would enter and leave if this rule were published', {
+      params: SEGMENT,
+      querystring: NO_QUERY,
+      documentedBody: RULE_BODY,
+      response: {
+        200: answer(Type.Object({ entering: ref('Counted'), exiting: ref('Counted') })),
+        ...adminErrors(),
+      },
+    }),
+    async (req) => segments.diff(req.workspaceId, req.params.key, ruleOf(req.body)),
   )
 
   app.get<{ Params: KeyParams; Querystring: MembersQuery }>(
     '/segments/:key/members',
-    { schema: { querystring: MEMBERS_QUERY } },
+    doc(
+      'Members in profile-id order, a page at a time (cursor); the whole list as CSV, streamed, with format=csv or Accept: text/csv; reachable=true: only those marketing email can reach',
+      {
+        params: SEGMENT,
+        querystring: MEMBERS_QUERY,
+        response: {
+          200: {
+            description: 'OK',
+            content: {
+              'application/json': { schema: pageOf(ref('Member')) },
+              'text/csv': {
+                schema: Type.String({
+                  description: 'header id,user_id,email,entered_at, then one row per member',
+                }),
+              },
+            },
+          },
+          ...adminErrors(),
+        },
+      },
+    ),
     async (req, reply: FastifyReply) => {
       const ws = req.workspaceId
       const key = req.params.key
@@ -145,7 +299,22 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
 
   app.get<{ Params: KeyParams; Querystring: { from?: string; to?: string } }>(
     '/segments/:key/history',
-    { schema: { querystring: HISTORY_QUERY } },
+    doc('Entered and exited per UTC day', {
+      params: SEGMENT,
+      querystring: HISTORY_QUERY,
+      response: {
+        200: answer(
+          Type.Object({
+            from: Type.String({ format: 'date-time' }),
+            to: Type.String({ format: 'date-time' }),
+            days: Type.Array(
+              Type.Object({ day: Type.String(), entered: Type.Integer(), exited: Type.Integer() }),
+            ),
+          }),
+        ),
+        ...adminErrors(),
+      },
+    }),
     async (req) =>
       segments.history(
         req.workspaceId,
@@ -157,15 +326,13 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
 
   app.get<{ Params: KeyParams; Querystring: Record<string, string | undefined> }>(
     '/segments/:key/sizes',
+    doc('Exact size at the end of each hour or UTC day, with entered and exited', {
+      params: SEGMENT,
+      querystring: SIZES_QUERY,
+      response: { 200: answer(SIZES), ...adminErrors() },
+    }),
     async (req) => {
       const q = req.query
-      for (const k of Object.keys(q)) {
-        if (!['from', 'to', 'step'].includes(k))
-          throw new SegflowError(
-            'invalid_request',
-            `unknown query parameter ${JSON.stringify(k)}; expected from, to, step`,
-          )
-      }
       const step = q.step ?? 'day'
       if (step !== 'hour' && step !== 'day')
         throw new SegflowError(
@@ -180,7 +347,13 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
     },
   )
 
-  app.get<{ Params: { id: string; key: string } }>('/profiles/:id/explain/:key', async (req) =>
-    segments.explain(req.workspaceId, req.params.id, req.params.key),
+  app.get<{ Params: { id: string; key: string } }>(
+    '/profiles/:id/explain/:key',
+    doc('Why a profile is or is not in a segment, condition by condition', {
+      params: pathParams({ id: PROFILE_ID, key: 'segment key' }),
+      querystring: NO_QUERY,
+      response: { 200: answer(EXPLANATION), ...adminErrors(ERASED) },
+    }),
+    async (req) => segments.explain(req.workspaceId, req.params.id, req.params.key),
   )
 }
