@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { AuditLog } from '../privacy/index.js'
+import { Type } from '@sinclair/typebox'
+import { adminErrors, answer, documented, itemsOf, Nullable, ref } from './api-schemas.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
 
 /** `GET /api/audit`: the parameters it takes (and no others). */
@@ -36,7 +38,20 @@ export async function auditRoutes(app: FastifyInstance, audit: AuditLog): Promis
 
   app.get<{ Querystring: { limit: number; before?: string } }>(
     '/audit',
-    { schema: { querystring: AUDIT_QUERY } },
+    documented('privacy')(
+      'The audit log, newest first: every change through the admin API, bulk reads of members, key changes, exports and erasures',
+      {
+        querystring: AUDIT_QUERY,
+        response: {
+          200: answer(
+            itemsOf(ref('AuditEntry'), {
+              next: Nullable(Type.String({ description: 'pass as before for the next page' })),
+            }),
+          ),
+          ...adminErrors(),
+        },
+      },
+    ),
     async (req) => audit.list(req.workspaceId, req.query.limit, req.query.before ?? null),
   )
 }

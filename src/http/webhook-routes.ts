@@ -1,5 +1,17 @@
 import type { FastifyInstance } from 'fastify'
 import type { WebhookService } from '../delivery/webhook-service.js'
+import { Type } from '@sinclair/typebox'
+import {
+  adminErrors,
+  answer,
+  documented,
+  itemsOf,
+  NO_QUERY,
+  pageOf,
+  pathParams,
+  ref,
+  small,
+} from './api-schemas.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
 
 /** `GET /api/webhooks/:id/deliveries`: the parameters it takes (and no others). */
@@ -13,25 +25,95 @@ interface IdParams {
   id: string
 }
 
+const doc = documented('webhooks')
+const HOOK = pathParams({ id: 'webhook id' })
+
+/** Checked by the webhook service (webhook-service.ts), which names the field at fault. */
+const WEBHOOK_BODY = Type.Object({
+  url: Type.String(),
+  secret: Type.Optional(Type.String({ description: 'whsec_…; a new one is rotated in' })),
+  segments: Type.Optional(Type.Union([Type.Array(Type.String()), Type.Null()])),
+  types: Type.Optional(
+    Type.Union([
+      Type.Array(Type.Union([Type.Literal('segment.entered'), Type.Literal('segment.exited')])),
+      Type.Null(),
+    ]),
+  ),
+  maxInFlight: Type.Optional(Type.Integer()),
+  history: Type.Optional(
+    Type.Union([Type.Literal('send'), Type.Literal('skip')], {
+      description:
+        'historical transitions (imports, and messages or timers processed more than SEGFLOW_HISTORY_AFTER late): send (default, flagged data.historical) or skip',
+    }),
+  ),
+})
+
 /** `/api/webhooks`: endpoints, secret rotation, deliveries and replay. */
 export async function webhookRoutes(app: FastifyInstance, webhooks: WebhookService): Promise<void> {
-  app.get('/webhooks', async (req) => ({ items: await webhooks.list(req.workspaceId) }))
-  app.get<{ Params: IdParams }>('/webhooks/:id', async (req) =>
-    webhooks.get(req.workspaceId, req.params.id),
+  app.get(
+    '/webhooks',
+    doc('Webhook endpoints', {
+      querystring: NO_QUERY,
+      response: { 200: answer(itemsOf(ref('Webhook'))), ...adminErrors() },
+    }),
+    async (req) => ({ items: await webhooks.list(req.workspaceId) }),
   )
-  app.put<{ Params: IdParams }>('/webhooks/:id', async (req, reply) => {
-    const { webhook, created } = await webhooks.put(req.workspaceId, req.params.id, req.body)
-    return reply.status(created ? 201 : 200).send(webhook)
-  })
-  app.delete<{ Params: IdParams }>('/webhooks/:id', async (req) =>
-    webhooks.remove(req.workspaceId, req.params.id),
+  app.get<{ Params: IdParams }>(
+    '/webhooks/:id',
+    doc('A webhook endpoint', {
+      params: HOOK,
+      querystring: NO_QUERY,
+      response: { 200: answer(ref('Webhook')), ...adminErrors() },
+    }),
+    async (req) => webhooks.get(req.workspaceId, req.params.id),
   )
-  app.post<{ Params: IdParams }>('/webhooks/:id/rotate', async (req) =>
-    webhooks.rotate(req.workspaceId, req.params.id, req.body),
+  app.put<{ Params: IdParams }>(
+    '/webhooks/:id',
+    doc('Create or replace an endpoint (the answer holds its secret); saving re-enables it', {
+      params: HOOK,
+      querystring: NO_QUERY,
+      documentedBody: WEBHOOK_BODY,
+      response: {
+        200: answer(ref('Webhook')),
+        201: answer(ref('Webhook'), 'Created'),
+        ...adminErrors(),
+      },
+    }),
+    async (req, reply) => {
+      const { webhook, created } = await webhooks.put(req.workspaceId, req.params.id, req.body)
+      return reply.status(created ? 201 : 200).send(webhook)
+    },
+  )
+  app.delete<{ Params: IdParams }>(
+    '/webhooks/:id',
+    doc('Delete an endpoint; pending deliveries are cancelled', {
+      params: HOOK,
+      querystring: NO_QUERY,
+      response: { 200: answer(small({ cancelled: Type.Integer() })), ...adminErrors() },
+    }),
+    async (req) => webhooks.remove(req.workspaceId, req.params.id),
+  )
+  app.post<{ Params: IdParams }>(
+    '/webhooks/:id/rotate',
+    doc('A new secret; the old one keeps signing for the overlap (24h)', {
+      params: HOOK,
+      querystring: NO_QUERY,
+      documentedBody: Type.Object({
+        overlap: Type.Optional(
+          Type.String({ description: 'how long the old secret keeps signing, e.g. 24h' }),
+        ),
+      }),
+      response: { 200: answer(ref('Webhook')), ...adminErrors() },
+    }),
+    async (req) => webhooks.rotate(req.workspaceId, req.params.id, req.body),
   )
   app.get<{ Params: IdParams; Querystring: { status?: string; limit: number; cursor?: string } }>(
     '/webhooks/:id/deliveries',
-    { schema: { querystring: DELIVERIES_QUERY } },
+    doc('Deliveries with their attempts, newest first', {
+      params: HOOK,
+      querystring: DELIVERIES_QUERY,
+      response: { 200: answer(pageOf(ref('Delivery'))), ...adminErrors() },
+    }),
     async (req) => {
       return webhooks.deliveries(req.workspaceId, req.params.id, {
         ...(req.query.status ? { status: req.query.status } : {}),
@@ -40,7 +122,19 @@ export async function webhookRoutes(app: FastifyInstance, webhooks: WebhookServi
       })
     },
   )
-  app.post<{ Params: IdParams }>('/webhooks/:id/replay', async (req) =>
-    webhooks.replay(req.workspaceId, req.params.id, req.body ?? {}),
+  app.post<{ Params: IdParams }>(
+    '/webhooks/:id/replay',
+    doc(
+      'Send failed and exhausted deliveries again, with the same ids, and make pending ones waiting for a retry due now',
+      {
+        params: HOOK,
+        querystring: NO_QUERY,
+        documentedBody: Type.Object({
+          ids: Type.Optional(Type.Array(Type.String(), { description: 'default: all of them' })),
+        }),
+        response: { 200: answer(small({ replayed: Type.Integer() })), ...adminErrors() },
+      },
+    ),
+    async (req) => webhooks.replay(req.workspaceId, req.params.id, req.body ?? {}),
   )
 }
