@@ -44,14 +44,6 @@ export const pageLimit = (max: number, fallback: number, what: string): ParamSch
   description: `${what} per page, 1–${max} (default ${fallback})`,
 })
 
-/** The OpenAPI parameter objects of a querystring schema. */
-export function openApiQuery(schema: QuerySchema): Record<string, unknown>[] {
-  return Object.entries(schema.properties).map(([name, s]) => {
-    const { description, ...rest } = s
-    return { name, in: 'query', required: false, schema: rest, description }
-  })
-}
-
 /** What part of a request failed its schema (fastify's dataVar). */
 type SchemaErrorDataVar = 'body' | 'headers' | 'params' | 'querystring'
 
