@@ -12,6 +12,17 @@ import type { TObject, TProperties, TSchema } from '@sinclair/typebox'
 import type { FastifySchema } from 'fastify'
 import { querySchema } from './query-schema.js'
 
+/**
+ * One of some strings: `{type: 'string', enum}` in the document (a union of literals would be
+ * an `anyOf` of one-value enums).
+ * @example
+ * OneOf(['hour', 'day'], { description: 'the step' })
+ */
+export const OneOf = <const T extends readonly string[]>(
+  values: T,
+  options: { description?: string; default?: T[number] } = {},
+) => Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options })
+
 /** `T` or null. */
 export const Nullable = <T extends TSchema>(t: T, description?: string) =>
   Type.Union([t, Type.Null()], description === undefined ? {} : { description })
@@ -22,8 +33,8 @@ const Str = (description?: string) => Type.String(description === undefined ? {}
 /** Any JSON object. */
 const Obj = (description?: string) =>
   Type.Object({}, description === undefined ? {} : { description })
-const Role = Type.Union([Type.Literal('viewer'), Type.Literal('editor'), Type.Literal('admin')])
-const Transition = Type.Union([Type.Literal('segment.entered'), Type.Literal('segment.exited')])
+const Role = OneOf(['viewer', 'editor', 'admin'])
+const Transition = OneOf(['segment.entered', 'segment.exited'])
 
 /**
  * A reference to a shared schema (becomes `#/components/schemas/<name>` in the document; the
@@ -62,14 +73,9 @@ export const ErrorBody = component(
 
 const ConsentEntry = Nullable(
   Type.Object({
-    state: Type.Union([Type.Literal('granted'), Type.Literal('denied')]),
+    state: OneOf(['granted', 'denied']),
     at: Instant(),
-    source: Type.Union([
-      Type.Literal('api'),
-      Type.Literal('event'),
-      Type.Literal('context'),
-      Type.Literal('gpc'),
-    ]),
+    source: OneOf(['api', 'event', 'context', 'gpc']),
     evidence: Obj(),
     messageId: Nullable(Str()),
   }),
@@ -90,11 +96,7 @@ export const Profile = component('Profile', {
   segments: Type.Array(Type.Object({ key: Str(), version: Type.Integer(), since: Instant() }), {
     description: 'the segments the profile is in now, and since when',
   }),
-  emailStatus: Type.Union([
-    Type.Literal('subscribed'),
-    Type.Literal('unsubscribed'),
-    Type.Literal('bounced'),
-  ]),
+  emailStatus: OneOf(['subscribed', 'unsubscribed', 'bounced']),
   consent: Type.Object(
     {
       email_marketing: ConsentEntry,
@@ -123,7 +125,7 @@ export const Segment = component('Segment', {
   priority: Type.Integer(),
   version: Type.Integer(),
   liveVersion: Nullable(Type.Integer(), 'the version memberships reflect (lags while computing)'),
-  status: Type.Union([Type.Literal('computing'), Type.Literal('live')]),
+  status: OneOf(['computing', 'live']),
   progress: Nullable(Type.Object({ done: Type.Integer(), total: Type.Integer() })),
   size: Type.Integer(),
   reachable: Type.Integer({
@@ -152,10 +154,10 @@ export const Webhook = component('Webhook', {
   url: Str(),
   segments: Nullable(Type.Array(Str()), 'only these segments; null: all'),
   types: Nullable(Type.Array(Transition), 'only these transitions; null: both'),
-  status: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),
+  status: OneOf(['active', 'disabled']),
   disabledReason: Nullable(Str()),
   maxInFlight: Type.Integer(),
-  history: Type.Union([Type.Literal('send'), Type.Literal('skip')]),
+  history: OneOf(['send', 'skip']),
   secret: Type.Optional(Str('whsec_…; only in answers to PUT and rotate')),
   previousSecretsUntil: Type.Array(Instant(), {
     description: 'rotated-out secrets still signing, until when',
@@ -166,9 +168,7 @@ export const Webhook = component('Webhook', {
 
 export const Delivery = component('Delivery', {
   id: Str(),
-  status: Type.Union(
-    ['pending', 'succeeded', 'failed', 'exhausted', 'cancelled'].map((s) => Type.Literal(s)),
-  ),
+  status: OneOf(['pending', 'succeeded', 'failed', 'exhausted', 'cancelled']),
   attempts: Type.Integer(),
   nextAttemptAt: Nullable(Instant()),
   lastStatus: Nullable(Type.Integer()),
@@ -199,7 +199,7 @@ export const EmailSettings = component('EmailSettings', {
   caps: Type.Optional(
     Type.Array(
       Type.Object({
-        category: Type.Union([Type.Literal('marketing'), Type.Literal('transactional')]),
+        category: OneOf(['marketing', 'transactional']),
         max: Type.Integer(),
         within: Str('a duration like 7d'),
       }),
@@ -207,7 +207,7 @@ export const EmailSettings = component('EmailSettings', {
   ),
   consent: Type.Optional(
     Type.Object(
-      { mode: Type.Union([Type.Literal('opt_in'), Type.Literal('opt_out')]) },
+      { mode: OneOf(['opt_in', 'opt_out']) },
       {
         description:
           'opt_in (default): marketing email only to people who granted email_marketing; opt_out: to everyone who has not refused it',
@@ -217,13 +217,9 @@ export const EmailSettings = component('EmailSettings', {
 })
 
 const Action = Type.Object({
-  type: Type.Union(
-    ['send_email', 'webhook', 'set_trait', 'unset_trait', 'add_tag', 'remove_tag'].map((s) =>
-      Type.Literal(s),
-    ),
-  ),
+  type: OneOf(['send_email', 'webhook', 'set_trait', 'unset_trait', 'add_tag', 'remove_tag']),
   template: Type.Optional(Str()),
-  category: Type.Optional(Type.Union([Type.Literal('marketing'), Type.Literal('transactional')])),
+  category: Type.Optional(OneOf(['marketing', 'transactional'])),
   webhook: Type.Optional(Str()),
   trait: Type.Optional(Str()),
   value: Type.Optional(Type.Unknown()),
@@ -235,10 +231,10 @@ const automationFields = {
   enabled: Type.Optional(Type.Boolean()),
   trigger: Type.Object({
     segment: Str(),
-    on: Type.Union([Type.Literal('entered'), Type.Literal('exited')]),
+    on: OneOf(['entered', 'exited']),
     delay: Type.Optional(Nullable(Str('a duration like 2d'))),
     history: Type.Optional(
-      Type.Union([Type.Literal('skip'), Type.Literal('run')], {
+      OneOf(['skip', 'run'], {
         description:
           'historical transitions (reason import, or messages or timers processed more than SEGFLOW_HISTORY_AFTER late): skip (default; the run is recorded as skipped) or run',
       }),
@@ -279,7 +275,7 @@ export const ScoreModel = component('ScoreModel', {
   criteria: Type.Array(
     Type.Object({
       name: Str(),
-      kind: Type.Union([Type.Literal('rule'), Type.Literal('event')]),
+      kind: OneOf(['rule', 'event']),
       points: Type.Number(),
       cap: Nullable(Type.Number()),
     }),
@@ -329,9 +325,9 @@ export const Session = component('Session', {
 
 export const PrivacyRequest = component('PrivacyRequest', {
   id: Str(),
-  type: Type.Union([Type.Literal('export'), Type.Literal('erasure')]),
-  regulation: Type.Union([Type.Literal('gdpr'), Type.Literal('ccpa')]),
-  status: Type.Union([Type.Literal('received'), Type.Literal('completed'), Type.Literal('failed')]),
+  type: OneOf(['export', 'erasure']),
+  regulation: OneOf(['gdpr', 'ccpa']),
+  status: OneOf(['received', 'completed', 'failed']),
   receivedAt: Instant(),
   dueAt: Instant('one month after receipt (GDPR) or 45 days (CCPA)'),
   completedAt: Nullable(Instant()),
@@ -351,16 +347,14 @@ const FieldSpecs = Type.Object(
   {},
   {
     additionalProperties: Type.Object({
-      type: Type.Union(
-        ['string', 'number', 'boolean', 'object', 'array', 'any'].map((s) => Type.Literal(s)),
-      ),
+      type: OneOf(['string', 'number', 'boolean', 'object', 'array', 'any']),
       pii: Type.Optional(Type.Boolean({ description: 'masked in logs' })),
     }),
   },
 )
 
 const dataSchemaFields = {
-  mode: Type.Union([Type.Literal('allow'), Type.Literal('drop'), Type.Literal('reject')], {
+  mode: OneOf(['allow', 'drop', 'reject'], {
     description:
       'allow: keep everything; drop: drop fields outside the schema (counted); reject: refuse messages with them (400 naming the field)',
   }),
@@ -393,11 +387,7 @@ export const DataSchemaView = component('DataSchemaView', {
 export const SegmentMessage = component(
   'SegmentMessage',
   {
-    type: Type.Optional(
-      Type.Union(
-        ['track', 'identify', 'page', 'screen', 'group', 'alias'].map((s) => Type.Literal(s)),
-      ),
-    ),
+    type: Type.Optional(OneOf(['track', 'identify', 'page', 'screen', 'group', 'alias'])),
     userId: Type.Optional(Str()),
     anonymousId: Type.Optional(Str()),
     messageId: Type.Optional(Str()),
@@ -414,9 +404,9 @@ export const SegmentMessage = component(
 )
 
 export const Health = component('Health', {
-  status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
-  store: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')]),
-  database: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  status: OneOf(['ok', 'unavailable']),
+  store: OneOf(['sqlite', 'postgres']),
+  database: OneOf(['up', 'down']),
   schemaVersion: Type.Optional(Type.Integer()),
   error: Type.Optional(Str()),
 })

@@ -9,6 +9,7 @@ import {
   NO_QUERY,
   pathParams,
   ref,
+  OneOf,
 } from './api-schemas.js'
 import { pageLimit, querySchema } from './query-schema.js'
 
@@ -28,11 +29,9 @@ export async function privacyRoutes(app: FastifyInstance, privacy: PrivacyServic
         description: 'Admins only (an admin key, or a user with the admin role).',
         querystring: NO_QUERY,
         documentedBody: Type.Object({
-          type: Type.Union([Type.Literal('export'), Type.Literal('erasure')]),
+          type: OneOf(['export', 'erasure']),
           profile: Type.String({ description: 'userId, anonymousId, email or profile id' }),
-          regulation: Type.Optional(
-            Type.Union([Type.Literal('gdpr'), Type.Literal('ccpa')], { default: 'gdpr' }),
-          ),
+          regulation: Type.Optional(OneOf(['gdpr', 'ccpa'], { default: 'gdpr' })),
         }),
         response: {
           201: answer(

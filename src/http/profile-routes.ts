@@ -9,6 +9,7 @@ import {
   ERASED,
   NO_QUERY,
   Nullable,
+  OneOf,
   pageOf,
   pathParams,
   PROFILE_ID,
@@ -42,7 +43,7 @@ const EVENT = Type.Object({
   context: Nullable(Type.Object({})),
 })
 
-const CONSENT_VALUE = Type.Union([Type.Boolean(), Type.Literal('granted'), Type.Literal('denied')])
+const CONSENT_VALUE = Type.Union([Type.Boolean(), OneOf(['granted', 'denied'])])
 
 /** `/api/profiles`: read a profile by any of its ids, update its traits, page its events. */
 export async function profileRoutes(app: FastifyInstance, profiles: ProfileService): Promise<void> {

@@ -18,6 +18,7 @@ import {
   PROFILE_ID,
   ref,
   small,
+  OneOf,
 } from './api-schemas.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
 
@@ -99,7 +100,7 @@ const Instant = Type.String({ format: 'date-time' })
 
 const SIZES = Type.Object({
   segment: Type.String(),
-  step: Type.Union([Type.Literal('hour'), Type.Literal('day')]),
+  step: OneOf(['hour', 'day']),
   from: Instant,
   to: Instant,
   createdAt: Instant,
@@ -126,7 +127,7 @@ const EXPLANATION = Type.Object({
     [
       Type.Object({
         id: Type.String(),
-        type: Type.Union([Type.Literal('segment.entered'), Type.Literal('segment.exited')]),
+        type: OneOf(['segment.entered', 'segment.exited']),
         at: Instant,
         reason: Type.String({ description: 'event, import, time, …' }),
         historical: Type.Boolean(),

@@ -16,6 +16,7 @@ import {
   pathParams,
   ref,
   small,
+  OneOf,
 } from './api-schemas.js'
 import { limitParam } from './automation-routes.js'
 import { querySchema, text } from './query-schema.js'
@@ -34,11 +35,7 @@ export interface TemplateRouteDeps {
 const doc = documented('email')
 const TEMPLATE = KEY('template')
 const PERSON = pathParams({ id: 'profile id, userId, anonymousId or email' })
-const EMAIL_STATUS = Type.Union([
-  Type.Literal('subscribed'),
-  Type.Literal('unsubscribed'),
-  Type.Literal('bounced'),
-])
+const EMAIL_STATUS = OneOf(['subscribed', 'unsubscribed', 'bounced'])
 const STATUS_ANSWER = answer(small({ profileId: Type.String(), status: EMAIL_STATUS }))
 
 /** `GET /api/email/sends`: read by the route itself. */
@@ -159,15 +156,13 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
       querystring: NO_QUERY,
       documentedBody: Type.Object({
         profile: Type.String(),
-        category: Type.Optional(
-          Type.Union([Type.Literal('transactional'), Type.Literal('marketing')]),
-        ),
+        category: Type.Optional(OneOf(['transactional', 'marketing'])),
         idempotencyKey: Type.Optional(Type.String()),
       }),
       response: {
         200: answer(
           Type.Object({
-            status: Type.Union([Type.Literal('sent'), Type.Literal('skipped')]),
+            status: OneOf(['sent', 'skipped']),
             sendId: Type.Optional(Type.String()),
             messageId: Type.Optional(Type.String()),
             reason: Type.Optional(Type.String({ description: 'why it was skipped' })),
@@ -210,7 +205,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
       params: PERSON,
       querystring: NO_QUERY,
       documentedBody: Type.Object({
-        status: Type.Union([Type.Literal('subscribed'), Type.Literal('unsubscribed')]),
+        status: OneOf(['subscribed', 'unsubscribed']),
         reason: Type.Optional(Type.String()),
       }),
       response: { 200: STATUS_ANSWER, ...adminErrors() },

@@ -11,6 +11,7 @@ import {
   NO_QUERY,
   pathParams,
   ref,
+  OneOf,
 } from './api-schemas.js'
 
 type EmailParams = { email: string }
@@ -65,7 +66,7 @@ export async function userRoutes(app: FastifyInstance, users: UserService): Prom
       {
         params: EMAIL,
         documentedBody: Type.Object({
-          role: Type.Union([Type.Literal('viewer'), Type.Literal('editor'), Type.Literal('admin')]),
+          role: OneOf(['viewer', 'editor', 'admin']),
         }),
         response: {
           200: answer(ref('User')),

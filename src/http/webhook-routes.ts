@@ -11,6 +11,7 @@ import {
   pathParams,
   ref,
   small,
+  OneOf,
 } from './api-schemas.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
 
@@ -34,14 +35,11 @@ const WEBHOOK_BODY = Type.Object({
   secret: Type.Optional(Type.String({ description: 'whsec_…; a new one is rotated in' })),
   segments: Type.Optional(Type.Union([Type.Array(Type.String()), Type.Null()])),
   types: Type.Optional(
-    Type.Union([
-      Type.Array(Type.Union([Type.Literal('segment.entered'), Type.Literal('segment.exited')])),
-      Type.Null(),
-    ]),
+    Type.Union([Type.Array(OneOf(['segment.entered', 'segment.exited'])), Type.Null()]),
   ),
   maxInFlight: Type.Optional(Type.Integer()),
   history: Type.Optional(
-    Type.Union([Type.Literal('send'), Type.Literal('skip')], {
+    OneOf(['send', 'skip'], {
       description:
         'historical transitions (imports, and messages or timers processed more than SEGFLOW_HISTORY_AFTER late): send (default, flagged data.historical) or skip',
     }),
