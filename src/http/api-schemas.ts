@@ -8,7 +8,7 @@
  * field silently dropped from an answer. Objects stay open (`additionalProperties` unset).
  */
 import { Type } from '@sinclair/typebox'
-import type { TObject, TProperties, TSchema } from '@sinclair/typebox'
+import type { TObject, TProperties, TSchema, TString } from '@sinclair/typebox'
 import type { FastifySchema } from 'fastify'
 import { querySchema } from './query-schema.js'
 
@@ -484,11 +484,11 @@ export const ERASED = { 409: 'The id belongs to an erased person (`error.code` s
 export const errorAnswer = err
 
 /** Path parameters, each a string described. */
-export const pathParams = (params: Record<string, string>) =>
+export const pathParams = <K extends string>(params: Record<K, string>) =>
   Type.Object(
     Object.fromEntries(
-      Object.entries(params).map(([k, d]) => [k, Type.String({ description: d })]),
-    ),
+      Object.entries<string>(params).map(([k, d]) => [k, Type.String({ description: d })]),
+    ) as Record<K, TString>,
   )
 
 export const KEY = (what: string) => pathParams({ key: `${what} key` })
@@ -505,9 +505,7 @@ export const NO_QUERY = querySchema({})
  */
 export const documented =
   (tag: string) =>
-  (
-    summary: string,
-    schema: Omit<FastifySchema, 'summary' | 'tags'>,
-  ): { schema: FastifySchema } => ({
+  <S extends Omit<FastifySchema, 'summary' | 'tags'>>(summary: string, schema: S) => ({
+    // Keeps the type of `params` and `querystring`: the type provider reads them.
     schema: { summary, tags: [tag], ...schema },
   })

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { AuditLog } from '../privacy/index.js'
 import { Type } from '@sinclair/typebox'
@@ -20,6 +21,7 @@ const AUDITED_READS = new Set(['/api/segments/:key/members'])
  * `GET /api/audit` reads the log; nothing can change or remove an entry.
  */
 export async function auditRoutes(app: FastifyInstance, audit: AuditLog): Promise<void> {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
   app.addHook('onSend', async (req, reply, payload) => {
     if (req.workspaceId === '' || req.actor === '') return payload
     const route = req.routeOptions.url ?? req.url
@@ -36,7 +38,7 @@ export async function auditRoutes(app: FastifyInstance, audit: AuditLog): Promis
     return payload
   })
 
-  app.get<{ Querystring: { limit: number; before?: string } }>(
+  api.get<{ Querystring: { limit: number; before?: string } }>(
     '/audit',
     documented('privacy')(
       'The audit log, newest first: every change through the admin API, bulk reads of members, key changes, exports and erasures',

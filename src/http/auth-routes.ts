@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { SegflowError } from '../shared/errors.js'
@@ -33,6 +34,7 @@ const unavailable = { 503: errorAnswer('The database is unavailable (Retry-After
  * here goes in `x-csrf-token` on every state-changing request.
  */
 export async function authRoutes(app: FastifyInstance, opts: AuthRouteOptions): Promise<void> {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
   const { users } = opts
   const secure = (req: FastifyRequest) => opts.secure || req.protocol === 'https'
   const cookie = (req: FastifyRequest, value: string, maxAgeS: number) =>
@@ -53,7 +55,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRouteOptions): 
   })
   const noStore = (reply: FastifyReply) => reply.header('cache-control', 'no-store')
 
-  app.post(
+  api.post(
     '/auth/set-password',
     doc('Set a password with the token of a one-time set-password link', {
       security: [],
@@ -74,7 +76,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRouteOptions): 
     },
   )
 
-  app.post(
+  api.post(
     '/auth/login',
     doc('Log in: sets the segflow_session cookie (HttpOnly, SameSite=Strict, Secure under HTTPS)', {
       security: [],
@@ -109,7 +111,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRouteOptions): 
     },
   )
 
-  app.post(
+  api.post(
     '/auth/logout',
     doc('Log out (with the session, x-csrf-token is needed); clears the cookie', {
       security: [{ session: [], csrf: [] }, {}],
@@ -138,7 +140,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRouteOptions): 
     },
   )
 
-  app.get(
+  api.get(
     '/auth/session',
     doc('Who is logged in, with the csrf token for changes', {
       security: [{ session: [] }],

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { AutomationService } from '../delivery/automations.js'
 import { Type } from '@sinclair/typebox'
@@ -44,7 +45,8 @@ export async function automationRoutes(
   app: FastifyInstance,
   automations: AutomationService,
 ): Promise<void> {
-  app.get(
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
+  api.get(
     '/automations',
     doc('Automations', {
       querystring: NO_QUERY,
@@ -52,7 +54,7 @@ export async function automationRoutes(
     }),
     async (req) => ({ items: await automations.list(req.workspaceId) }),
   )
-  app.get<{ Params: KeyParams }>(
+  api.get(
     '/automations/:key',
     doc('An automation', {
       params: AUTOMATION,
@@ -61,7 +63,7 @@ export async function automationRoutes(
     }),
     async (req) => automations.get(req.workspaceId, req.params.key),
   )
-  app.put<{ Params: KeyParams }>(
+  api.put(
     '/automations/:key',
     doc('Create or replace an automation; it acts on transitions from now on', {
       params: AUTOMATION,
@@ -83,7 +85,7 @@ export async function automationRoutes(
       return reply.status(created ? 201 : 200).send(automation)
     },
   )
-  app.delete<{ Params: KeyParams }>(
+  api.delete(
     '/automations/:key',
     doc('Delete an automation; its scheduled runs are skipped', {
       params: AUTOMATION,
@@ -95,7 +97,7 @@ export async function automationRoutes(
       return { deleted: req.params.key }
     },
   )
-  app.get<{ Params: KeyParams; Querystring: { limit?: string; cursor?: string } }>(
+  api.get<{ Params: KeyParams; Querystring: { limit?: string; cursor?: string } }>(
     '/automations/:key/runs',
     doc(
       'Runs, oldest first, a page at a time: one per transition, with the step reached and what each action did',

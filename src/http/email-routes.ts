@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import type { Mailer } from '../delivery/email.js'
@@ -37,13 +38,14 @@ const NOT_FOUND = { 404: HTML('The link is not valid') }
  * the open pixel, click redirects, and one-click unsubscribe (RFC 8058).
  */
 export async function emailRoutes(app: FastifyInstance, mailer: Mailer): Promise<void> {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
   // One-click unsubscribe posts a form (RFC 8058); its content does not matter.
   app.addContentTypeParser(
     ['application/x-www-form-urlencoded', 'multipart/form-data'],
     { parseAs: 'string', bodyLimit: 16 * 1024 },
     (_req, body, done) => done(null, body),
   )
-  app.get<{ Params: { token: string } }>(
+  api.get(
     '/e/o/:token',
     doc('Open pixel: records Email Opened', {
       200: { description: 'A 1×1 GIF', content: { 'image/gif': { schema: Type.String() } } },
@@ -56,7 +58,7 @@ export async function emailRoutes(app: FastifyInstance, mailer: Mailer): Promise
     },
   )
 
-  app.get<{ Params: { token: string }; Querystring: { u?: string } }>(
+  api.get<{ Params: { token: string }; Querystring: { u?: string } }>(
     '/e/c/:token',
     doc(
       'Click redirect: records Email Clicked, then redirects to the signed URL',
@@ -79,7 +81,7 @@ export async function emailRoutes(app: FastifyInstance, mailer: Mailer): Promise
 
   // GET asks (mail scanners follow links); POST unsubscribes: the form below, or a mail
   // client's one-click request (List-Unsubscribe-Post).
-  app.get<{ Params: { token: string } }>(
+  api.get(
     '/e/u/:token',
     doc('Unsubscribe page (asks; link scanners do not unsubscribe anyone)', {
       200: HTML('A page asking to confirm'),
@@ -99,7 +101,7 @@ export async function emailRoutes(app: FastifyInstance, mailer: Mailer): Promise
     },
   )
 
-  app.post<{ Params: { token: string } }>(
+  api.post(
     '/e/u/:token',
     doc('Unsubscribe: the page form or one-click (RFC 8058, List-Unsubscribe-Post)', {
       200: HTML('Unsubscribed'),

@@ -1,4 +1,5 @@
 import cors from '@fastify/cors'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import secureJson from 'secure-json-parse'
 import { Transform } from 'node:stream'
@@ -95,6 +96,7 @@ function decompress(payload: Readable, encoding: string): Readable {
  * the content type (analytics.js sends text/plain to avoid a CORS preflight), optionally gzip.
  */
 export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps): Promise<void> {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
   await app.register(cors, {
     origin: true,
     methods: ['GET', 'POST', 'OPTIONS'],
@@ -177,7 +179,7 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
           },
         }),
       }
-      app.post(path, options, async (req) => {
+      api.post(path, options, async (req) => {
         const workspaceId = await authenticate(req)
         await deps.ingestor.single(workspaceId, type, req.body, req.bodyInfo)
         return { success: true }
@@ -208,7 +210,7 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
         },
       ),
     }
-    app.post(path, options, async (req) => {
+    api.post(path, options, async (req) => {
       const workspaceId = await authenticate(req)
       const r = await deps.ingestor.batch(workspaceId, req.body, req.bodyInfo)
       return {
@@ -222,7 +224,7 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
   }
 
   // analytics.js (analytics-next) loads its settings from here before it sends anything.
-  app.get<{ Params: { writeKey: string } }>(
+  api.get(
     '/projects/:writeKey/settings',
     doc('The settings analytics.js loads at start', {
       security: [],

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { PrivacyService } from '../privacy/requests.js'
 import { Type } from '@sinclair/typebox'
@@ -20,8 +21,9 @@ const doc = documented('privacy')
 
 /** `/api/privacy/requests`: GDPR/CCPA export and erasure requests, answered at once. */
 export async function privacyRoutes(app: FastifyInstance, privacy: PrivacyService): Promise<void> {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
   // Exports hand out a person's data and erasures cannot be undone: admins only.
-  app.post(
+  api.post(
     '/privacy/requests',
     {
       config: { role: 'admin' },
@@ -53,7 +55,7 @@ export async function privacyRoutes(app: FastifyInstance, privacy: PrivacyServic
     },
   )
 
-  app.get<{ Querystring: { limit: number } }>(
+  api.get<{ Querystring: { limit: number } }>(
     '/privacy/requests',
     doc('Rights requests, newest first', {
       querystring: REQUESTS_QUERY,
@@ -62,7 +64,7 @@ export async function privacyRoutes(app: FastifyInstance, privacy: PrivacyServic
     async (req) => ({ items: await privacy.list(req.workspaceId, req.query.limit) }),
   )
 
-  app.get<{ Params: { id: string } }>(
+  api.get(
     '/privacy/requests/:id',
     doc('One rights request: its status, due date and result', {
       params: pathParams({ id: 'request id' }),

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { ProfileService } from '../engine/profiles.js'
 import { LIMITS } from '../ingest/message.js'
@@ -47,7 +48,8 @@ const CONSENT_VALUE = Type.Union([Type.Boolean(), OneOf(['granted', 'denied'])])
 
 /** `/api/profiles`: read a profile by any of its ids, update its traits, page its events. */
 export async function profileRoutes(app: FastifyInstance, profiles: ProfileService): Promise<void> {
-  app.get<{ Params: IdParams }>(
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
+  api.get(
     '/profiles/:id',
     doc('A profile', {
       params: PROFILE,
@@ -57,7 +59,7 @@ export async function profileRoutes(app: FastifyInstance, profiles: ProfileServi
     async (req) => profiles.get(req.workspaceId, req.params.id),
   )
 
-  app.get<{ Params: IdParams; Querystring: { limit: number; cursor?: string } }>(
+  api.get<{ Params: IdParams; Querystring: { limit: number; cursor?: string } }>(
     '/profiles/:id/events',
     doc("A profile's events, newest first", {
       params: PROFILE,
@@ -68,7 +70,7 @@ export async function profileRoutes(app: FastifyInstance, profiles: ProfileServi
       profiles.events(req.workspaceId, req.params.id, req.query.limit, req.query.cursor ?? null),
   )
 
-  app.put<{ Params: IdParams }>(
+  api.put(
     '/profiles/:id/consent',
     {
       bodyLimit: LIMITS.messageBytes,
@@ -89,7 +91,7 @@ export async function profileRoutes(app: FastifyInstance, profiles: ProfileServi
   )
 
   for (const method of ['POST', 'PUT'] as const) {
-    app.route<{ Params: IdParams }>({
+    api.route({
       method,
       url: '/profiles/:id',
       bodyLimit: LIMITS.messageBytes,

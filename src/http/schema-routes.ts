@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { SchemaService } from '../privacy/schema-service.js'
 import { adminErrors, answer, documented, NO_QUERY, ref } from './api-schemas.js'
@@ -7,7 +8,8 @@ const VIEW = { 200: answer(ref('DataSchemaView')), ...adminErrors() }
 
 /** `/api/schema`: what the workspace collects (data minimisation), and what was dropped. */
 export async function schemaRoutes(app: FastifyInstance, schemas: SchemaService): Promise<void> {
-  app.get(
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
+  api.get(
     '/schema',
     doc("The workspace's data schema and the fields it dropped", {
       querystring: NO_QUERY,
@@ -18,7 +20,7 @@ export async function schemaRoutes(app: FastifyInstance, schemas: SchemaService)
   // What is collected about people is a privacy decision: admins only.
   const admin = { role: 'admin' as const }
   const adminOnly = 'Admins only (an admin key, or a user with the admin role).'
-  app.put(
+  api.put(
     '/schema',
     {
       config: admin,
@@ -32,7 +34,7 @@ export async function schemaRoutes(app: FastifyInstance, schemas: SchemaService)
     },
     async (req) => schemas.put(req.workspaceId, req.body),
   )
-  app.delete(
+  api.delete(
     '/schema',
     {
       config: admin,

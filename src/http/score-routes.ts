@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { LifecycleService } from '../engine/lifecycle-service.js'
 import type { ScoreService } from '../engine/score-service.js'
@@ -16,10 +17,6 @@ import {
   ref,
   small,
 } from './api-schemas.js'
-
-interface KeyParams {
-  key: string
-}
 
 const doc = documented('scores')
 const life = documented('lifecycle')
@@ -53,7 +50,8 @@ export async function scoreRoutes(
   scores: ScoreService,
   lifecycle: LifecycleService,
 ): Promise<void> {
-  app.get(
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
+  api.get(
     '/scores',
     doc('Scoring models', {
       querystring: NO_QUERY,
@@ -61,7 +59,7 @@ export async function scoreRoutes(
     }),
     async (req) => ({ items: await scores.list(req.workspaceId) }),
   )
-  app.get(
+  api.get(
     '/scores/presets',
     doc('Preset models (engagement), as PUT /api/scores/:key takes them', {
       querystring: NO_QUERY,
@@ -72,7 +70,7 @@ export async function scoreRoutes(
     }),
     async () => scores.presets(),
   )
-  app.get<{ Params: KeyParams }>(
+  api.get(
     '/scores/:key',
     doc('A scoring model', {
       params: MODEL,
@@ -87,7 +85,7 @@ export async function scoreRoutes(
       republished: Type.Array(Type.String(), { description: 'segments given a new version' }),
     }),
   ])
-  app.put<{ Params: KeyParams }>(
+  api.put(
     '/scores/:key',
     doc('Create or change a model; segments using it get a new version', {
       params: MODEL,
@@ -104,7 +102,7 @@ export async function scoreRoutes(
       return reply.status(created ? 201 : 200).send({ ...model, republished })
     },
   )
-  app.delete<{ Params: KeyParams }>(
+  api.delete(
     '/scores/:key',
     doc('Delete a model no segment uses', {
       params: MODEL,
@@ -119,7 +117,7 @@ export async function scoreRoutes(
       return { deleted: req.params.key }
     },
   )
-  app.get<{ Params: { id: string; key: string } }>(
+  api.get(
     '/profiles/:id/scores/:key',
     doc("A person's score, criterion by criterion", {
       params: pathParams({ id: PROFILE_ID, key: 'scoring model key' }),
@@ -129,7 +127,7 @@ export async function scoreRoutes(
     async (req) => scores.explain(req.workspaceId, req.params.id, req.params.key),
   )
 
-  app.get(
+  api.get(
     '/lifecycle',
     life('Lifecycle stages (or the defaults, when not enabled)', {
       querystring: NO_QUERY,
@@ -137,7 +135,7 @@ export async function scoreRoutes(
     }),
     async (req) => lifecycle.get(req.workspaceId),
   )
-  app.put(
+  api.put(
     '/lifecycle',
     life('Set the ordered stages (first match wins); {"preset": "default"} for the defaults', {
       querystring: NO_QUERY,
@@ -146,7 +144,7 @@ export async function scoreRoutes(
     }),
     async (req) => lifecycle.put(req.workspaceId, req.body),
   )
-  app.delete(
+  api.delete(
     '/lifecycle',
     life('Turn lifecycle stages off (their segments are deleted)', {
       querystring: NO_QUERY,
@@ -157,7 +155,7 @@ export async function scoreRoutes(
       return { deleted: 'lifecycle' }
     },
   )
-  app.get<{ Params: { id: string } }>(
+  api.get(
     '/profiles/:id/lifecycle',
     life("A person's stage, and each stage's explanation", {
       params: pathParams({ id: PROFILE_ID }),

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Readable } from 'node:stream'
 import type { MemberView, SegmentService } from '../engine/segment-service.js'
@@ -164,7 +165,8 @@ function csvRows(members: readonly MemberView[]): string {
 
 /** `/api/segments`: publish, list, delete, preview, diff, members (JSON and CSV), history. */
 export async function segmentRoutes(app: FastifyInstance, segments: SegmentService): Promise<void> {
-  app.get(
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
+  api.get(
     '/segments',
     doc('Segments with their sizes', {
       querystring: NO_QUERY,
@@ -173,7 +175,7 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
     async (req) => ({ items: await segments.list(req.workspaceId) }),
   )
 
-  app.get<{ Params: KeyParams }>(
+  api.get(
     '/segments/:key',
     doc('A segment', {
       params: SEGMENT,
@@ -183,7 +185,7 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
     async (req) => segments.get(req.workspaceId, req.params.key),
   )
 
-  app.put<{ Params: KeyParams }>(
+  api.put(
     '/segments/:key',
     doc('Create a segment or publish a new version (computed in the background)', {
       params: SEGMENT,
@@ -206,7 +208,7 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
     },
   )
 
-  app.delete<{ Params: KeyParams }>(
+  api.delete(
     '/segments/:key',
     doc('Delete a segment: its members exit (reason deleted)', {
       params: SEGMENT,
@@ -222,7 +224,7 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
     },
   )
 
-  app.post(
+  api.post(
     '/segments/preview',
     doc('How many people a rule matches now, and a sample', {
       querystring: NO_QUERY,
@@ -232,7 +234,7 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
     async (req) => segments.preview(req.workspaceId, ruleOf(req.body)),
   )
 
-  app.post<{ Params: KeyParams }>(
+  api.post(
     '/segments/:key/diff',
     doc('Who would enter and leave if this rule were published', {
       params: SEGMENT,
@@ -246,7 +248,7 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
     async (req) => segments.diff(req.workspaceId, req.params.key, ruleOf(req.body)),
   )
 
-  app.get<{ Params: KeyParams; Querystring: MembersQuery }>(
+  api.get<{ Params: KeyParams; Querystring: MembersQuery }>(
     '/segments/:key/members',
     doc(
       'Members in profile-id order, a page at a time (cursor); the whole list as CSV, streamed, with format=csv or Accept: text/csv; reachable=true: only those marketing email can reach',
@@ -298,7 +300,7 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
     },
   )
 
-  app.get<{ Params: KeyParams; Querystring: { from?: string; to?: string } }>(
+  api.get<{ Params: KeyParams; Querystring: { from?: string; to?: string } }>(
     '/segments/:key/history',
     doc('Entered and exited per UTC day', {
       params: SEGMENT,
@@ -325,7 +327,7 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
       ),
   )
 
-  app.get<{ Params: KeyParams; Querystring: Record<string, string | undefined> }>(
+  api.get<{ Params: KeyParams; Querystring: Record<string, string | undefined> }>(
     '/segments/:key/sizes',
     doc('Exact size at the end of each hour or UTC day, with entered and exited', {
       params: SEGMENT,
@@ -348,7 +350,7 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
     },
   )
 
-  app.get<{ Params: { id: string; key: string } }>(
+  api.get(
     '/profiles/:id/explain/:key',
     doc('Why a profile is or is not in a segment, condition by condition', {
       params: pathParams({ id: PROFILE_ID, key: 'segment key' }),

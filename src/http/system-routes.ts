@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Metrics } from '../shared/metrics.js'
 import { Type } from '@sinclair/typebox'
@@ -38,6 +39,7 @@ export async function systemRoutes(
   app: FastifyInstance,
   deps: { store: Store; metrics: Metrics },
 ): Promise<void> {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
   const ready = async (reply: FastifyReply) => {
     const status = await storeStatus(deps.store)
     if (!status.ok) {
@@ -67,15 +69,15 @@ export async function systemRoutes(
       },
     },
   })
-  app.get('/healthz', health('Health: the store answers (same as /readyz)'), async (_req, reply) =>
+  api.get('/healthz', health('Health: the store answers (same as /readyz)'), async (_req, reply) =>
     ready(reply),
   )
-  app.get(
+  api.get(
     '/readyz',
     health('Readiness: the store answers, requests can be served'),
     async (_req, reply) => ready(reply),
   )
-  app.get(
+  api.get(
     '/livez',
     {
       schema: {
@@ -88,7 +90,7 @@ export async function systemRoutes(
     async () => ({ status: 'ok' }),
   )
 
-  app.get(
+  api.get(
     '/openapi.json',
     {
       schema: {
@@ -101,7 +103,7 @@ export async function systemRoutes(
     async () => app.swagger(),
   )
 
-  app.get(
+  api.get(
     '/metrics',
     {
       schema: {

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { TemplatePreviews } from '../content/previews.js'
 import { templateView } from '../content/templates.js'
@@ -20,10 +21,6 @@ import {
 } from './api-schemas.js'
 import { limitParam } from './automation-routes.js'
 import { querySchema, text } from './query-schema.js'
-
-interface KeyParams {
-  key: string
-}
 
 export interface TemplateRouteDeps {
   readonly templates: TemplateService
@@ -63,8 +60,9 @@ const SEND = Type.Object({
  * subscription status, sends).
  */
 export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDeps): Promise<void> {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
   const { templates, previews, emailSettings, email } = deps
-  app.get(
+  api.get(
     '/templates',
     doc('Email templates', {
       querystring: NO_QUERY,
@@ -72,7 +70,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
     }),
     async (req) => ({ items: (await templates.list(req.workspaceId)).map(templateView) }),
   )
-  app.get<{ Params: KeyParams }>(
+  api.get(
     '/templates/:key',
     doc('A template, with lint warnings', {
       params: TEMPLATE,
@@ -84,7 +82,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
       return { ...templateView(template), warnings }
     },
   )
-  app.put<{ Params: KeyParams }>(
+  api.put(
     '/templates/:key',
     doc('Create or replace a template; syntax errors are refused with line and column', {
       params: TEMPLATE,
@@ -110,7 +108,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
       return reply.status(created ? 201 : 200).send({ ...templateView(template), warnings })
     },
   )
-  app.delete<{ Params: KeyParams }>(
+  api.delete(
     '/templates/:key',
     doc('Delete a template (refused while an automation sends it)', {
       params: TEMPLATE,
@@ -125,7 +123,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
       return { deleted: req.params.key }
     },
   )
-  app.post<{ Params: KeyParams }>(
+  api.post(
     '/templates/:key/preview',
     doc(
       'Render for one profile ({"profile": "…"}), or for a sample member of every segment ({}): a QA matrix',
@@ -149,7 +147,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
     ),
     async (req) => previews.preview(req.workspaceId, req.params.key, req.body ?? {}),
   )
-  app.post<{ Params: KeyParams }>(
+  api.post(
     '/templates/:key/send',
     doc('Send the template to one person now', {
       params: TEMPLATE,
@@ -173,7 +171,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
     }),
     async (req) => email.send(req.workspaceId, req.params.key, req.body),
   )
-  app.get(
+  api.get(
     '/email/settings',
     doc('From address, frequency caps and consent rule', {
       querystring: NO_QUERY,
@@ -181,7 +179,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
     }),
     async (req) => emailSettings.get(req.workspaceId),
   )
-  app.put(
+  api.put(
     '/email/settings',
     doc('Set the From address, frequency caps and consent rule', {
       querystring: NO_QUERY,
@@ -190,7 +188,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
     }),
     async (req) => emailSettings.put(req.workspaceId, req.body),
   )
-  app.get<{ Params: { id: string } }>(
+  api.get(
     '/email/status/:id',
     doc('Subscription status: subscribed, unsubscribed or bounced', {
       params: PERSON,
@@ -199,7 +197,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
     }),
     async (req) => email.status(req.workspaceId, req.params.id),
   )
-  app.put<{ Params: { id: string } }>(
+  api.put(
     '/email/status/:id',
     doc('Subscribe or unsubscribe a person', {
       params: PERSON,
@@ -212,7 +210,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
     }),
     async (req) => email.setStatus(req.workspaceId, req.params.id, req.body),
   )
-  app.get<{ Querystring: { profile?: string; limit?: string } }>(
+  api.get<{ Querystring: { profile?: string; limit?: string } }>(
     '/email/sends',
     doc('Emails sent, newest first', {
       querystring: SENDS_QUERY,

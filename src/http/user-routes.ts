@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import { issuesError } from '../shared/errors.js'
 import { parseRole } from '../users/user-service.js'
@@ -14,12 +15,10 @@ import {
   OneOf,
 } from './api-schemas.js'
 
-type EmailParams = { email: string }
-
 /** Only admins (an admin key, or a user with the admin role) manage a workspace's users. */
 const config = { role: 'admin' as const }
 const tagged = documented('users')
-const doc = (summary: string, schema: Parameters<typeof tagged>[1]) => ({
+const doc = <S extends Parameters<typeof tagged>[1]>(summary: string, schema: S) => ({
   config,
   ...tagged(summary, {
     description: 'Admins only (an admin key, or a user with the admin role).',
@@ -35,7 +34,8 @@ const EMAIL = pathParams({ email: "the user's email address (matched case-insens
  * takes the user's role here away and ends their sessions here.
  */
 export async function userRoutes(app: FastifyInstance, users: UserService): Promise<void> {
-  app.get(
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
+  api.get(
     '/users',
     doc("The workspace's users and their roles", {
       response: { 200: answer(itemsOf(ref('User'))), ...adminErrors() },
@@ -43,7 +43,7 @@ export async function userRoutes(app: FastifyInstance, users: UserService): Prom
     async (req) => ({ items: await users.listWorkspace(req.workspaceId) }),
   )
 
-  app.get<{ Params: EmailParams }>(
+  api.get(
     '/users/:email',
     doc('A user of the workspace', {
       params: EMAIL,
@@ -59,7 +59,7 @@ export async function userRoutes(app: FastifyInstance, users: UserService): Prom
       linkExpiresAt: Type.String({ format: 'date-time' }),
     }),
   ])
-  app.put<{ Params: EmailParams }>(
+  api.put(
     '/users/:email',
     doc(
       'Invite (a new user: 201 with a one-time set-password link, valid 24 h) or change the role',
@@ -95,7 +95,7 @@ export async function userRoutes(app: FastifyInstance, users: UserService): Prom
     },
   )
 
-  app.delete<{ Params: EmailParams }>(
+  api.delete(
     '/users/:email',
     doc("Take the user's role here away; their sessions here end", {
       params: EMAIL,

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { WebhookService } from '../delivery/webhook-service.js'
 import { Type } from '@sinclair/typebox'
@@ -48,7 +49,8 @@ const WEBHOOK_BODY = Type.Object({
 
 /** `/api/webhooks`: endpoints, secret rotation, deliveries and replay. */
 export async function webhookRoutes(app: FastifyInstance, webhooks: WebhookService): Promise<void> {
-  app.get(
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
+  api.get(
     '/webhooks',
     doc('Webhook endpoints', {
       querystring: NO_QUERY,
@@ -56,7 +58,7 @@ export async function webhookRoutes(app: FastifyInstance, webhooks: WebhookServi
     }),
     async (req) => ({ items: await webhooks.list(req.workspaceId) }),
   )
-  app.get<{ Params: IdParams }>(
+  api.get(
     '/webhooks/:id',
     doc('A webhook endpoint', {
       params: HOOK,
@@ -65,7 +67,7 @@ export async function webhookRoutes(app: FastifyInstance, webhooks: WebhookServi
     }),
     async (req) => webhooks.get(req.workspaceId, req.params.id),
   )
-  app.put<{ Params: IdParams }>(
+  api.put(
     '/webhooks/:id',
     doc('Create or replace an endpoint (the answer holds its secret); saving re-enables it', {
       params: HOOK,
@@ -82,7 +84,7 @@ export async function webhookRoutes(app: FastifyInstance, webhooks: WebhookServi
       return reply.status(created ? 201 : 200).send(webhook)
     },
   )
-  app.delete<{ Params: IdParams }>(
+  api.delete(
     '/webhooks/:id',
     doc('Delete an endpoint; pending deliveries are cancelled', {
       params: HOOK,
@@ -91,7 +93,7 @@ export async function webhookRoutes(app: FastifyInstance, webhooks: WebhookServi
     }),
     async (req) => webhooks.remove(req.workspaceId, req.params.id),
   )
-  app.post<{ Params: IdParams }>(
+  api.post(
     '/webhooks/:id/rotate',
     doc('A new secret; the old one keeps signing for the overlap (24h)', {
       params: HOOK,
@@ -105,7 +107,7 @@ export async function webhookRoutes(app: FastifyInstance, webhooks: WebhookServi
     }),
     async (req) => webhooks.rotate(req.workspaceId, req.params.id, req.body),
   )
-  app.get<{ Params: IdParams; Querystring: { status?: string; limit: number; cursor?: string } }>(
+  api.get<{ Params: IdParams; Querystring: { status?: string; limit: number; cursor?: string } }>(
     '/webhooks/:id/deliveries',
     doc('Deliveries with their attempts, newest first', {
       params: HOOK,
@@ -120,7 +122,7 @@ export async function webhookRoutes(app: FastifyInstance, webhooks: WebhookServi
       })
     },
   )
-  app.post<{ Params: IdParams }>(
+  api.post(
     '/webhooks/:id/replay',
     doc(
       'Send failed and exhausted deliveries again, with the same ids, and make pending ones waiting for a retry due now',
