@@ -244,6 +244,12 @@ describe('the generated OpenAPI document', () => {
       )
       const missing = await check('GET', '/api/segments/nope', '/api/segments/{key}')
       expect((missing.error as { code: string }).code).toBe('segment_not_found')
+      // A body the service parses keeps its {field, reason} issues.
+      const role = await check('PUT', '/api/users/eve@x.io', '/api/users/{email}', [1])
+      expect(role.error).toMatchObject({
+        code: 'invalid_request',
+        issues: [{ field: '', reason: 'must be an object with a role' }],
+      })
       // A rule keeps its own parser: the path inside the rule, not an ajv message.
       const rule = await check('PUT', '/api/segments/bad', '/api/segments/{key}', {
         rule: { all: [{ trait: 'plan', eqq: 'pro' }] },

@@ -57,7 +57,17 @@ export const ErrorBody = component(
         parameter: Type.Optional(Str('the query or path parameter at fault')),
         suggestion: Type.Optional(Str('the parameter probably meant')),
         issues: Type.Optional(
-          Type.Array(Obj('one problem: where (field or path) and why (reason or message)')),
+          Type.Array(
+            Type.Object(
+              {
+                field: Type.Optional(Str('the field of the body at fault')),
+                reason: Type.Optional(Str()),
+                path: Type.Optional(Str('inside a rule: e.g. all[2].within')),
+                message: Type.Optional(Str()),
+              },
+              { description: 'one problem: where (field, or path in a rule) and why' },
+            ),
+          ),
         ),
         rejected: Type.Optional(
           Type.Array(Type.Object({ index: Type.Integer(), field: Str(), reason: Str() }), {
