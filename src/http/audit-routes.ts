@@ -38,7 +38,7 @@ export async function auditRoutes(app: FastifyInstance, audit: AuditLog): Promis
     return payload
   })
 
-  api.get<{ Querystring: { limit: number; before?: string } }>(
+  api.get(
     '/audit',
     documented('privacy')(
       'The audit log, newest first: every change through the admin API, bulk reads of members, key changes, exports and erasures',

@@ -16,10 +16,6 @@ import {
 } from './api-schemas.js'
 import { querySchema, text } from './query-schema.js'
 
-interface KeyParams {
-  key: string
-}
-
 export function limitParam(raw: string | undefined, fallback: number, max: number): number {
   const limit = raw === undefined ? fallback : Number(raw)
   if (!Number.isInteger(limit) || limit < 1 || limit > max) {
@@ -97,7 +93,7 @@ export async function automationRoutes(
       return { deleted: req.params.key }
     },
   )
-  api.get<{ Params: KeyParams; Querystring: { limit?: string; cursor?: string } }>(
+  api.get(
     '/automations/:key/runs',
     doc(
       'Runs, oldest first, a page at a time: one per transition, with the step reached and what each action did',

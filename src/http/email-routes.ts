@@ -24,13 +24,8 @@ const HTML = (description: string) => ({
   description,
   content: { 'text/html': { schema: Type.String() } },
 })
-const doc = (summary: string, response: Record<number, unknown>, query?: unknown) =>
-  tagged(summary, {
-    security: [],
-    params: TOKEN,
-    ...(query === undefined ? {} : { querystring: query }),
-    response,
-  })
+const doc = (summary: string, response: Record<number, unknown>) =>
+  tagged(summary, { security: [], params: TOKEN, response })
 const NOT_FOUND = { 404: HTML('The link is not valid') }
 
 /**
@@ -58,17 +53,18 @@ export async function emailRoutes(app: FastifyInstance, mailer: Mailer): Promise
     },
   )
 
-  api.get<{ Params: { token: string }; Querystring: { u?: string } }>(
+  api.get(
     '/e/c/:token',
-    doc(
-      'Click redirect: records Email Clicked, then redirects to the signed URL',
-      { 302: { description: 'To the link', type: 'null' }, ...NOT_FOUND },
-      Type.Object({
+    tagged('Click redirect: records Email Clicked, then redirects to the signed URL', {
+      security: [],
+      params: TOKEN,
+      querystring: Type.Object({
         u: Type.Optional(
           Type.String({ description: 'the destination (must match the signature)' }),
         ),
       }),
-    ),
+      response: { 302: { description: 'To the link', type: 'null' }, ...NOT_FOUND },
+    }),
     async (req, reply) => {
       const url = req.query.u ?? ''
       const v = await mailer.verify('c', req.params.token, url)

@@ -55,7 +55,7 @@ export async function privacyRoutes(app: FastifyInstance, privacy: PrivacyServic
     },
   )
 
-  api.get<{ Querystring: { limit: number } }>(
+  api.get(
     '/privacy/requests',
     doc('Rights requests, newest first', {
       querystring: REQUESTS_QUERY,

@@ -18,10 +18,6 @@ import {
 } from './api-schemas.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
 
-interface IdParams {
-  id: string
-}
-
 /** `GET /api/profiles/:id/events`: the parameters it takes (and no others). */
 export const EVENTS_QUERY = querySchema({
   limit: pageLimit(1000, 50, 'events'),
@@ -59,7 +55,7 @@ export async function profileRoutes(app: FastifyInstance, profiles: ProfileServi
     async (req) => profiles.get(req.workspaceId, req.params.id),
   )
 
-  api.get<{ Params: IdParams; Querystring: { limit: number; cursor?: string } }>(
+  api.get(
     '/profiles/:id/events',
     doc("A profile's events, newest first", {
       params: PROFILE,

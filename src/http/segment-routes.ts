@@ -6,6 +6,7 @@ import { SegflowError } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
 import { parseInstant } from '../shared/time.js'
 import { Type } from '@sinclair/typebox'
+import type { Static } from '@sinclair/typebox'
 import {
   adminErrors,
   answer,
@@ -22,10 +23,6 @@ import {
   OneOf,
 } from './api-schemas.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
-
-interface KeyParams {
-  key: string
-}
 
 function instantOf(raw: unknown, name: string): number | null {
   if (raw === undefined) return null
@@ -60,22 +57,24 @@ function csvCell(v: string | null): string {
 /** `GET /api/segments/:key/members`: the parameters it takes (and no others). */
 export const MEMBERS_QUERY = querySchema({
   limit: pageLimit(1000, 100, 'members (JSON; the CSV is always the whole list)'),
-  cursor: {
-    type: 'string',
-    minLength: 1,
-    maxLength: 512,
-    description: 'the `nextCursor` of the previous page',
-  },
-  format: {
-    type: 'string',
-    enum: ['json', 'csv'],
-    description: 'csv: the whole list as CSV, streamed (also with Accept: text/csv)',
-  },
-  reachable: {
-    type: 'boolean',
-    description:
-      "true: only members marketing email can reach (an address, subscribed, consent as the consent mode requires), the same as the segment's reachable size",
-  },
+  cursor: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 512,
+      description: 'the `nextCursor` of the previous page',
+    }),
+  ),
+  format: Type.Optional(
+    OneOf(['json', 'csv'], {
+      description: 'csv: the whole list as CSV, streamed (also with Accept: text/csv)',
+    }),
+  ),
+  reachable: Type.Optional(
+    Type.Boolean({
+      description:
+        "true: only members marketing email can reach (an address, subscribed, consent as the consent mode requires), the same as the segment's reachable size",
+    }),
+  ),
 })
 
 /** `GET /api/segments/:key/history`: the parameters it takes (and no others). */
@@ -143,14 +142,7 @@ const EXPLANATION = Type.Object({
 const doc = documented('segments')
 const SEGMENT = KEY('segment')
 
-interface MembersQuery {
-  limit: number
-  cursor?: string
-  format?: 'json' | 'csv'
-  reachable?: boolean
-}
-
-function wantsCsv(req: FastifyRequest<{ Querystring: MembersQuery }>): boolean {
+function wantsCsv(req: FastifyRequest<{ Querystring: Static<typeof MEMBERS_QUERY> }>): boolean {
   if (req.query.format !== undefined) return req.query.format === 'csv'
   return /\btext\/csv\b/.test(req.headers.accept ?? '')
 }
@@ -248,7 +240,7 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
     async (req) => segments.diff(req.workspaceId, req.params.key, ruleOf(req.body)),
   )
 
-  api.get<{ Params: KeyParams; Querystring: MembersQuery }>(
+  api.get(
     '/segments/:key/members',
     doc(
       'Members in profile-id order, a page at a time (cursor); the whole list as CSV, streamed, with format=csv or Accept: text/csv; reachable=true: only those marketing email can reach',
@@ -300,7 +292,7 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
     },
   )
 
-  api.get<{ Params: KeyParams; Querystring: { from?: string; to?: string } }>(
+  api.get(
     '/segments/:key/history',
     doc('Entered and exited per UTC day', {
       params: SEGMENT,
@@ -327,7 +319,7 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
       ),
   )
 
-  api.get<{ Params: KeyParams; Querystring: Record<string, string | undefined> }>(
+  api.get(
     '/segments/:key/sizes',
     doc('Exact size at the end of each hour or UTC day, with entered and exited', {
       params: SEGMENT,

@@ -210,7 +210,7 @@ export async function templateRoutes(app: FastifyInstance, deps: TemplateRouteDe
     }),
     async (req) => email.setStatus(req.workspaceId, req.params.id, req.body),
   )
-  api.get<{ Querystring: { profile?: string; limit?: string } }>(
+  api.get(
     '/email/sends',
     doc('Emails sent, newest first', {
       querystring: SENDS_QUERY,

@@ -23,10 +23,6 @@ export const DELIVERIES_QUERY = querySchema({
   cursor: text('the `nextCursor` of the previous page'),
 })
 
-interface IdParams {
-  id: string
-}
-
 const doc = documented('webhooks')
 const HOOK = pathParams({ id: 'webhook id' })
 
@@ -107,7 +103,7 @@ export async function webhookRoutes(app: FastifyInstance, webhooks: WebhookServi
     }),
     async (req) => webhooks.rotate(req.workspaceId, req.params.id, req.body),
   )
-  api.get<{ Params: IdParams; Querystring: { status?: string; limit: number; cursor?: string } }>(
+  api.get(
     '/webhooks/:id/deliveries',
     doc('Deliveries with their attempts, newest first', {
       params: HOOK,
