@@ -2,7 +2,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { AuditLog } from '../privacy/index.js'
 import { Type } from '@sinclair/typebox'
-import { adminErrors, answer, documented, itemsOf, Nullable, ref } from './api-schemas.js'
+import { Nullable, ref } from './api-schemas.js'
+import { adminErrors, answer, documented, itemsOf } from './route-schemas.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
 
 /** `GET /api/audit`: the parameters it takes (and no others). */

@@ -2,7 +2,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { SegflowError } from '../shared/errors.js'
-import { answer, documented, errorAnswer, NO_QUERY, ref } from './api-schemas.js'
+import { ref } from './api-schemas.js'
+import { answer, documented, errorAnswer, NO_QUERY } from './route-schemas.js'
 import type { ActiveSession, UserService } from '../users/user-service.js'
 import {
   CSRF_HEADER,

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { AutomationService } from '../delivery/automations.js'
 import { Type } from '@sinclair/typebox'
 import { SegflowError } from '../shared/errors.js'
+import { ref } from './api-schemas.js'
 import {
   adminErrors,
   answer,
@@ -11,9 +12,8 @@ import {
   KEY,
   NO_QUERY,
   pageOf,
-  ref,
   small,
-} from './api-schemas.js'
+} from './route-schemas.js'
 import { querySchema, text } from './query-schema.js'
 
 export function limitParam(raw: string | undefined, fallback: number, max: number): number {

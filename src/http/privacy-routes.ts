@@ -2,16 +2,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { PrivacyService } from '../privacy/requests.js'
 import { Type } from '@sinclair/typebox'
-import {
-  adminErrors,
-  answer,
-  documented,
-  itemsOf,
-  NO_QUERY,
-  pathParams,
-  ref,
-  OneOf,
-} from './api-schemas.js'
+import { ref, OneOf } from './api-schemas.js'
+import { adminErrors, answer, documented, itemsOf, NO_QUERY, pathParams } from './route-schemas.js'
 import { pageLimit, querySchema } from './query-schema.js'
 
 /** `GET /api/privacy/requests`: the parameters it takes (and no others). */

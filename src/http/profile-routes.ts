@@ -3,19 +3,17 @@ import type { FastifyInstance } from 'fastify'
 import type { ProfileService } from '../engine/profiles.js'
 import { LIMITS } from '../ingest/message.js'
 import { Type } from '@sinclair/typebox'
+import { Nullable, OneOf, ref } from './api-schemas.js'
 import {
   adminErrors,
   answer,
   documented,
   ERASED,
   NO_QUERY,
-  Nullable,
-  OneOf,
   pageOf,
   pathParams,
   PROFILE_ID,
-  ref,
-} from './api-schemas.js'
+} from './route-schemas.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
 
 /** `GET /api/profiles/:id/events`: the parameters it takes (and no others). */

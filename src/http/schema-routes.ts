@@ -1,7 +1,8 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { SchemaService } from '../privacy/schema-service.js'
-import { adminErrors, answer, documented, NO_QUERY, ref } from './api-schemas.js'
+import { ref } from './api-schemas.js'
+import { adminErrors, answer, documented, NO_QUERY } from './route-schemas.js'
 
 const doc = documented('privacy')
 const VIEW = { 200: answer(ref('DataSchemaView')), ...adminErrors() }

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { LifecycleService } from '../engine/lifecycle-service.js'
 import type { ScoreService } from '../engine/score-service.js'
 import { Type } from '@sinclair/typebox'
+import { Nullable, ref } from './api-schemas.js'
 import {
   adminErrors,
   answer,
@@ -11,12 +12,10 @@ import {
   itemsOf,
   KEY,
   NO_QUERY,
-  Nullable,
   pathParams,
   PROFILE_ID,
-  ref,
   small,
-} from './api-schemas.js'
+} from './route-schemas.js'
 
 const doc = documented('scores')
 const life = documented('lifecycle')

@@ -7,6 +7,7 @@ import { isPlainObject } from '../shared/json.js'
 import { parseInstant } from '../shared/time.js'
 import { Type } from '@sinclair/typebox'
 import type { Static } from '@sinclair/typebox'
+import { ref, OneOf } from './api-schemas.js'
 import {
   adminErrors,
   answer,
@@ -18,10 +19,8 @@ import {
   pageOf,
   pathParams,
   PROFILE_ID,
-  ref,
   small,
-  OneOf,
-} from './api-schemas.js'
+} from './route-schemas.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
 
 function instantOf(raw: unknown, name: string): number | null {

@@ -2,7 +2,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Metrics } from '../shared/metrics.js'
 import { Type } from '@sinclair/typebox'
-import { answer, ref } from './api-schemas.js'
+import { ref } from './api-schemas.js'
+import { answer } from './route-schemas.js'
 import type { Store } from '../store/store.js'
 
 /** How long a health check waits for the store before reporting it down. */

@@ -6,6 +6,7 @@ import type { TemplateService } from '../content/templates.js'
 import type { EmailAdmin } from '../delivery/email-admin.js'
 import type { EmailSettingsService } from '../delivery/settings.js'
 import { Type } from '@sinclair/typebox'
+import { Nullable, ref, OneOf } from './api-schemas.js'
 import {
   adminErrors,
   answer,
@@ -13,12 +14,9 @@ import {
   itemsOf,
   KEY,
   NO_QUERY,
-  Nullable,
   pathParams,
-  ref,
   small,
-  OneOf,
-} from './api-schemas.js'
+} from './route-schemas.js'
 import { limitParam } from './automation-routes.js'
 import { querySchema, text } from './query-schema.js'
 

@@ -4,16 +4,8 @@ import { issuesError } from '../shared/errors.js'
 import { parseRole } from '../users/user-service.js'
 import type { UserService } from '../users/user-service.js'
 import { Type } from '@sinclair/typebox'
-import {
-  adminErrors,
-  answer,
-  documented,
-  itemsOf,
-  NO_QUERY,
-  pathParams,
-  ref,
-  OneOf,
-} from './api-schemas.js'
+import { ref, OneOf } from './api-schemas.js'
+import { adminErrors, answer, documented, itemsOf, NO_QUERY, pathParams } from './route-schemas.js'
 
 /** Only admins (an admin key, or a user with the admin role) manage a workspace's users. */
 const config = { role: 'admin' as const }

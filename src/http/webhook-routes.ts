@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { WebhookService } from '../delivery/webhook-service.js'
 import { Type } from '@sinclair/typebox'
+import { ref, OneOf } from './api-schemas.js'
 import {
   adminErrors,
   answer,
@@ -10,10 +11,8 @@ import {
   NO_QUERY,
   pageOf,
   pathParams,
-  ref,
   small,
-  OneOf,
-} from './api-schemas.js'
+} from './route-schemas.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
 
 /** `GET /api/webhooks/:id/deliveries`: the parameters it takes (and no others). */
