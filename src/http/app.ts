@@ -13,6 +13,7 @@ import { authRoutes } from './auth-routes.js'
 import { userRoutes } from './user-routes.js'
 import type { UserService } from '../users/user-service.js'
 import { installErrorHandling } from './errors.js'
+import { registerOpenApi } from './openapi.js'
 import { validationError } from './query-schema.js'
 import { ingestRoutes } from './ingest-routes.js'
 import { profileRoutes } from './profile-routes.js'
@@ -99,6 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     })
   }
   installErrorHandling(app)
+  await registerOpenApi(app)
   const draining = deps.draining
   if (draining) {
     app.addHook('onRequest', async (req) => {

@@ -1,5 +1,9 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { AuditLog } from '../privacy/index.js'
+import { Type } from '@sinclair/typebox'
+import { Nullable, ref } from './api-schemas.js'
+import { adminErrors, answer, documented, itemsOf } from './route-schemas.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
 
 /** `GET /api/audit`: the parameters it takes (and no others). */
@@ -18,6 +22,7 @@ const AUDITED_READS = new Set(['/api/segments/:key/members'])
  * `GET /api/audit` reads the log; nothing can change or remove an entry.
  */
 export async function auditRoutes(app: FastifyInstance, audit: AuditLog): Promise<void> {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
   app.addHook('onSend', async (req, reply, payload) => {
     if (req.workspaceId === '' || req.actor === '') return payload
     const route = req.routeOptions.url ?? req.url
@@ -34,9 +39,22 @@ export async function auditRoutes(app: FastifyInstance, audit: AuditLog): Promis
     return payload
   })
 
-  app.get<{ Querystring: { limit: number; before?: string } }>(
+  api.get(
     '/audit',
-    { schema: { querystring: AUDIT_QUERY } },
+    documented('privacy')(
+      'The audit log, newest first: every change through the admin API, bulk reads of members, key changes, exports and erasures',
+      {
+        querystring: AUDIT_QUERY,
+        response: {
+          200: answer(
+            itemsOf(ref('AuditEntry'), {
+              next: Nullable(Type.String({ description: 'pass as before for the next page' })),
+            }),
+          ),
+          ...adminErrors(),
+        },
+      },
+    ),
     async (req) => audit.list(req.workspaceId, req.query.limit, req.query.before ?? null),
   )
 }

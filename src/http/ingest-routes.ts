@@ -1,4 +1,5 @@
 import cors from '@fastify/cors'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import secureJson from 'secure-json-parse'
 import { Transform } from 'node:stream'
@@ -10,6 +11,9 @@ import type { KeyService } from '../keys/key-service.js'
 import { SegflowError } from '../shared/errors.js'
 import type { Metrics } from '../shared/metrics.js'
 import { toSegflowError } from './errors.js'
+import { Type } from '@sinclair/typebox'
+import { ref } from './api-schemas.js'
+import { answer, documented, errorAnswer } from './route-schemas.js'
 import { isPlainObject } from '../shared/json.js'
 import type { MessageType } from '../store/store.js'
 
@@ -34,6 +38,27 @@ const SINGLE: ReadonlyArray<readonly [MessageType, string]> = [
   ['group', 'g'],
   ['alias', 'a'],
 ]
+
+const doc = documented('tracking')
+/** The write key as HTTP Basic username, or `writeKey` in the body (hence the empty one). */
+const WRITE_KEY: Record<string, string[]>[] = [{ writeKey: [] }, {}]
+const ERRORS = {
+  400: errorAnswer('Not JSON, or a message that is not valid (`error.code` says why)'),
+  401: errorAnswer('No write key, or an unknown or revoked one'),
+  403: errorAnswer('Not a write key'),
+  429: errorAnswer('Queue full: retry after Retry-After seconds'),
+  503: errorAnswer('The database is unavailable, or segflow is shutting down (Retry-After)'),
+}
+const BATCH_ANSWER = Type.Object({
+  success: Type.Boolean(),
+  accepted: Type.Integer(),
+  duplicates: Type.Integer(),
+  suppressed: Type.Integer({ description: 'messages about erased people, dropped' }),
+  rejected: Type.Array(
+    Type.Object({ index: Type.Integer(), field: Type.String(), reason: Type.String() }),
+    { description: 'the messages refused, by index; the others are stored' },
+  ),
+})
 
 /** The write key: HTTP Basic username (Segment's server SDKs) or `writeKey` in the body (analytics.js). */
 function writeKeyOf(req: FastifyRequest, body: unknown): string | null {
@@ -72,6 +97,7 @@ function decompress(payload: Readable, encoding: string): Readable {
  * the content type (analytics.js sends text/plain to avoid a CORS preflight), optionally gzip.
  */
 export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps): Promise<void> {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
   await app.register(cors, {
     origin: true,
     methods: ['GET', 'POST', 'OPTIONS'],
@@ -141,7 +167,20 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
 
   for (const [type, short] of SINGLE) {
     for (const path of [`/${type}`, `/${short}`]) {
-      app.post(path, { bodyLimit: LIMITS.messageBytes }, async (req) => {
+      const options = {
+        bodyLimit: LIMITS.messageBytes,
+        ...doc(`A ${type} message${path === `/${short}` ? ' (analytics.js short path)' : ''}`, {
+          security: WRITE_KEY,
+          // The ingestor checks messages itself: Segment's rules, field paths in its errors.
+          documentedBody: ref('SegmentMessage'),
+          response: {
+            200: answer(Type.Object({ success: Type.Literal(true) })),
+            413: errorAnswer('Over 32 KB; send larger payloads to /v1/batch'),
+            ...ERRORS,
+          },
+        }),
+      }
+      api.post(path, options, async (req) => {
         const workspaceId = await authenticate(req)
         await deps.ingestor.single(workspaceId, type, req.body, req.bodyInfo)
         return { success: true }
@@ -150,7 +189,29 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
   }
 
   for (const path of ['/batch', '/b', '/import']) {
-    app.post(path, { bodyLimit: LIMITS.batchBytes }, async (req) => {
+    const options = {
+      bodyLimit: LIMITS.batchBytes,
+      ...doc(
+        path === '/import'
+          ? 'A batch of historical messages (an import: transitions are flagged historical)'
+          : 'Several messages at once (up to 2,500 and 500 KB); good ones are stored, bad ones named',
+        {
+          security: WRITE_KEY,
+          documentedBody: Type.Object({
+            batch: Type.Array(ref('SegmentMessage')),
+            sentAt: Type.Optional(Type.String({ format: 'date-time' })),
+            context: Type.Optional(Type.Object({})),
+            writeKey: Type.Optional(Type.String()),
+          }),
+          response: {
+            200: answer(BATCH_ANSWER),
+            413: errorAnswer('Over 500 KB or 2,500 messages'),
+            ...ERRORS,
+          },
+        },
+      ),
+    }
+    api.post(path, options, async (req) => {
       const workspaceId = await authenticate(req)
       const r = await deps.ingestor.batch(workspaceId, req.body, req.bodyInfo)
       return {
@@ -164,34 +225,52 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestRouteDeps):
   }
 
   // analytics.js (analytics-next) loads its settings from here before it sends anything.
-  app.get<{ Params: { writeKey: string } }>('/projects/:writeKey/settings', async (req) => {
-    await deps.keys.require(req.params.writeKey, 'write')
-    // With trustProxy, fastify's hostname is the proxy's X-Forwarded-Host.
-    const host = req.host
-    return {
-      integrations: {
-        'Segment.io': {
-          apiKey: req.params.writeKey,
-          apiHost: `${String(host)}/v1`,
-          protocol: req.protocol,
-          unbundledIntegrations: [],
-          addBundledMetadata: true,
-          maybeBundledConfigIds: {},
+  api.get(
+    '/projects/:writeKey/settings',
+    doc('The settings analytics.js loads at start', {
+      security: [],
+      params: Type.Object({ writeKey: Type.String({ description: 'a write key' }) }),
+      response: {
+        200: answer(
+          Type.Object(
+            { integrations: Type.Object({}), plan: Type.Object({}) },
+            { description: "analytics.js's CDN settings, pointing it at this server" },
+          ),
+        ),
+        401: ERRORS[401],
+        403: ERRORS[403],
+        503: ERRORS[503],
+      },
+    }),
+    async (req) => {
+      await deps.keys.require(req.params.writeKey, 'write')
+      // With trustProxy, fastify's hostname is the proxy's X-Forwarded-Host.
+      const host = req.host
+      return {
+        integrations: {
+          'Segment.io': {
+            apiKey: req.params.writeKey,
+            apiHost: `${String(host)}/v1`,
+            protocol: req.protocol,
+            unbundledIntegrations: [],
+            addBundledMetadata: true,
+            maybeBundledConfigIds: {},
+          },
         },
-      },
-      plan: {
-        track: { __default: { enabled: true, integrations: {} } },
-        identify: { __default: { enabled: true } },
-        group: { __default: { enabled: true } },
-      },
-      edgeFunction: {},
-      analyticsNextEnabled: true,
-      middlewareSettings: {},
-      enabledMiddleware: {},
-      // analytics.js would otherwise report its own metrics to Segment's servers.
-      metrics: { sampleRate: 0 },
-      legacyVideoPluginsEnabled: false,
-      remotePlugins: [],
-    }
-  })
+        plan: {
+          track: { __default: { enabled: true, integrations: {} } },
+          identify: { __default: { enabled: true } },
+          group: { __default: { enabled: true } },
+        },
+        edgeFunction: {},
+        analyticsNextEnabled: true,
+        middlewareSettings: {},
+        enabledMiddleware: {},
+        // analytics.js would otherwise report its own metrics to Segment's servers.
+        metrics: { sampleRate: 0 },
+        legacyVideoPluginsEnabled: false,
+        remotePlugins: [],
+      }
+    },
+  )
 }

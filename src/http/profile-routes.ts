@@ -1,11 +1,20 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { ProfileService } from '../engine/profiles.js'
 import { LIMITS } from '../ingest/message.js'
+import { Type } from '@sinclair/typebox'
+import { Nullable, OneOf, ref } from './api-schemas.js'
+import {
+  adminErrors,
+  answer,
+  documented,
+  ERASED,
+  NO_QUERY,
+  pageOf,
+  pathParams,
+  PROFILE_ID,
+} from './route-schemas.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
-
-interface IdParams {
-  id: string
-}
 
 /** `GET /api/profiles/:id/events`: the parameters it takes (and no others). */
 export const EVENTS_QUERY = querySchema({
@@ -13,30 +22,88 @@ export const EVENTS_QUERY = querySchema({
   cursor: text('the `nextCursor` of the previous page'),
 })
 
+const doc = documented('profiles')
+const PROFILE = pathParams({ id: PROFILE_ID })
+
+const EVENT = Type.Object({
+  messageId: Type.String(),
+  type: Type.String(),
+  name: Nullable(Type.String()),
+  timestamp: Type.String({ format: 'date-time' }),
+  receivedAt: Type.String({ format: 'date-time' }),
+  userId: Nullable(Type.String()),
+  anonymousId: Nullable(Type.String()),
+  properties: Nullable(Type.Object({})),
+  traits: Nullable(Type.Object({})),
+  context: Nullable(Type.Object({})),
+})
+
+const CONSENT_VALUE = Type.Union([Type.Boolean(), OneOf(['granted', 'denied'])])
+
 /** `/api/profiles`: read a profile by any of its ids, update its traits, page its events. */
 export async function profileRoutes(app: FastifyInstance, profiles: ProfileService): Promise<void> {
-  app.get<{ Params: IdParams }>('/profiles/:id', async (req) =>
-    profiles.get(req.workspaceId, req.params.id),
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
+  api.get(
+    '/profiles/:id',
+    doc('A profile', {
+      params: PROFILE,
+      querystring: NO_QUERY,
+      response: { 200: answer(ref('Profile')), ...adminErrors(ERASED) },
+    }),
+    async (req) => profiles.get(req.workspaceId, req.params.id),
   )
 
-  app.get<{ Params: IdParams; Querystring: { limit: number; cursor?: string } }>(
+  api.get(
     '/profiles/:id/events',
-    { schema: { querystring: EVENTS_QUERY } },
+    doc("A profile's events, newest first", {
+      params: PROFILE,
+      querystring: EVENTS_QUERY,
+      response: { 200: answer(pageOf(EVENT)), ...adminErrors(ERASED) },
+    }),
     async (req) =>
       profiles.events(req.workspaceId, req.params.id, req.query.limit, req.query.cursor ?? null),
   )
 
-  app.put<{ Params: IdParams }>(
+  api.put(
     '/profiles/:id/consent',
-    { bodyLimit: LIMITS.messageBytes },
+    {
+      bodyLimit: LIMITS.messageBytes,
+      ...doc('Record consent given or refused, by purpose, with optional evidence', {
+        params: PROFILE,
+        querystring: NO_QUERY,
+        documentedBody: Type.Object({
+          email_marketing: Type.Optional(CONSENT_VALUE),
+          analytics: Type.Optional(CONSENT_VALUE),
+          personalization: Type.Optional(CONSENT_VALUE),
+          sale_sharing: Type.Optional(CONSENT_VALUE),
+          evidence: Type.Optional(Type.Object({})),
+        }),
+        response: { 200: answer(ref('Profile')), ...adminErrors(ERASED) },
+      }),
+    },
     async (req) => profiles.updateConsent(req.workspaceId, req.params.id, req.body),
   )
 
   for (const method of ['POST', 'PUT'] as const) {
-    app.route<{ Params: IdParams }>({
+    api.route({
       method,
       url: '/profiles/:id',
       bodyLimit: LIMITS.messageBytes,
+      ...doc(
+        method === 'PUT'
+          ? 'Replace all traits; an unknown id creates a profile'
+          : 'Set traits (null removes one); an unknown id creates a profile',
+        {
+          params: PROFILE,
+          querystring: NO_QUERY,
+          documentedBody: Type.Object({ traits: Type.Object({}) }),
+          response: {
+            200: answer(ref('Profile')),
+            201: answer(ref('Profile'), 'Created'),
+            ...adminErrors(ERASED),
+          },
+        },
+      ),
       handler: async (req, reply) => {
         const mode = method === 'PUT' ? 'replace' : 'merge'
         const { profile, created } = await profiles.updateTraits(

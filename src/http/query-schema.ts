@@ -1,8 +1,10 @@
+import { Type } from '@sinclair/typebox'
+import type { TObject, TProperties } from '@sinclair/typebox'
 import type { FastifySchemaValidationError } from 'fastify'
 import { SegflowError } from '../shared/errors.js'
 import { closestName } from '../shared/suggest.js'
 
-/** A query parameter's JSON Schema (the subset segflow's routes use). */
+/** A query parameter's JSON Schema (the subset segflow's routes use), as errors read it. */
 export interface ParamSchema {
   readonly type: 'string' | 'integer' | 'boolean'
   readonly description: string
@@ -14,43 +16,36 @@ export interface ParamSchema {
   readonly default?: unknown
 }
 
-/** A route's querystring schema: the named parameters and no others. */
-export interface QuerySchema {
-  readonly type: 'object'
-  readonly additionalProperties: false
-  readonly properties: Readonly<Record<string, ParamSchema>>
-}
-
 /**
  * A querystring schema refusing every parameter it does not name (the app's ajv is set not to
  * strip unknown ones silently, see app.ts), so `?reachabel=true` is a 400 with a suggestion,
- * never a filter quietly ignored. `/openapi.json` lists the same parameters from it.
+ * never a filter quietly ignored. `/openapi.json` lists the same parameters from it, and the
+ * handler's `req.query` type comes from it (the TypeBox type provider).
  * @example
  * app.get('/things', { schema: { querystring: querySchema({ limit: LIMIT }) } }, handler)
  */
-export function querySchema(properties: Record<string, ParamSchema>): QuerySchema {
-  return { type: 'object', additionalProperties: false, properties }
+export function querySchema<P extends TProperties>(properties: P): TObject<P> {
+  const schema = Type.Object(properties, { additionalProperties: false })
+  // A parameter with a default is optional to a client; ajv fills it in before the handler
+  // runs, whose type (from the schema) therefore has it.
+  const json = schema as { required?: string[] }
+  const required = (json.required ?? []).filter((k) => !('default' in properties[k]!))
+  if (required.length > 0) json.required = required
+  else delete json.required
+  return schema
 }
 
 /** Parameters a route reads itself (as text), declared only so that unknown ones are refused. */
-export const text = (description: string): ParamSchema => ({ type: 'string', description })
+export const text = (description: string) => Type.Optional(Type.String({ description }))
 
 /** A page size: a whole number from 1 to `max`, `fallback` when absent. */
-export const pageLimit = (max: number, fallback: number, what: string): ParamSchema => ({
-  type: 'integer',
-  minimum: 1,
-  maximum: max,
-  default: fallback,
-  description: `${what} per page, 1–${max} (default ${fallback})`,
-})
-
-/** The OpenAPI parameter objects of a querystring schema. */
-export function openApiQuery(schema: QuerySchema): Record<string, unknown>[] {
-  return Object.entries(schema.properties).map(([name, s]) => {
-    const { description, ...rest } = s
-    return { name, in: 'query', required: false, schema: rest, description }
+export const pageLimit = (max: number, fallback: number, what: string) =>
+  Type.Integer({
+    minimum: 1,
+    maximum: max,
+    default: fallback,
+    description: `${what} per page, 1–${max} (default ${fallback})`,
   })
-}
 
 /** What part of a request failed its schema (fastify's dataVar). */
 type SchemaErrorDataVar = 'body' | 'headers' | 'params' | 'querystring'

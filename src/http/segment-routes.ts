@@ -1,14 +1,27 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Readable } from 'node:stream'
 import type { MemberView, SegmentService } from '../engine/segment-service.js'
 import { SegflowError } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
 import { parseInstant } from '../shared/time.js'
+import { Type } from '@sinclair/typebox'
+import type { Static } from '@sinclair/typebox'
+import { ref, OneOf } from './api-schemas.js'
+import {
+  adminErrors,
+  answer,
+  documented,
+  ERASED,
+  itemsOf,
+  KEY,
+  NO_QUERY,
+  pageOf,
+  pathParams,
+  PROFILE_ID,
+  small,
+} from './route-schemas.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
-
-interface KeyParams {
-  key: string
-}
 
 function instantOf(raw: unknown, name: string): number | null {
   if (raw === undefined) return null
@@ -43,22 +56,24 @@ function csvCell(v: string | null): string {
 /** `GET /api/segments/:key/members`: the parameters it takes (and no others). */
 export const MEMBERS_QUERY = querySchema({
   limit: pageLimit(1000, 100, 'members (JSON; the CSV is always the whole list)'),
-  cursor: {
-    type: 'string',
-    minLength: 1,
-    maxLength: 512,
-    description: 'the `nextCursor` of the previous page',
-  },
-  format: {
-    type: 'string',
-    enum: ['json', 'csv'],
-    description: 'csv: the whole list as CSV, streamed (also with Accept: text/csv)',
-  },
-  reachable: {
-    type: 'boolean',
-    description:
-      "true: only members marketing email can reach (an address, subscribed, consent as the consent mode requires), the same as the segment's reachable size",
-  },
+  cursor: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 512,
+      description: 'the `nextCursor` of the previous page',
+    }),
+  ),
+  format: Type.Optional(
+    OneOf(['json', 'csv'], {
+      description: 'csv: the whole list as CSV, streamed (also with Accept: text/csv)',
+    }),
+  ),
+  reachable: Type.Optional(
+    Type.Boolean({
+      description:
+        "true: only members marketing email can reach (an address, subscribed, consent as the consent mode requires), the same as the segment's reachable size",
+    }),
+  ),
 })
 
 /** `GET /api/segments/:key/history`: the parameters it takes (and no others). */
@@ -67,14 +82,66 @@ export const HISTORY_QUERY = querySchema({
   to: text('ISO-8601 date, exclusive (default: now)'),
 })
 
-interface MembersQuery {
-  limit: number
-  cursor?: string
-  format?: 'json' | 'csv'
-  reachable?: boolean
-}
+/** `GET /api/segments/:key/sizes`: read by the route itself (instants, step). */
+export const SIZES_QUERY = querySchema({
+  from: text('ISO-8601 instant; default: 30 steps back'),
+  to: text('ISO-8601 instant; default: now'),
+  step: text('hour or day (default)'),
+})
 
-function wantsCsv(req: FastifyRequest<{ Querystring: MembersQuery }>): boolean {
+/** A rule body: parsed by the rule language (paths, "did you mean"), not by ajv. */
+const RULE_BODY = Type.Object(
+  { rule: ref('Rule', 'a rule (see README, "Rules")') },
+  { additionalProperties: false },
+)
+
+const Instant = Type.String({ format: 'date-time' })
+
+const SIZES = Type.Object({
+  segment: Type.String(),
+  step: OneOf(['hour', 'day']),
+  from: Instant,
+  to: Instant,
+  createdAt: Instant,
+  points: Type.Array(
+    Type.Object({
+      start: Instant,
+      end: Instant,
+      size: Type.Integer({ description: 'members at `end`' }),
+      entered: Type.Integer(),
+      exited: Type.Integer(),
+      partial: Type.Optional(Type.Boolean({ description: 'the step has not ended yet' })),
+    }),
+  ),
+  current: Type.Object({ at: Instant, size: Type.Integer(), reachable: Type.Integer() }),
+})
+
+const EXPLANATION = Type.Object({
+  profile: Type.String(),
+  segment: Type.String(),
+  version: Type.Integer(),
+  member: Type.Boolean(),
+  since: Type.Union([Instant, Type.Null()]),
+  lastTransition: Type.Union(
+    [
+      Type.Object({
+        id: Type.String(),
+        type: OneOf(['segment.entered', 'segment.exited']),
+        at: Instant,
+        reason: Type.String({ description: 'event, import, time, …' }),
+        historical: Type.Boolean(),
+      }),
+      Type.Null(),
+    ],
+    { description: 'the latest entry or exit' },
+  ),
+  explanation: Type.Object({}, { description: 'condition by condition' }),
+})
+
+const doc = documented('segments')
+const SEGMENT = KEY('segment')
+
+function wantsCsv(req: FastifyRequest<{ Querystring: Static<typeof MEMBERS_QUERY> }>): boolean {
   if (req.query.format !== undefined) return req.query.format === 'csv'
   return /\btext\/csv\b/.test(req.headers.accept ?? '')
 }
@@ -89,31 +156,112 @@ function csvRows(members: readonly MemberView[]): string {
 
 /** `/api/segments`: publish, list, delete, preview, diff, members (JSON and CSV), history. */
 export async function segmentRoutes(app: FastifyInstance, segments: SegmentService): Promise<void> {
-  app.get('/segments', async (req) => ({ items: await segments.list(req.workspaceId) }))
-
-  app.get<{ Params: KeyParams }>('/segments/:key', async (req) =>
-    segments.get(req.workspaceId, req.params.key),
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
+  api.get(
+    '/segments',
+    doc('Segments with their sizes', {
+      querystring: NO_QUERY,
+      response: { 200: answer(itemsOf(ref('Segment'))), ...adminErrors() },
+    }),
+    async (req) => ({ items: await segments.list(req.workspaceId) }),
   )
 
-  app.put<{ Params: KeyParams }>('/segments/:key', async (req, reply) => {
-    const { segment, created } = await segments.publish(req.workspaceId, req.params.key, req.body)
-    return reply.status(created ? 201 : 200).send(segment)
-  })
-
-  app.delete<{ Params: KeyParams }>('/segments/:key', async (req) => {
-    const { exited } = await segments.remove(req.workspaceId, req.params.key)
-    return { deleted: req.params.key, exited }
-  })
-
-  app.post('/segments/preview', async (req) => segments.preview(req.workspaceId, ruleOf(req.body)))
-
-  app.post<{ Params: KeyParams }>('/segments/:key/diff', async (req) =>
-    segments.diff(req.workspaceId, req.params.key, ruleOf(req.body)),
+  api.get(
+    '/segments/:key',
+    doc('A segment', {
+      params: SEGMENT,
+      querystring: NO_QUERY,
+      response: { 200: answer(ref('Segment')), ...adminErrors() },
+    }),
+    async (req) => segments.get(req.workspaceId, req.params.key),
   )
 
-  app.get<{ Params: KeyParams; Querystring: MembersQuery }>(
+  api.put(
+    '/segments/:key',
+    doc('Create a segment or publish a new version (computed in the background)', {
+      params: SEGMENT,
+      querystring: NO_QUERY,
+      documentedBody: Type.Object({
+        name: Type.Optional(Type.String()),
+        description: Type.Optional(Type.String()),
+        priority: Type.Optional(Type.Integer()),
+        rule: ref('Rule', 'a rule (see README, "Rules")'),
+      }),
+      response: {
+        200: answer(ref('Segment')),
+        201: answer(ref('Segment'), 'Created'),
+        ...adminErrors(),
+      },
+    }),
+    async (req, reply) => {
+      const { segment, created } = await segments.publish(req.workspaceId, req.params.key, req.body)
+      return reply.status(created ? 201 : 200).send(segment)
+    },
+  )
+
+  api.delete(
+    '/segments/:key',
+    doc('Delete a segment: its members exit (reason deleted)', {
+      params: SEGMENT,
+      querystring: NO_QUERY,
+      response: {
+        200: answer(small({ deleted: Type.String(), exited: Type.Integer() })),
+        ...adminErrors({ 409: 'Other segments refer to it' }),
+      },
+    }),
+    async (req) => {
+      const { exited } = await segments.remove(req.workspaceId, req.params.key)
+      return { deleted: req.params.key, exited }
+    },
+  )
+
+  api.post(
+    '/segments/preview',
+    doc('How many people a rule matches now, and a sample', {
+      querystring: NO_QUERY,
+      documentedBody: RULE_BODY,
+      response: { 200: answer(ref('Counted')), ...adminErrors() },
+    }),
+    async (req) => segments.preview(req.workspaceId, ruleOf(req.body)),
+  )
+
+  api.post(
+    '/segments/:key/diff',
+    doc('Who would enter and leave if this rule were published', {
+      params: SEGMENT,
+      querystring: NO_QUERY,
+      documentedBody: RULE_BODY,
+      response: {
+        200: answer(Type.Object({ entering: ref('Counted'), exiting: ref('Counted') })),
+        ...adminErrors(),
+      },
+    }),
+    async (req) => segments.diff(req.workspaceId, req.params.key, ruleOf(req.body)),
+  )
+
+  api.get(
     '/segments/:key/members',
-    { schema: { querystring: MEMBERS_QUERY } },
+    doc(
+      'Members in profile-id order, a page at a time (cursor); the whole list as CSV, streamed, with format=csv or Accept: text/csv; reachable=true: only those marketing email can reach',
+      {
+        params: SEGMENT,
+        querystring: MEMBERS_QUERY,
+        response: {
+          200: {
+            description: 'OK',
+            content: {
+              'application/json': { schema: pageOf(ref('Member')) },
+              'text/csv': {
+                schema: Type.String({
+                  description: 'header id,user_id,email,entered_at, then one row per member',
+                }),
+              },
+            },
+          },
+          ...adminErrors(),
+        },
+      },
+    ),
     async (req, reply: FastifyReply) => {
       const ws = req.workspaceId
       const key = req.params.key
@@ -143,9 +291,24 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
     },
   )
 
-  app.get<{ Params: KeyParams; Querystring: { from?: string; to?: string } }>(
+  api.get(
     '/segments/:key/history',
-    { schema: { querystring: HISTORY_QUERY } },
+    doc('Entered and exited per UTC day', {
+      params: SEGMENT,
+      querystring: HISTORY_QUERY,
+      response: {
+        200: answer(
+          Type.Object({
+            from: Type.String({ format: 'date-time' }),
+            to: Type.String({ format: 'date-time' }),
+            days: Type.Array(
+              Type.Object({ day: Type.String(), entered: Type.Integer(), exited: Type.Integer() }),
+            ),
+          }),
+        ),
+        ...adminErrors(),
+      },
+    }),
     async (req) =>
       segments.history(
         req.workspaceId,
@@ -155,17 +318,15 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
       ),
   )
 
-  app.get<{ Params: KeyParams; Querystring: Record<string, string | undefined> }>(
+  api.get(
     '/segments/:key/sizes',
+    doc('Exact size at the end of each hour or UTC day, with entered and exited', {
+      params: SEGMENT,
+      querystring: SIZES_QUERY,
+      response: { 200: answer(SIZES), ...adminErrors() },
+    }),
     async (req) => {
       const q = req.query
-      for (const k of Object.keys(q)) {
-        if (!['from', 'to', 'step'].includes(k))
-          throw new SegflowError(
-            'invalid_request',
-            `unknown query parameter ${JSON.stringify(k)}; expected from, to, step`,
-          )
-      }
       const step = q.step ?? 'day'
       if (step !== 'hour' && step !== 'day')
         throw new SegflowError(
@@ -180,7 +341,13 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
     },
   )
 
-  app.get<{ Params: { id: string; key: string } }>('/profiles/:id/explain/:key', async (req) =>
-    segments.explain(req.workspaceId, req.params.id, req.params.key),
+  api.get(
+    '/profiles/:id/explain/:key',
+    doc('Why a profile is or is not in a segment, condition by condition', {
+      params: pathParams({ id: PROFILE_ID, key: 'segment key' }),
+      querystring: NO_QUERY,
+      response: { 200: answer(EXPLANATION), ...adminErrors(ERASED) },
+    }),
+    async (req) => segments.explain(req.workspaceId, req.params.id, req.params.key),
   )
 }

@@ -1,6 +1,9 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Metrics } from '../shared/metrics.js'
-import { openApiDocument } from './openapi.js'
+import { Type } from '@sinclair/typebox'
+import { ref } from './api-schemas.js'
+import { answer } from './route-schemas.js'
 import type { Store } from '../store/store.js'
 
 /** How long a health check waits for the store before reporting it down. */
@@ -37,6 +40,7 @@ export async function systemRoutes(
   app: FastifyInstance,
   deps: { store: Store; metrics: Metrics },
 ): Promise<void> {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>()
   const ready = async (reply: FastifyReply) => {
     const status = await storeStatus(deps.store)
     if (!status.ok) {
@@ -55,15 +59,69 @@ export async function systemRoutes(
       schemaVersion: status.schemaVersion,
     }
   }
-  app.get('/healthz', async (_req, reply) => ready(reply))
-  app.get('/readyz', async (_req, reply) => ready(reply))
-  app.get('/livez', async () => ({ status: 'ok' }))
-
-  const doc = openApiDocument()
-  app.get('/openapi.json', async () => doc)
-
-  app.get('/metrics', async (_req, reply) => {
-    const body = await deps.metrics.registry.metrics()
-    return reply.type(deps.metrics.registry.contentType).send(body)
+  const health = (summary: string) => ({
+    schema: {
+      summary,
+      tags: ['system'],
+      security: [],
+      response: {
+        200: answer(ref('Health')),
+        503: answer(ref('Health'), 'The database is unavailable (Retry-After: 1)'),
+      },
+    },
   })
+  api.get('/healthz', health('Health: the store answers (same as /readyz)'), async (_req, reply) =>
+    ready(reply),
+  )
+  api.get(
+    '/readyz',
+    health('Readiness: the store answers, requests can be served'),
+    async (_req, reply) => ready(reply),
+  )
+  api.get(
+    '/livez',
+    {
+      schema: {
+        summary: 'Liveness: the process runs (does not depend on the database)',
+        tags: ['system'],
+        security: [],
+        response: { 200: answer(Type.Object({ status: Type.Literal('ok') })) },
+      },
+    },
+    async () => ({ status: 'ok' }),
+  )
+
+  api.get(
+    '/openapi.json',
+    {
+      schema: {
+        summary: 'This document (OpenAPI 3.1), generated from the routes',
+        tags: ['system'],
+        security: [],
+        response: { 200: answer(Type.Object({}, { additionalProperties: true })) },
+      },
+    },
+    async () => app.swagger(),
+  )
+
+  api.get(
+    '/metrics',
+    {
+      schema: {
+        summary: 'Prometheus metrics',
+        tags: ['system'],
+        security: [],
+        response: {
+          200: {
+            description: 'The Prometheus text format',
+            content: { 'text/plain': { schema: Type.String() } },
+          },
+        },
+      },
+    },
+    async (_req, reply) => {
+      const body = await deps.metrics.registry.metrics()
+      return reply.type(deps.metrics.registry.contentType).send(body)
+    },
+  )
 }
