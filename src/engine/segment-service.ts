@@ -527,11 +527,14 @@ export class SegmentService {
     const now = this.clock.now()
     const step = STEP_MS[query.step]
     const to = query.to ?? now
-    // By default the last 30 steps, the one now running included.
-    const from = query.from ?? to - (to % step) - (DEFAULT_STEPS - 1) * step
+    // Without `to` the range ends with the step now running, even when now is exactly on a
+    // step boundary (then that step has only just begun); with `to` it ends with the step
+    // `to` falls in, or at `to` itself on a boundary.
+    const end = query.to === null ? now - (now % step) + step : Math.ceil(to / step) * step
+    // By default the last 30 steps up to that end.
+    const from = query.from ?? end - DEFAULT_STEPS * step
     if (from >= to) throw new SegflowError('invalid_request', 'from must be before to')
     const start = from - (from % step)
-    const end = Math.ceil(to / step) * step
     const steps = (end - start) / step
     if (steps > MAX_STEPS) {
       throw new SegflowError(
