@@ -3,6 +3,7 @@ import { ManualClock } from '../src/shared/clock.js'
 import { newTestApp, WRITE_KEY } from './helpers/runtime.js'
 import type { TestApp } from './helpers/runtime.js'
 import { testStoreKinds } from './helpers/stores.js'
+import { isUiRoute } from '../src/http/ui-routes.js'
 
 const NOW = Date.parse('2026-06-01T12:00:00Z')
 
@@ -224,7 +225,8 @@ describe('the OpenAPI document', () => {
       const app = await buildApp({
         ...t.rt,
         onRoute: (method: string, url: string) => {
-          if (method !== 'HEAD' && method !== 'OPTIONS')
+          // The dashboard's pages and files (ui-routes.ts) are not part of the API.
+          if (method !== 'HEAD' && method !== 'OPTIONS' && !isUiRoute(url))
             routes.add(`${method} ${url.replace(/:(\w+)/g, '{$1}')}`)
         },
       })
