@@ -7,7 +7,7 @@ import { AUDIT_QUERY } from './audit-routes.js'
 import { REQUESTS_QUERY } from './privacy-routes.js'
 import { EVENTS_QUERY } from './profile-routes.js'
 import { openApiQuery } from './query-schema.js'
-import { HISTORY_QUERY, MEMBERS_QUERY } from './segment-routes.js'
+import { CHECK_BODY, HISTORY_QUERY, MEMBERS_QUERY } from './segment-routes.js'
 import { DELIVERIES_QUERY } from './webhook-routes.js'
 
 type Json = Record<string, unknown>
@@ -347,6 +347,70 @@ export function openApiDocument(): Json {
       },
     },
   }
+  paths['/api/segments/check'] = {
+    post: {
+      summary:
+        "Check a rule's YAML or JSON text as publishing would: every issue with its path, line and column",
+      tags: ['segments'],
+      security: admin,
+      requestBody: body(CHECK_BODY as unknown as Json),
+      responses: {
+        '200': json({
+          type: 'object',
+          required: ['ok', 'issues'],
+          properties: {
+            ok: { type: 'boolean' },
+            rule: { type: 'object', description: 'the rule as JSON (when ok)' },
+            yaml: { type: 'string', description: 'the rule as block YAML (when ok)' },
+            issues: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  path: { type: 'string', description: 'e.g. all[1].within; empty for the text' },
+                  message: { type: 'string' },
+                  line: { type: 'integer', minimum: 1 },
+                  column: { type: 'integer', minimum: 1 },
+                },
+              },
+            },
+          },
+        }),
+        ...errors,
+      },
+    },
+  }
+  paths['/api/segments/{key}/versions'] = {
+    get: {
+      summary: 'Every published version of a segment, oldest first, each rule also as YAML',
+      tags: ['segments'],
+      security: admin,
+      parameters: [segment],
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: {
+            segment: { type: 'string' },
+            items: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  version: { type: 'integer' },
+                  name: { type: 'string' },
+                  description: { type: 'string' },
+                  rule: { type: 'object' },
+                  yaml: { type: 'string' },
+                  publishedAt: { type: 'string', format: 'date-time' },
+                },
+              },
+            },
+          },
+        }),
+        ...errors,
+      },
+    },
+  }
   paths['/api/segments/{key}/members'] = {
     get: {
       summary:
@@ -584,11 +648,25 @@ export function openApiDocument(): Json {
   paths['/api/templates/{key}/preview'] = {
     post: {
       summary:
-        'Render for one profile ({"profile": "…"}), or for a sample member of every segment ({}): a QA matrix',
+        'Render for one profile ({"profile": "…"}), or for a sample member of every segment ({}): a QA matrix; with draft, renders that unsaved template instead of the saved one',
       tags: ['email'],
       security: admin,
       parameters: [tpl],
-      requestBody: body({ type: 'object', properties: { profile: { type: 'string' } } }),
+      requestBody: body({
+        type: 'object',
+        properties: {
+          profile: { type: 'string' },
+          draft: {
+            type: 'object',
+            required: ['subject', 'html'],
+            properties: {
+              subject: { type: 'string' },
+              html: { type: 'string' },
+              text: { type: ['string', 'null'] },
+            },
+          },
+        },
+      }),
       responses: { '200': json({ type: 'object' }), ...errors },
     },
   }

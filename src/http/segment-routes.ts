@@ -67,6 +67,39 @@ export const HISTORY_QUERY = querySchema({
   to: text('ISO-8601 date, exclusive (default: now)'),
 })
 
+/** `POST /api/segments/check`: a rule's text to check as publishing would. */
+export const CHECK_BODY = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['source', 'format'],
+  properties: {
+    source: {
+      type: 'string',
+      maxLength: 100_000,
+      description: 'the rule as YAML or JSON text',
+    },
+    format: { type: 'string', enum: ['yaml', 'json'], description: 'how source is written' },
+    key: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 64,
+      description: 'the segment the rule is for (checks cycles through it); omit for a new one',
+    },
+  },
+} as const
+
+export const KEY_PARAMS = {
+  type: 'object',
+  required: ['key'],
+  properties: { key: { type: 'string', description: 'the segment key' } },
+} as const
+
+interface CheckBody {
+  source: string
+  format: 'yaml' | 'json'
+  key?: string
+}
+
 interface MembersQuery {
   limit: number
   cursor?: string
@@ -106,6 +139,16 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
   })
 
   app.post('/segments/preview', async (req) => segments.preview(req.workspaceId, ruleOf(req.body)))
+
+  app.post<{ Body: CheckBody }>('/segments/check', { schema: { body: CHECK_BODY } }, async (req) =>
+    segments.check(req.workspaceId, req.body.source, req.body.format, req.body.key ?? null),
+  )
+
+  app.get<{ Params: KeyParams }>(
+    '/segments/:key/versions',
+    { schema: { params: KEY_PARAMS } },
+    async (req) => segments.versions(req.workspaceId, req.params.key),
+  )
 
   app.post<{ Params: KeyParams }>('/segments/:key/diff', async (req) =>
     segments.diff(req.workspaceId, req.params.key, ruleOf(req.body)),
