@@ -12,6 +12,9 @@ import { People } from './pages/People.js'
 import { Person } from './pages/Person.js'
 import { Segment } from './pages/Segment.js'
 import { Segments } from './pages/Segments.js'
+import { NewSegment } from './pages/NewSegment.js'
+import { Template } from './pages/templates/Template.js'
+import { Templates } from './pages/templates/Templates.js'
 import { SetPassword } from './pages/SetPassword.js'
 
 export interface PageProps {
@@ -32,9 +35,12 @@ export interface PageDef {
 export const PAGES: readonly PageDef[] = [
   { path: '/', title: 'Overview', page: Overview, nav: true },
   { path: '/segments', title: 'Segments', page: Segments, nav: true },
+  { path: '/segments/new', title: 'New segment', page: NewSegment },
   { path: '/segments/:key', title: 'Segment', page: Segment },
   { path: '/people', title: 'People', page: People, nav: true },
   { path: '/people/:id', title: 'Person', page: Person },
+  { path: '/templates', title: 'Templates', page: Templates, nav: true },
+  { path: '/templates/:key', title: 'Template', page: Template },
   { path: '/login', title: 'Log in', page: Login, public: true },
   { path: '/set-password', title: 'Set your password', page: SetPassword, public: true },
   { path: '/logout', title: 'Log out', page: Logout, public: true },

@@ -1,0 +1,53 @@
+import { useEffect, useRef, useState } from 'preact/hooks'
+import { ApiError } from '../../api.js'
+
+export type Latest<T> =
+  | { readonly state: 'idle' }
+  | { readonly state: 'pending'; readonly data?: T }
+  | { readonly state: 'ok'; readonly data: T }
+  | { readonly state: 'error'; readonly error: ApiError; readonly data?: T }
+
+/**
+ * Runs `load(input)` `ms` after `input` last changed and keeps only the newest answer: an
+ * answer to an older input that arrives late is dropped, so what is shown always belongs to
+ * what is typed. `input` null means nothing to ask (state idle).
+ * @example const count = useDebounced(rule, (r) => previewRule(r), 400)
+ */
+export function useDebounced<I, T>(
+  input: I | null,
+  load: (input: I) => Promise<T>,
+  ms: number,
+  key: (input: I) => string = (i) => JSON.stringify(i),
+): Latest<T> {
+  const [value, setValue] = useState<Latest<T>>({ state: 'idle' })
+  const seq = useRef(0)
+  const id = input === null ? null : key(input)
+  useEffect(() => {
+    const n = ++seq.current
+    if (input === null) {
+      setValue({ state: 'idle' })
+      return
+    }
+    setValue((v) => ({
+      state: 'pending',
+      ...('data' in v && v.data !== undefined ? { data: v.data } : {}),
+    }))
+    const timer = setTimeout(() => {
+      load(input).then(
+        (data) => {
+          if (n === seq.current) setValue({ state: 'ok', data })
+        },
+        (e: unknown) => {
+          if (n !== seq.current) return
+          const error =
+            e instanceof ApiError
+              ? e
+              : new ApiError(0, 'client', e instanceof Error ? e.message : String(e))
+          setValue({ state: 'error', error })
+        },
+      )
+    }, ms)
+    return () => clearTimeout(timer)
+  }, [id])
+  return value
+}
