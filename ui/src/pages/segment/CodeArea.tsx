@@ -40,13 +40,8 @@ export function CodeArea({
       <div class="code-gutter" aria-hidden="true">
         <div style={shift}>
           {lines.map((n) => (
-            <div
-              key={n}
-              class={bad.has(n) ? 'bad' : n > count ? 'past' : ''}
-              data-line={n}
-              title={bad.get(n)}
-            >
-              {n}
+            <div key={n} class={bad.has(n) ? 'bad' : ''} data-line={n} title={bad.get(n)}>
+              {n > count ? ' ' : n}
             </div>
           ))}
         </div>

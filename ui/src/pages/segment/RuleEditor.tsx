@@ -111,19 +111,25 @@ function Editor({ initial, onPublished }: { initial: Initial; onPublished: (s: S
   const changed = ruleChanged || name !== initial.name || description !== initial.description
   const ready = rule !== null && checked.state === 'ok' && keyProblem === null && changed
 
+  // The last text known to hold a valid rule, and that rule in both formats: switching
+  // formats twice in a row needs no check in between.
+  const good = useRef<{ text: string; rule: unknown; yaml: string } | null>(
+    canEdit ? null : { text: initial.yaml, rule: initial.rule, yaml: initial.yaml },
+  )
+  if (result?.ok && result.yaml !== undefined)
+    good.current = { text, rule: result.rule, yaml: result.yaml }
+
   const switchTo = (to: RuleFormat) => {
     if (to === format) return
     setNote(null)
-    if (!canEdit) {
-      setText(to === 'json' ? jsonText(initial.rule) : initial.yaml)
-      setFormat(to)
-      return
-    }
-    if (checked.state !== 'ok' || !result?.ok) {
+    const g = good.current
+    if (g === null || g.text !== text) {
       setNote(`Fix the problems first: the ${to.toUpperCase()} is written from a valid rule.`)
       return
     }
-    setText(to === 'json' ? jsonText(result.rule) : (result.yaml ?? text))
+    const next = to === 'json' ? jsonText(g.rule) : g.yaml
+    good.current = { ...g, text: next }
+    setText(next)
     setFormat(to)
   }
 

@@ -4,7 +4,7 @@ import { ApiError } from '../../api.js'
 export type Latest<T> =
   | { readonly state: 'idle' }
   | { readonly state: 'pending'; readonly data?: T }
-  | { readonly state: 'ok'; readonly data: T }
+  | { readonly state: 'ok'; readonly data: T; readonly for?: string }
   | { readonly state: 'error'; readonly error: ApiError; readonly data?: T }
 
 /**
@@ -35,7 +35,7 @@ export function useDebounced<I, T>(
     const timer = setTimeout(() => {
       load(input).then(
         (data) => {
-          if (n === seq.current) setValue({ state: 'ok', data })
+          if (n === seq.current) setValue({ state: 'ok', data, for: id! })
         },
         (e: unknown) => {
           if (n !== seq.current) return
@@ -49,5 +49,7 @@ export function useDebounced<I, T>(
     }, ms)
     return () => clearTimeout(timer)
   }, [id])
+  // Between a change and its effect, the answer still held is for the input before.
+  if (value.state === 'ok' && value.for !== id) return { state: 'pending', data: value.data }
   return value
 }
