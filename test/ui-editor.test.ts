@@ -244,7 +244,8 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
     }
     const saved = await s.t.admin('PUT', '/api/templates/welcome', {
       subject: 'Hi {{ traits.first_name }}',
-      html: '<p>Hello {{ traits.first_name }}, you are on {{ traits.plan }}.</p>',
+      // Inline styles, as emails are written: the preview must show them.
+      html: '<style>p { color: rgb(0, 90, 0) }</style><p style="font-size: 21px">Hello {{ traits.first_name }}, you are on {{ traits.plan }}.</p>',
     })
     expect(saved.statusCode, saved.body).toBe(201)
     const email = await s.user('ed@example.com', 'editor')
@@ -298,6 +299,20 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
         ).toBe(row.subject)
       }
 
+      const style = await (await page
+        .locator('[data-testid="qa-cell"] iframe')
+        .first()
+        .elementHandle())!
+        .contentFrame()
+        .then((f) =>
+          f!.evaluate<string>(
+            "(() => { const c = getComputedStyle(document.querySelector('p')); return c.color + ' ' + c.fontSize })()",
+          ),
+        )
+      expect(style).toBe('rgb(0, 90, 0) 21px')
+
+      const historyBefore = await page.evaluate<number>('history.length')
+
       // Live: the unsaved draft is what the matrix shows.
       await page.locator('#html').fill('<p>Welcome back, {{ traits.first_name }}!</p>\n')
       await expect.poll(() => frameText('free')).toBe('Welcome back, Bob!')
@@ -319,6 +334,8 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
       expect(await page.getByTestId('template-warnings').textContent()).toContain('nosuch')
       expect(await page.getByTestId('template-issue').count()).toBe(0)
       expect(await axeViolations(page)).toEqual([])
+      // Each rendering replaced its frame: Back still leaves the page.
+      expect(await page.evaluate<number>('history.length')).toBe(historyBefore)
       await screenshot(page, 'template-qa')
 
       // Send a test: nothing goes before the confirmation.
@@ -364,13 +381,16 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
       expect(await axeViolations(page)).toEqual([])
       // The API, with the viewer's own session and csrf token, refuses the change.
       const refused = await page.evaluate(async () => {
-        const session = await (await fetch('/auth/session')).json()
+        const session = (await (await fetch('/auth/session')).json()) as { csrfToken: string }
         const res = await fetch('/api/segments/pro', {
           method: 'PUT',
           headers: { 'content-type': 'application/json', 'x-csrf-token': session.csrfToken },
           body: JSON.stringify({ name: 'Pro', rule: { trait: 'plan', eq: 'free' } }),
         })
-        return { status: res.status, body: await res.json() }
+        return {
+          status: res.status,
+          body: (await res.json()) as { error: { code: string } },
+        }
       })
       expect(refused.status).toBe(403)
       expect(refused.body.error.code).toBe('forbidden')

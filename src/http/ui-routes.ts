@@ -3,6 +3,7 @@ import { dirname, extname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { previewFrameRoute } from './preview-frame.js'
 
 /**
  * Where `npm run build` puts the dashboard: dist/ui at the repository root. The same from
@@ -46,6 +47,8 @@ export const CONTENT_SECURITY_POLICY = [
   "style-src 'self'",
   "img-src 'self' data:",
   "connect-src 'self'",
+  // Template previews: documents of their own (preview-frame.ts), not srcdoc.
+  "frame-src 'self'",
   "object-src 'none'",
   "base-uri 'none'",
   "form-action 'self'",
@@ -112,6 +115,7 @@ export async function uiRoutes(app: FastifyInstance, opts: UiRouteOptions = {}):
       .send(html)
   }
 
+  await previewFrameRoute(app)
   app.get('/', page)
   for (const section of UI_SECTIONS) {
     app.get(`/${section}`, page)

@@ -277,8 +277,11 @@ function Editor({ initial, onPublished }: { initial: Initial; onPublished: (s: S
                 {isNew ? 'Review and create' : 'Review and publish'}
               </button>
             </div>
-            {!changed && !isNew && (
-              <p class="muted small">Change the rule, name or description to publish.</p>
+            {checked.state === 'ok' && rule === null ? (
+              <p class="muted small">Fix the rule to {isNew ? 'create the segment' : 'publish'}.</p>
+            ) : (
+              !changed &&
+              !isNew && <p class="muted small">Change the rule, name or description to publish.</p>
             )}
           </aside>
         )}
@@ -312,10 +315,17 @@ function CheckState({ state, ok }: { state: string; ok: boolean | null }) {
 }
 
 function LiveCount({ value }: { value: ReturnType<typeof useDebounced<unknown, Counted>> }) {
-  if (value.state === 'idle')
+  if (value.state === 'idle' && value.data === undefined)
     return <p class="muted">A valid rule shows how many people it matches.</p>
   if (value.state === 'error') return <ErrorBox error={value.error} />
   const data = value.data
+  if (value.state === 'idle')
+    return (
+      <div class="stale">
+        <p class="big-number">{data === undefined ? '…' : fmt(data.count)}</p>
+        <p class="muted small">matched the last valid rule</p>
+      </div>
+    )
   return (
     <div aria-live="polite" class={value.state === 'pending' ? 'stale' : ''}>
       <p class="big-number" data-testid="live-count">

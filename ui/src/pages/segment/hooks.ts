@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks'
 import { ApiError } from '../../api.js'
 
 export type Latest<T> =
-  | { readonly state: 'idle' }
+  | { readonly state: 'idle'; readonly data?: T }
   | { readonly state: 'pending'; readonly data?: T }
   | { readonly state: 'ok'; readonly data: T; readonly for?: string }
   | { readonly state: 'error'; readonly error: ApiError; readonly data?: T }
@@ -25,7 +25,11 @@ export function useDebounced<I, T>(
   useEffect(() => {
     const n = ++seq.current
     if (input === null) {
-      setValue({ state: 'idle' })
+      // Nothing to ask: the last answer stays, marked as no longer current.
+      setValue((v) => ({
+        state: 'idle',
+        ...('data' in v && v.data !== undefined ? { data: v.data } : {}),
+      }))
       return
     }
     setValue((v) => ({

@@ -1,10 +1,10 @@
 /**
  * `/templates/:key`: subject, HTML and text, rendered as you type into the QA matrix (one
  * rendering per segment, for a member whose `recipient.segment` it is) in sandboxed iframes
- * (`sandbox=""`: no scripts, no forms, an opaque origin), with the server's warnings and
+ * (`sandbox=""`: no scripts, no forms, an opaque origin; see EmailFrame), with the server's warnings and
  * syntax errors at their line and column; save, and send a test after a confirmation.
  */
-import { useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 import { ApiError } from '../../api.js'
 import {
   Confirm,
@@ -253,11 +253,11 @@ function Cell({ row }: { row: PreviewRow }) {
           <p class="subject" data-testid="qa-subject">
             {row.subject}
           </p>
-          <iframe
-            sandbox=""
-            srcdoc={row.html ?? ''}
+          <EmailFrame
+            key={row.html ?? ''}
+            name={`qa-${row.segment ?? 'person'}`}
+            html={row.html ?? ''}
             title={`The email as ${who ?? 'a member'} of ${row.segment} would see it`}
-            loading="lazy"
           />
           {row.text && (
             <details>
@@ -268,6 +268,29 @@ function Cell({ row }: { row: PreviewRow }) {
         </>
       )}
     </article>
+  )
+}
+
+/**
+ * A rendered email in an iframe sandboxed to nothing. Not `srcdoc`: that document would
+ * inherit the dashboard's policy, which refuses the inline styles and remote images emails
+ * are made of. A form posts the HTML to /ui/frame, which answers it as a document of its own
+ * (sandboxed, no scripts; src/http/preview-frame.ts), into the iframe. Each rendering gets a
+ * new iframe (the caller keys it by the HTML): a fresh iframe's first navigation replaces its
+ * blank document, so live renders add nothing to the page's history (Back leaves the page).
+ */
+function EmailFrame({ name, html, title }: { name: string; html: string; title: string }) {
+  const form = useRef<HTMLFormElement>(null)
+  useEffect(() => {
+    form.current?.submit()
+  }, [])
+  return (
+    <>
+      <iframe name={name} sandbox="" title={title} />
+      <form ref={form} method="post" action="/ui/frame" target={name} hidden>
+        <input type="hidden" name="html" value={html} />
+      </form>
+    </>
   )
 }
 
