@@ -7,6 +7,7 @@
  */
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { join } from 'node:path'
 import { ManualClock } from '../src/shared/clock.js'
 import {
   axeViolations,
@@ -14,6 +15,7 @@ import {
   logIn,
   newPage,
   PHONE,
+  REPO,
   screenshot,
   serve,
 } from './helpers/browser.js'
@@ -328,7 +330,7 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
       await page
         .locator('#html')
         .fill(
-          '<p>Hi {{ traits.first_name }}</p>\n{% if traits.plan %}\n<p>{{ nosuch }}</p>\n{% endif %}\n',
+          '<h2 style="color: #0b5cad; font-family: sans-serif">Hi {{ traits.first_name }}</h2>\n{% if traits.plan %}\n<p style="font-family: sans-serif">You are on <b>{{ traits.plan }}</b>.{{ nosuch }}</p>\n{% endif %}\n',
         )
       await page.getByTestId('template-warnings').waitFor()
       expect(await page.getByTestId('template-warnings').textContent()).toContain('nosuch')
@@ -354,7 +356,19 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
         await logIn(phone.page, s.url, email)
         await phone.page.goto(`${s.url}/templates/welcome`)
         await phone.page.locator('[data-testid="qa-cell"] iframe').first().waitFor()
-        await screenshot(phone.page, 'template-qa-phone')
+        for (const handle of await phone.page
+          .locator('[data-testid="qa-cell"] iframe')
+          .elementHandles()) {
+          const frame = await handle.contentFrame()
+          await expect.poll(() => frame!.locator('body').textContent()).toContain('Hello')
+        }
+        // The matrix as a phone shows it, scrolled to: a full-page capture does not paint
+        // sandboxed (out-of-process) frames below the first screen.
+        await phone.page.locator('#qa-title').scrollIntoViewIfNeeded()
+        await phone.page.evaluate<void>("document.getElementById('qa-title').scrollIntoView()")
+        await phone.page.screenshot({
+          path: join(REPO, 'docs', 'screenshots', 'template-qa-phone.png'),
+        })
       } finally {
         await phone.context.close()
       }
