@@ -43,7 +43,8 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
   const settle = (key: string) => s.t.rt.segments.settled('default', key)
   beforeEach(async () => {
     clock = new ManualClock(Date.now())
-    s = await serve(kind, clock)
+    // Webhooks here point at a closed local port: they are listed, never delivered to.
+    s = await serve(kind, clock, { env: { SEGFLOW_WEBHOOK_ALLOW_PRIVATE: 'true' } })
     const at = (ago: number) => new Date(clock.now() - ago).toISOString()
     const res = await s.t.track('/v1/batch', {
       batch: [
@@ -122,6 +123,16 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
       expect(await page.locator('#rule').inputValue()).toBe(
         'all:\n  - trait: plan\n    eq: pro\n  - event: Viewed Pricing\n    within: 7d\n',
       )
+
+      // A key in use is refused before anything is published over it.
+      await s.t.admin('PUT', '/api/segments/taken', { rule: { trait: 'plan', eq: 'free' } })
+      await page.getByLabel('Key').fill('taken')
+      await page.getByRole('button', { name: 'Review and create' }).click()
+      await page.getByRole('dialog').getByText('exists already').waitFor()
+      expect(await page.getByRole('button', { name: 'Create segment' }).isDisabled()).toBe(true)
+      await page.getByRole('button', { name: 'Cancel' }).click()
+      expect((await s.t.admin('GET', '/api/segments/taken')).json().version).toBe(1)
+      await page.getByLabel('Key').fill('buyers')
 
       await page.getByRole('button', { name: 'Review and create' }).click()
       await page.getByTestId('diff-entering').waitFor()
@@ -203,11 +214,32 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
       expect(await page.getByTestId('explain-node').nth(1).textContent()).toContain('pro')
       expect(await axeViolations(page)).toEqual([])
 
-      // Used by: a webhook for every segment, an automation triggered by this one.
+      // Used by: a webhook for this segment (not one for another), an automation it triggers.
+      for (const [id, segments] of [
+        ['crm', ['buyers']],
+        ['other', ['nobody']],
+      ] as const) {
+        if (id === 'other')
+          await s.t.admin('PUT', '/api/segments/nobody', { rule: { trait: 'plan', eq: 'x' } })
+        const hook = await s.t.admin('PUT', `/api/webhooks/${id}`, {
+          url: `http://127.0.0.1:9/${id}`,
+          segments,
+        })
+        expect(hook.statusCode, hook.body).toBe(201)
+      }
+      const auto = await s.t.admin('PUT', '/api/automations/tag-buyers', {
+        name: 'Tag buyers',
+        trigger: { segment: 'buyers', on: 'entered', delay: '1d' },
+        actions: [{ type: 'add_tag', tag: 'buyer' }],
+      })
+      expect(auto.statusCode, auto.body).toBe(201)
       await page.getByRole('tab', { name: 'Used by' }).click()
-      await page.getByTestId('used-by-webhooks').waitFor()
-      expect(await page.getByTestId('used-by-webhooks').textContent()).toContain(
-        'No webhook is told about this segment',
+      await page.getByTestId('used-by-webhooks').locator('li').first().waitFor()
+      expect(await page.getByTestId('used-by-webhooks').locator('li').allTextContents()).toEqual([
+        'crm http://127.0.0.1:9/crm · this segment',
+      ])
+      expect(await page.getByTestId('used-by-automations').locator('li').allTextContents()).toEqual(
+        ['Tag buyers when someone enters, after 1d'],
       )
       expect(await axeViolations(page)).toEqual([])
       expect(problems).toEqual([])

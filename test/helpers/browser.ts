@@ -37,9 +37,13 @@ export interface Served {
 }
 
 /** The app of a fresh test runtime, listening on a free port of 127.0.0.1. */
-export async function serve(kind: StoreKind, clock: Clock): Promise<Served> {
+export async function serve(
+  kind: StoreKind,
+  clock: Clock,
+  options: { env?: Record<string, string> } = {},
+): Promise<Served> {
   ensureUiBuilt()
-  const t = await newTestApp(kind, { clock })
+  const t = await newTestApp(kind, { clock, ...(options.env ? { env: options.env } : {}) })
   const address = await t.app.listen({ port: 0, host: '127.0.0.1' })
   return {
     t,

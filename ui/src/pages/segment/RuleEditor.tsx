@@ -138,6 +138,13 @@ function Editor({ initial, onPublished }: { initial: Initial; onPublished: (s: S
     const k = isNew ? key : initial.key!
     setReview({ state: 'loading', key: k, rule })
     try {
+      // PUT creates or publishes: a "new" segment must not quietly replace an existing one.
+      if (isNew && (await exists(k)))
+        throw new ApiError(
+          409,
+          'segment_exists',
+          `a segment with the key ${k} exists already; open it to change its rule, or choose another key`,
+        )
       const change = isNew
         ? { entering: await previewRule(rule), exiting: null }
         : ruleChanged
@@ -490,6 +497,16 @@ function PublishStatus({ segment, onLive }: { segment: Segment; onLive: (s: Segm
       {error && <ErrorBox error={error} />}
     </div>
   )
+}
+
+async function exists(key: string): Promise<boolean> {
+  try {
+    await getSegment(key)
+    return true
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return false
+    throw e
+  }
 }
 
 const asError = (e: unknown) =>
