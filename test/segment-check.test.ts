@@ -117,6 +117,16 @@ describe.each(testStoreKinds())('the rule editor API on %s', (kind) => {
     expect((await check('segment: b\n', 'yaml')).ok).toBe(true)
   })
 
+  it('leaves no audit entry for a check (it changes nothing and reads no one)', async () => {
+    await check('trait: plan\neq: pro\n', 'yaml')
+    await t.admin('POST', '/api/segments/preview', { rule: { trait: 'plan', eq: 'pro' } })
+    const actions = (await t.admin('GET', '/api/audit'))
+      .json()
+      .items.map((e: { action: string }) => e.action)
+    expect(actions).toContain('POST /api/segments/preview')
+    expect(actions).not.toContain('POST /api/segments/check')
+  })
+
   it('refuses a body that is not {source, format} with a 400 naming the field', async () => {
     const res = await t.admin('POST', '/api/segments/check', { source: 'x', format: 'toml' })
     expect(res.statusCode).toBe(400)
