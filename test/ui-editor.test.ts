@@ -176,6 +176,12 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
       await expect
         .poll(() => page.getByTestId('publish-status').textContent(), { timeout: 15_000 })
         .toMatch(/Version 2 is live: 2 members/)
+      // The editor starts afresh from version 2 (nothing to publish), the status stays.
+      await expect
+        .poll(() => page.getByRole('button', { name: 'Review and publish' }).isDisabled())
+        .toBe(true)
+      expect(await page.locator('#rule').inputValue()).toContain('within: 30d')
+      expect(await page.getByTestId('publish-status').textContent()).toMatch(/Version 2 is live/)
       const published = (await s.t.admin('GET', '/api/segments/buyers')).json()
       expect(published).toMatchObject({ version: 2, liveVersion: 2, rule: v2, size: 2 })
 
@@ -193,6 +199,7 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
         '+added:     within: 30d',
       ])
       expect(await axeViolations(page)).toEqual([])
+      await screenshot(page, 'segment-versions')
 
       // Explain for Cyrus, found by email: each node's result as the API answers it.
       await page.getByRole('tab', { name: 'Explain' }).click()
@@ -213,6 +220,7 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
       ).toEqual(flat(api.explanation))
       expect(await page.getByTestId('explain-node').nth(1).textContent()).toContain('pro')
       expect(await axeViolations(page)).toEqual([])
+      await screenshot(page, 'segment-explain')
 
       // Used by: a webhook for this segment (not one for another), an automation it triggers.
       for (const [id, segments] of [

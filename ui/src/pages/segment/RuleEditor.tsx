@@ -67,19 +67,30 @@ export function RuleEditor({
       version: s.version,
     }
   }, [segmentKey])
+  // Outside the editor, which starts afresh with each version: the status stays in view.
+  const [published, setPublished] = useState<Segment | null>(null)
   return (
-    <Show value={loaded} what="Loading the rule">
-      {(initial) => (
-        <Editor
-          key={`${initial.key}:${initial.version}`}
-          initial={initial}
-          onPublished={(s) => {
+    <>
+      {published && (
+        <PublishStatus
+          key={published.version}
+          segment={published}
+          onLive={(s) => {
             loaded.reload()
             onPublished?.(s)
           }}
         />
       )}
-    </Show>
+      <Show value={loaded} what="Loading the rule">
+        {(initial) => (
+          <Editor
+            key={`${initial.key}:${initial.version}`}
+            initial={initial}
+            onPublished={setPublished}
+          />
+        )}
+      </Show>
+    </>
   )
 }
 
@@ -93,7 +104,6 @@ function Editor({ initial, onPublished }: { initial: Initial; onPublished: (s: S
   const [description, setDescription] = useState(initial.description)
   const [note, setNote] = useState<string | null>(null)
   const [review, setReview] = useState<Review | null>(null)
-  const [published, setPublished] = useState<Segment | null>(null)
 
   const checked = useDebounced(
     canEdit ? { text, format, key: initial.key } : null,
@@ -170,7 +180,7 @@ function Editor({ initial, onPublished }: { initial: Initial; onPublished: (s: S
         navigate(`/segments/${encodeURIComponent(s.key)}`)
         return
       }
-      setPublished(s)
+      onPublished(s)
     } catch (e) {
       setReview({ ...review, state: 'error', error: asError(e) })
     }
@@ -185,15 +195,6 @@ function Editor({ initial, onPublished }: { initial: Initial; onPublished: (s: S
         <p class="notice" data-testid="read-only">
           You have the viewer role: the rule is read-only.
         </p>
-      )}
-      {published && (
-        <PublishStatus
-          segment={published}
-          onLive={(s) => {
-            setPublished(null)
-            onPublished(s)
-          }}
-        />
       )}
       <div class="editor-grid">
         <div class="editor-main">
@@ -460,7 +461,7 @@ function PublishStatus({ segment, onLive }: { segment: Segment; onLive: (s: Segm
         if (!live) return
         setS(now)
         if (now.status === 'live' && now.liveVersion === segment.version) {
-          timer = setTimeout(() => live && onLive(now), 1500)
+          onLive(now)
           return
         }
       } catch (e) {
