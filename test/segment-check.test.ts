@@ -189,6 +189,12 @@ describe.each(testStoreKinds())('the rule editor API on %s', (kind) => {
     const pro = res.json().previews.find((p: { segment: string }) => p.segment === 'pro')
     expect(pro).toMatchObject({ subject: 'Hi Ann', profile: { userId: 'ann' } })
     expect(pro.html).toContain('Draft for pro')
+    // A template not saved yet renders as a draft too (the editor of a new one).
+    const fresh = await t.admin('POST', '/api/templates/not-saved-yet/preview', {
+      draft: { subject: 'New', html: '<p>{{ traits.first_name }}</p>' },
+    })
+    expect(fresh.statusCode, fresh.body).toBe(200)
+    expect(fresh.json().previews.map((p: { html: string }) => p.html)).toContain('<p>Ann</p>')
     // The saved template is unchanged.
     expect((await t.admin('GET', '/api/templates/welcome')).json().subject).toBe('Saved')
 
