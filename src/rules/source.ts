@@ -1,6 +1,7 @@
 import { parse as parseYaml, stringify } from 'yaml'
 import type { JsonValue } from '../shared/json.js'
 import { parseRule } from './parse.js'
+import type { RuleIssue } from './parse.js'
 import type { Rule } from './types.js'
 import { parseRuleYaml } from './yaml.js'
 
@@ -33,49 +34,46 @@ function position(text: string, offset: number): { line: number; column: number 
 export function checkRuleSource(text: string, format: RuleFormat): CheckedSource {
   if (text.trim() === '')
     return { ok: false, issues: [{ path: '', message: 'the rule is empty', line: 1, column: 1 }] }
-  let json: JsonValue = null
-  if (format === 'json') {
-    try {
-      json = JSON.parse(text) as JsonValue
-    } catch (e) {
-      const message = e instanceof Error ? e.message : String(e)
-      const at = /at position (\d+)/.exec(message)
-      const offset = at ? Number(at[1]) : text.length
+  if (format === 'yaml') {
+    const parsed = parseRuleYaml(text)
+    // The rule as written (not the parsed tree): what PUT /api/segments/:key takes.
+    if (parsed.ok)
       return {
-        ok: false,
-        issues: [{ path: '', message: `JSON: ${message}`, ...position(text, offset) }],
+        ok: true,
+        rule: parsed.rule,
+        json: parseYaml(text, { maxAliasCount: 100 }) as JsonValue,
+        issues: [],
       }
-    }
+    return { ok: false, issues: parsed.issues.map(located) }
   }
-  // JSON is YAML's flow style, so the YAML reader also places issues in JSON text.
-  const parsed = parseRuleYaml(text)
-  // The rule as written (not the parsed tree): what PUT /api/segments/:key takes.
-  if (parsed.ok)
-    return {
-      ok: true,
-      rule: parsed.rule,
-      json: format === 'json' ? json : (parseYaml(text, { maxAliasCount: 100 }) as JsonValue),
-      issues: [],
-    }
-  if (format === 'json' && parsed.issues.every((i) => i.message.startsWith('YAML:'))) {
-    // The YAML reader refused what JSON.parse took (a tab, a duplicate key): the rule parser
-    // decides alone, and its issues point at the start of the text.
-    const direct = parseRule(json)
-    if (direct.ok) return { ok: true, rule: direct.rule, json: json, issues: [] }
+  let json: JsonValue
+  try {
+    json = JSON.parse(text) as JsonValue
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e)
+    const at = /at position (\d+)/.exec(message)
+    const offset = at ? Number(at[1]) : text.length
     return {
       ok: false,
-      issues: direct.issues.map((i) => ({ path: i.path, message: i.message, line: 1, column: 1 })),
+      issues: [{ path: '', message: `JSON: ${message}`, ...position(text, offset) }],
     }
   }
+  // The rule parser decides on exactly what JSON.parse read; JSON being YAML's flow style,
+  // the YAML reader then only places the issues in the text.
+  const direct = parseRule(json)
+  if (direct.ok) return { ok: true, rule: direct.rule, json, issues: [] }
+  const placed = parseRuleYaml(text)
+  if (!placed.ok && placed.issues.every((i) => !i.message.startsWith('YAML:')))
+    return { ok: false, issues: placed.issues.map(located) }
+  // Text YAML reads differently (a tab, a duplicate key): the issues point at the start.
   return {
     ok: false,
-    issues: parsed.issues.map((i) => ({
-      path: i.path,
-      message: i.message,
-      line: i.line ?? 1,
-      column: i.column ?? 1,
-    })),
+    issues: direct.issues.map((i) => ({ path: i.path, message: i.message, line: 1, column: 1 })),
   }
+}
+
+function located(i: RuleIssue): SourceIssue {
+  return { path: i.path, message: i.message, line: i.line ?? 1, column: i.column ?? 1 }
 }
 
 /** A rule (as written, JSON) as block YAML, the way the editor shows it. */
