@@ -20,6 +20,7 @@ import {
   serve,
 } from './helpers/browser.js'
 import type { Served } from './helpers/browser.js'
+import { SmtpSink } from './helpers/smtp.js'
 import { testStoreKinds } from './helpers/stores.js'
 
 const DAY = 86_400_000
@@ -40,11 +41,15 @@ async function typeRule(page: Page, text: string): Promise<void> {
 describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) => {
   let s: Served
   let clock: ManualClock
+  let smtp: SmtpSink
   const settle = (key: string) => s.t.rt.segments.settled('default', key)
   beforeEach(async () => {
     clock = new ManualClock(Date.now())
     // Webhooks here point at a closed local port: they are listed, never delivered to.
-    s = await serve(kind, clock, { env: { SEGFLOW_WEBHOOK_ALLOW_PRIVATE: 'true' } })
+    smtp = await new SmtpSink().start()
+    s = await serve(kind, clock, {
+      env: { SEGFLOW_WEBHOOK_ALLOW_PRIVATE: 'true', SEGFLOW_SMTP_URL: smtp.url },
+    })
     const at = (ago: number) => new Date(clock.now() - ago).toISOString()
     const res = await s.t.track('/v1/batch', {
       batch: [
@@ -72,6 +77,7 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
   }, 60_000)
   afterEach(async () => {
     await s.close()
+    await smtp.stop()
   })
 
   it('creates a segment with an error pointing at its line, a live count, the diff, publish, versions and explain', async () => {
@@ -290,6 +296,8 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
       html: '<style>p { color: rgb(0, 90, 0) }</style><p style="font-size: 21px">Hello {{ traits.first_name }}, you are on {{ traits.plan }}.</p>',
     })
     expect(saved.statusCode, saved.body).toBe(201)
+    const from = await s.t.admin('PUT', '/api/email/settings', { from: 'Shop <news@shop.example>' })
+    expect(from.statusCode, from.body).toBe(200)
     const email = await s.user('ed@example.com', 'editor')
     const { context, page, problems } = await newPage(browser)
     try {
@@ -386,6 +394,14 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
       await page.getByRole('dialog').getByText('goes to ann').waitFor()
       await page.getByRole('button', { name: 'Cancel' }).click()
       expect((await s.t.admin('GET', '/api/email/sends')).json().items).toEqual([])
+      expect(smtp.received).toEqual([])
+      // Confirmed, the saved version goes to Ann's address.
+      await page.getByRole('button', { name: 'Send a test…' }).click()
+      await page.getByRole('dialog').getByRole('button', { name: 'Send' }).click()
+      await page.getByText(/^Sent \(message /).waitFor()
+      expect(smtp.received.map((m) => [m.envelopeTo, m.mail.subject])).toEqual([
+        [['ann@example.com'], 'Hi Ann'],
+      ])
       expect(problems).toEqual([])
     } finally {
       await context.close()
