@@ -11,3 +11,17 @@ export declare function staleness(
   current?: BuildInputs,
 ): { stale: boolean; reason: string }
 export declare function writeStamp(root: string, built: BuildInputs): void
+export declare const UI_STAMP: string
+export declare const UI_ENTRY: string
+export interface UiBuildInputs {
+  readonly packages: Readonly<Record<string, string>>
+  readonly files: Readonly<Record<string, string>>
+}
+export declare function hasUi(root: string): boolean
+export declare function uiInputs(root: string): UiBuildInputs
+export declare function uiStaleness(
+  root: string,
+  current?: UiBuildInputs,
+): { stale: boolean; reason: string }
+export declare function writeUiStamp(root: string, built: UiBuildInputs): void
+export declare function buildUi(root: string): number

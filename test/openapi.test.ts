@@ -3,6 +3,7 @@ import type { ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/http/app.js'
+import { isUiRoute } from '../src/http/ui-routes.js'
 import { lintOpenApi } from '../scripts/lint-openapi.js'
 import { newTestApp } from './helpers/runtime.js'
 import type { TestApp } from './helpers/runtime.js'
@@ -43,7 +44,8 @@ describe('the generated OpenAPI document', () => {
     const app = await buildApp({
       ...t.rt,
       onRoute: (method, url) => {
-        if (method !== 'HEAD' && method !== 'OPTIONS')
+        // The dashboard's pages and files (ui-routes.ts) are not part of the API.
+        if (method !== 'HEAD' && method !== 'OPTIONS' && !isUiRoute(url))
           routes.add(`${method} ${url.replace(/:(\w+)/g, '{$1}')}`)
       },
     })

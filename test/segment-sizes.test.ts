@@ -216,6 +216,26 @@ describe.each(testStoreKinds())('segment size history on %s', (kind) => {
     expect(r.points.at(-2)!.partial).toBeUndefined()
     expect(r.current).toMatchObject({ size: 2 })
 
+    // Now exactly on an hour: that hour has just begun and is the last of the 30.
+    clock.set(START + 3 * HOUR)
+    const onBoundary = await sizes('pro', 'step=hour')
+    expect(onBoundary.points).toHaveLength(30)
+    expect(onBoundary.points.at(-1)).toMatchObject({
+      start: new Date(START + 3 * HOUR).toISOString(),
+      end: new Date(START + 4 * HOUR).toISOString(),
+      size: 2,
+      entered: 0,
+      partial: true,
+    })
+    expect(onBoundary.points.at(-2)).toMatchObject({ size: 2, entered: 1 })
+    expect(onBoundary.points.at(-2)!.partial).toBeUndefined()
+    const daily = await sizes('pro', 'step=day')
+    expect(daily.points).toHaveLength(30)
+    // An explicit `to` on a boundary still ends there.
+    const explicit = await sizes('pro', `to=${new Date(START + 3 * HOUR).toISOString()}&step=hour`)
+    expect(explicit.points).toHaveLength(30)
+    expect(explicit.points.at(-1)!.end).toBe(new Date(START + 3 * HOUR).toISOString())
+
     const bad = async (query: string, text: RegExp) => {
       const res = await t.admin('GET', `/api/segments/pro/sizes?${query}`)
       expect(res.statusCode).toBe(400)

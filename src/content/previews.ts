@@ -6,8 +6,8 @@ import { SegflowError } from '../shared/errors.js'
 import { isPlainObject } from '../shared/json.js'
 import type { MembershipRecord, Store } from '../store/store.js'
 import { primarySegment, templateContext } from './context.js'
-import { lintTemplate } from './templates.js'
-import type { TemplateService, TemplateSource } from './templates.js'
+import { describeIssues, lintTemplate, parseTemplate } from './templates.js'
+import type { Parsed, TemplateService, TemplateSource } from './templates.js'
 
 export interface PreviewRow {
   /** The segment this row is for (matrix), or the person's own segment (one profile). */
@@ -32,6 +32,43 @@ export interface PreviewResult {
 const SCAN = 200
 /** Profiles loaded (and rendered) per batch. */
 const CHUNK = 100
+
+/**
+ * An unsaved template to preview (the editor's live render): checked as saving would check
+ * it, so a syntax error is the same 400 with its field, line and column.
+ */
+function draftOf(draft: unknown): { template: TemplateSource; parsed: Parsed } {
+  if (!isPlainObject(draft))
+    throw new SegflowError(
+      'invalid_body',
+      'draft must be a JSON object like {"subject": "…", "html": "…", "text": "…"}',
+    )
+  for (const k of Object.keys(draft))
+    if (!['subject', 'html', 'text'].includes(k))
+      throw new SegflowError(
+        'invalid_body',
+        `unknown field draft.${k}; expected subject, html, text`,
+      )
+  if (typeof draft.subject !== 'string')
+    throw new SegflowError('invalid_body', 'draft.subject must be text')
+  if (typeof draft.html !== 'string')
+    throw new SegflowError('invalid_body', 'draft.html must be text')
+  if (draft.text !== undefined && draft.text !== null && typeof draft.text !== 'string')
+    throw new SegflowError('invalid_body', 'draft.text must be text')
+  const template = {
+    subject: draft.subject,
+    html: draft.html,
+    text: typeof draft.text === 'string' ? draft.text : null,
+  }
+  const r = parseTemplate(template)
+  if (!r.ok)
+    throw new SegflowError(
+      'invalid_template',
+      `the template does not parse: ${describeIssues(r.issues)}`,
+      { details: { issues: r.issues } },
+    )
+  return { template, parsed: r.parsed }
+}
 
 /** A row to render: the segment it is for (null: the person's own) and the person, if any. */
 interface Pick {
@@ -74,10 +111,10 @@ export class TemplatePreviews {
     if (!isPlainObject(body))
       throw new SegflowError('invalid_body', 'body must be a JSON object: {} or {"profile": "…"}')
     for (const k of Object.keys(body)) {
-      if (k !== 'profile')
+      if (k !== 'profile' && k !== 'draft')
         throw new SegflowError(
           'invalid_body',
-          `unknown field ${JSON.stringify(k)}; expected profile`,
+          `unknown field ${JSON.stringify(k)}; expected profile, draft`,
         )
     }
     if (body.profile !== undefined && (typeof body.profile !== 'string' || body.profile === ''))
@@ -85,7 +122,8 @@ export class TemplatePreviews {
         'invalid_body',
         'profile must be a profile id, userId, anonymousId or email',
       )
-    const { template, parsed } = await this.templates.load(workspaceId, key)
+    const { template, parsed } =
+      body.draft === undefined ? await this.templates.load(workspaceId, key) : draftOf(body.draft)
     const priorities = this.priorities(workspaceId)
     const warnings = lintTemplate(template, parsed, new Set(priorities.keys()))
     if (typeof body.profile === 'string') {

@@ -237,7 +237,7 @@ export class TemplateService {
   }
 }
 
-function describeIssues(issues: readonly TemplateIssue[]): string {
+export function describeIssues(issues: readonly TemplateIssue[]): string {
   return issues
     .map((i) => `${i.field}${i.line ? `:${i.line}:${i.column}` : ''}: ${i.message}`)
     .join('; ')

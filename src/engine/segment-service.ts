@@ -7,6 +7,8 @@ import type { DesugarContext } from '../rules/desugar.js'
 import { parseRule, SEGMENT_KEY } from '../rules/parse.js'
 import type { RuleIssue } from '../rules/parse.js'
 import { checkReferences } from '../rules/references.js'
+import { checkRuleSource, ruleToYaml } from '../rules/source.js'
+import type { RuleFormat, SourceIssue } from '../rules/source.js'
 import type { Rule } from '../rules/types.js'
 import type { Clock } from '../shared/clock.js'
 import { SegflowError } from '../shared/errors.js'
@@ -527,11 +529,14 @@ export class SegmentService {
     const now = this.clock.now()
     const step = STEP_MS[query.step]
     const to = query.to ?? now
-    // By default the last 30 steps, the one now running included.
-    const from = query.from ?? to - (to % step) - (DEFAULT_STEPS - 1) * step
+    // Without `to` the range ends with the step now running, even when now is exactly on a
+    // step boundary (then that step has only just begun); with `to` it ends with the step
+    // `to` falls in, or at `to` itself on a boundary.
+    const end = query.to === null ? now - (now % step) + step : Math.ceil(to / step) * step
+    // By default the last 30 steps up to that end.
+    const from = query.from ?? end - DEFAULT_STEPS * step
     if (from >= to) throw new SegflowError('invalid_request', 'from must be before to')
     const start = from - (from % step)
-    const end = Math.ceil(to / step) * step
     const steps = (end - start) / step
     if (steps > MAX_STEPS) {
       throw new SegflowError(
@@ -647,6 +652,79 @@ export class SegmentService {
     }
   }
 
+  /**
+   * Checks a rule's text (YAML or JSON) as publishing would, without publishing: the rule
+   * language's issues with their line and column, then what only the workspace can tell (a
+   * scoring model or a referenced segment that does not exist, a cycle through `key`).
+   * `yaml` is the rule as block YAML, for an editor switching between the two.
+   */
+  async check(
+    workspaceId: string,
+    source: string,
+    format: RuleFormat,
+    key: string | null,
+  ): Promise<{ ok: boolean; rule?: JsonValue; yaml?: string; issues: SourceIssue[] }> {
+    const r = checkRuleSource(source, format)
+    if (!r.ok) return { ok: false, issues: r.issues }
+    const at = (needle: string) => lineOf(source, needle)
+    const issues: SourceIssue[] = []
+    const models = this.engine.models(workspaceId)
+    for (const m of scoreRefs(r.rule))
+      if (!models.models.has(m))
+        issues.push({
+          path: '',
+          message: `scoring model ${m} does not exist; create it with PUT /api/scores/${m}`,
+          ...at(m),
+        })
+    const graph: Record<string, Rule> = {}
+    for (const s of this.engine.segments(workspaceId)?.segments.values() ?? [])
+      graph[s.key] = desugarOf(s.record.rule)
+    // A new segment (no key yet) cannot be part of a cycle: only its references are checked.
+    const self = key ?? '\u0000draft'
+    graph[self] = r.rule
+    for (const p of checkReferences(graph)) {
+      if (key === null && p.segment !== self) continue
+      const missing = / refers to segment (\S+), which does not exist/.exec(p.message)?.[1]
+      issues.push({
+        path: '',
+        message: key === null ? p.message.replace(`segment ${self} `, 'the rule ') : p.message,
+        ...at(missing ?? key ?? ''),
+      })
+    }
+    if (issues.length > 0) return { ok: false, issues }
+    return { ok: true, rule: r.json, yaml: ruleToYaml(r.json), issues: [] }
+  }
+
+  /** Every published version of a segment, oldest first, each rule also as YAML. */
+  async versions(
+    workspaceId: string,
+    key: string,
+  ): Promise<{
+    segment: string
+    items: {
+      version: number
+      name: string
+      description: string
+      rule: JsonValue
+      yaml: string
+      publishedAt: string
+    }[]
+  }> {
+    const rows = await this.store.listSegmentVersions(workspaceId, key)
+    if (rows.length === 0) await this.record(workspaceId, key)
+    return {
+      segment: key,
+      items: rows.map((v) => ({
+        version: v.version,
+        name: v.name,
+        description: v.description,
+        rule: v.rule,
+        yaml: ruleToYaml(v.rule),
+        publishedAt: iso(v.publishedAt),
+      })),
+    }
+  }
+
   /** What outside the segments uses a segment (automations), as `automation:<key>`. */
   async users(workspaceId: string, key: string): Promise<string[]> {
     return (await this.usedBy(workspaceId, key)).map((k) => `automation:${k}`)
@@ -703,6 +781,20 @@ export class SegmentService {
     if (!seg) throw notFound(key)
     return seg.record
   }
+}
+
+/** The line (and column) where `needle` first appears as a word in `text`; else 1:1. */
+function lineOf(text: string, needle: string): { line: number; column: number } {
+  if (needle === '') return { line: 1, column: 1 }
+  const lines = text.split('\n')
+  const word = new RegExp(
+    `(^|[^A-Za-z0-9_-])${needle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^A-Za-z0-9_-])`,
+  )
+  for (let i = 0; i < lines.length; i++) {
+    const m = word.exec(lines[i]!)
+    if (m) return { line: i + 1, column: m.index + m[1]!.length + 1 }
+  }
+  return { line: 1, column: 1 }
 }
 
 function desugarOf(json: JsonValue): Rule {

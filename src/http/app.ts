@@ -29,6 +29,7 @@ import type { TemplateRouteDeps } from './template-routes.js'
 import type { AutomationService } from '../delivery/automations.js'
 import type { Mailer } from '../delivery/email.js'
 import { systemRoutes } from './system-routes.js'
+import { uiRoutes } from './ui-routes.js'
 import { auditRoutes } from './audit-routes.js'
 import { dashboardRoutes } from './dashboard-routes.js'
 import type { DashboardRouteDeps } from './dashboard-routes.js'
@@ -65,6 +66,8 @@ export interface AppDeps extends TemplateRouteDeps, DashboardRouteDeps {
   readonly draining?: () => boolean
   /** HTTPS: the certificate and its key (PEM). */
   readonly https?: { readonly cert: Buffer; readonly key: Buffer } | null
+  /** The built dashboard (index.html, assets/). Default: dist/ui of this checkout. */
+  readonly uiDir?: string
   /** Told of every route as it is registered (the OpenAPI test). */
   readonly onRoute?: (method: string, url: string) => void
 }
@@ -116,6 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     })
   }
   await app.register(systemRoutes, deps)
+  await app.register((ui, _opts) => uiRoutes(ui, deps.uiDir ? { dir: deps.uiDir } : {}))
   await app.register((v1, _opts) => ingestRoutes(v1, deps), { prefix: '/v1' })
   await app.register((links, _opts) => emailRoutes(links, deps.mailer))
   await app.register((auth, _opts) =>

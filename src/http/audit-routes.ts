@@ -14,6 +14,11 @@ export const AUDIT_QUERY = querySchema({
 
 /** Reads that hand out people's data in bulk: recorded like changes. */
 const AUDITED_READS = new Set(['/api/segments/:key/members'])
+/**
+ * POSTs that change nothing and read no one's data (a rule's text checked as the dashboard's
+ * editor types): not recorded, or the log would fill with keystrokes.
+ */
+const UNAUDITED_POSTS = new Set(['/api/segments/check'])
 
 /**
  * Records every change made through the admin API (and bulk reads of people) in the audit
@@ -28,6 +33,7 @@ export async function auditRoutes(app: FastifyInstance, audit: AuditLog): Promis
     const route = req.routeOptions.url ?? req.url
     const change = req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS'
     if (!change && !AUDITED_READS.has(route)) return payload
+    if (UNAUDITED_POSTS.has(route)) return payload
     const params = Object.values((req.params ?? {}) as Record<string, string>)
     await audit.record({
       workspaceId: req.workspaceId,

@@ -10,6 +10,7 @@ import swagger from '@fastify/swagger'
 import type { FastifyInstance, FastifySchema } from 'fastify'
 import { COMPONENTS } from './api-schemas.js'
 import { CSRF_HEADER, SESSION_COOKIE } from './admin-auth.js'
+import { isUiRoute } from './ui-routes.js'
 
 declare module 'fastify' {
   interface FastifySchema {
@@ -133,6 +134,8 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     },
     transform: ({ schema, url, route }) => {
       const { documentedBody, ...rest } = (schema ?? {}) as FastifySchema
+      // The dashboard's pages and files are not part of the API.
+      if (isUiRoute(url)) return { schema: { ...rest, hide: true }, url }
       return {
         schema: {
           operationId: operationId(String(route.method), url),

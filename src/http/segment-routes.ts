@@ -89,6 +89,50 @@ export const SIZES_QUERY = querySchema({
   step: text('hour or day (default)'),
 })
 
+/** `POST /api/segments/check`: a rule's text to check as publishing would (ajv checks it). */
+export const CHECK_BODY = Type.Object(
+  {
+    source: Type.String({ maxLength: 100_000, description: 'the rule as YAML or JSON text' }),
+    format: OneOf(['yaml', 'json'], { description: 'how source is written' }),
+    key: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: 'the segment the rule is for (checks cycles through it); omit for a new one',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+const SOURCE_ISSUE = Type.Object({
+  path: Type.String(),
+  message: Type.String(),
+  line: Type.Integer(),
+  column: Type.Integer(),
+})
+
+const CHECKED = Type.Object({
+  ok: Type.Boolean(),
+  rule: Type.Optional(ref('Rule', 'the rule as JSON, when it is valid')),
+  yaml: Type.Optional(Type.String({ description: 'the rule as YAML, when it is valid' })),
+  issues: Type.Array(SOURCE_ISSUE),
+})
+
+const VERSIONS = Type.Object({
+  segment: Type.String(),
+  items: Type.Array(
+    Type.Object({
+      version: Type.Integer(),
+      name: Type.String(),
+      description: Type.String(),
+      rule: ref('Rule'),
+      yaml: Type.String(),
+      publishedAt: Type.String({ format: 'date-time' }),
+    }),
+  ),
+})
+
 /** A rule body: parsed by the rule language (paths, "did you mean"), not by ajv. */
 const RULE_BODY = Type.Object(
   { rule: ref('Rule', 'a rule (see README, "Rules")') },
@@ -213,6 +257,27 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
       const { exited } = await segments.remove(req.workspaceId, req.params.key)
       return { deleted: req.params.key, exited }
     },
+  )
+
+  api.post(
+    '/segments/check',
+    doc('Checks a rule written as YAML or JSON as publishing would: issues at line and column', {
+      querystring: NO_QUERY,
+      body: CHECK_BODY,
+      response: { 200: answer(CHECKED), ...adminErrors() },
+    }),
+    async (req) =>
+      segments.check(req.workspaceId, req.body.source, req.body.format, req.body.key ?? null),
+  )
+
+  api.get(
+    '/segments/:key/versions',
+    doc("A segment's versions, oldest first, each with its rule (JSON and YAML)", {
+      params: SEGMENT,
+      querystring: NO_QUERY,
+      response: { 200: answer(VERSIONS), ...adminErrors() },
+    }),
+    async (req) => segments.versions(req.workspaceId, req.params.key),
   )
 
   api.post(

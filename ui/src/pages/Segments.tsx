@@ -1,0 +1,5 @@
+import type { PageProps } from '../router.js'
+
+export function Segments(_: PageProps) {
+  return <h1>Segments</h1>
+}
