@@ -32,6 +32,7 @@ import { uiRoutes } from './ui-routes.js'
 import { auditRoutes } from './audit-routes.js'
 import { privacyRoutes } from './privacy-routes.js'
 import { schemaRoutes } from './schema-routes.js'
+import { keyRoutes } from './key-routes.js'
 import type { SchemaService } from '../privacy/schema-service.js'
 import type { PrivacyService } from '../privacy/requests.js'
 import type { AuditLog } from '../privacy/index.js'
@@ -134,6 +135,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await scoreRoutes(api, deps.scores, deps.lifecycle)
       await privacyRoutes(api, deps.privacy)
       await schemaRoutes(api, deps.schemas)
+      await keyRoutes(api, deps.keys)
     },
     { prefix: '/api' },
   )

@@ -4,6 +4,7 @@
  */
 
 import { AUDIT_QUERY } from './audit-routes.js'
+import { CREATE_KEY_BODY, KEYS_QUERY } from './key-routes.js'
 import { REQUESTS_QUERY } from './privacy-routes.js'
 import { EVENTS_QUERY } from './profile-routes.js'
 import { openApiQuery } from './query-schema.js'
@@ -1036,6 +1037,48 @@ export function openApiDocument(): Json {
       security: admin,
       parameters: [email],
       responses: { '204': { description: 'Removed' }, ...errors },
+    },
+  }
+  const apiKey = {
+    type: 'object',
+    properties: {
+      id: { type: 'string' },
+      kind: { type: 'string', enum: ['write', 'admin'] },
+      name: { type: 'string' },
+      prefix: {
+        type: 'string',
+        description: 'the first characters of the key, to tell keys apart',
+      },
+      createdAt: { type: 'string', format: 'date-time' },
+      revokedAt: { type: ['string', 'null'], format: 'date-time' },
+    },
+  }
+  paths['/api/keys'] = {
+    get: {
+      summary: "The workspace's keys (never the keys themselves)",
+      description: adminOnly,
+      tags: ['keys'],
+      security: admin,
+      parameters: openApiQuery(KEYS_QUERY),
+      responses: {
+        '200': json({ type: 'object', properties: { items: { type: 'array', items: apiKey } } }),
+        ...errors,
+      },
+    },
+    post: {
+      summary: 'A new write key; the answer is the only one that shows it',
+      description: `${adminOnly} Admin keys are made only with \`segflow keys create --type admin\`.`,
+      tags: ['keys'],
+      security: admin,
+      parameters: openApiQuery(KEYS_QUERY),
+      requestBody: body(CREATE_KEY_BODY),
+      responses: {
+        '201': json(
+          { allOf: [apiKey, { type: 'object', properties: { key: { type: 'string' } } }] },
+          'Created',
+        ),
+        ...errors,
+      },
     },
   }
   const credentials = {
