@@ -21,7 +21,19 @@ export const DEFAULT_UI_DIR = resolve(
  * index.html, so a page's address can be reloaded and shared. A page added under a new
  * top-level path (ui/src/router.tsx) adds its first segment here.
  */
-export const UI_SECTIONS = ['segments', 'people', 'login', 'set-password', 'logout'] as const
+export const UI_SECTIONS = [
+  'segments',
+  'people',
+  'login',
+  'set-password',
+  'logout',
+  'automations',
+  'webhooks',
+  'scores',
+  'privacy',
+  'settings',
+  'users',
+] as const
 
 /** Whether a route (as registered) is one of the dashboard's pages or files, not the API. */
 export function isUiRoute(url: string): boolean {
