@@ -50,7 +50,7 @@ describe.each(testStoreKinds())('webhooks on %s', (kind) => {
       attempts: number
       nextAttemptAt: string | null
       lastError: string | null
-      history: Array<{ status: number | null; error: string | null }>
+      history: Array<{ attempt: number; status: number | null; error: string | null }>
     }>
 
   it('delivers each transition once, signed as Standard Webhooks, with a stable id', async () => {

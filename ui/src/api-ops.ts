@@ -109,7 +109,16 @@ export interface PrivacyRequest {
   readonly receivedAt: string
   readonly dueAt: string
   readonly completedAt: string | null
-  readonly result: { readonly found: boolean; readonly rows?: Record<string, number> } | null
+  readonly result: {
+    readonly found: boolean
+    /** An export: rows by table. */
+    readonly rows?: Record<string, number>
+    /** An erasure: rows deleted by table, and what else it did. */
+    readonly erased?: Record<string, number>
+    readonly exitsSent?: number
+    readonly suppressedIdentifiers?: number
+    readonly error?: string
+  } | null
 }
 
 export interface AuditEntry {

@@ -110,7 +110,7 @@ export function Automations(_: PageProps) {
               No automations yet. An automation acts when someone enters or leaves a segment.
             </Empty>
           ) : (
-            <div class="table-wrap">
+            <div class="table-wrap" tabIndex={0} role="region" aria-label="Automations">
               <table data-testid="automations">
                 <thead>
                   <tr>
@@ -274,7 +274,7 @@ function Runs({ automation }: { automation: string }) {
           </Empty>
         )
       ) : (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Runs">
           <table data-testid="runs">
             <thead>
               <tr>

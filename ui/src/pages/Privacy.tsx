@@ -33,7 +33,7 @@ export function Privacy(_: PageProps) {
             data.items.length === 0 ? (
               <Empty>No export or erasure requests yet.</Empty>
             ) : (
-              <div class="table-wrap">
+              <div class="table-wrap" tabIndex={0} role="region" aria-label="Requests">
                 <table data-testid="requests">
                   <thead>
                     <tr>
@@ -74,9 +74,17 @@ export function Privacy(_: PageProps) {
 
 function result(r: PrivacyRequest): string {
   if (!r.result) return '—'
+  if (r.result.error) return r.result.error
   if (!r.result.found) return 'nothing held about them'
-  const rows = Object.values(r.result.rows ?? {}).reduce((a, b) => a + b, 0)
-  return `${fmt(rows)} ${rows === 1 ? 'row' : 'rows'} ${r.type === 'erasure' ? 'erased' : 'exported'}`
+  const count = (t: Record<string, number> | undefined) =>
+    Object.values(t ?? {}).reduce((a, b) => a + (typeof b === 'number' ? b : 0), 0)
+  const plural = (n: number, one: string, many: string) => `${fmt(n)} ${n === 1 ? one : many}`
+  if (r.type === 'export') return `${plural(count(r.result.rows), 'row', 'rows')} exported`
+  const ids = r.result.suppressedIdentifiers
+  return (
+    `${plural(count(r.result.erased), 'row', 'rows')} erased` +
+    (ids === undefined ? '' : `, ${plural(ids, 'identifier', 'identifiers')} suppressed`)
+  )
 }
 
 function NewRequest({ onDone }: { onDone: () => void }) {
@@ -237,7 +245,7 @@ function Audit() {
           <Empty>Nothing recorded yet.</Empty>
         )
       ) : (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Audit log">
           <table data-testid="audit">
             <thead>
               <tr>

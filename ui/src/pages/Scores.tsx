@@ -49,7 +49,7 @@ function Models() {
           const current = data.items.find((m) => m.key === open) ?? data.items[0]!
           return (
             <>
-              <div class="table-wrap">
+              <div class="table-wrap" tabIndex={0} role="region" aria-label="Scoring models">
                 <table data-testid="models">
                   <thead>
                     <tr>
@@ -221,7 +221,10 @@ function Distribution({ stages, sizes }: { stages: readonly Stage[]; sizes: Map<
                 {s.description && <span class="muted small">{s.description}</span>}
               </span>
               <span class="bar-track" aria-hidden="true">
-                <span class="bar-fill" style={{ width: `${(n / max) * 100}%` }} />
+                <span
+                  class="bar-fill"
+                  style={{ width: n === 0 ? '0' : `max(2px, ${(n / max) * 100}%)` }}
+                />
               </span>
               <span class="bar-value" data-testid="stage-size">
                 {fmt(n)}

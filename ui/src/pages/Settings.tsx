@@ -57,21 +57,40 @@ interface Cap {
 
 function Email() {
   const settings = useAsync(() => api.get<EmailSettings>('/api/email/settings'), [])
+  // Here, not in the form: the form starts again from what the server answers after a save.
+  const [saved, setSaved] = useState(false)
   return (
     <Show value={settings} what="Loading email settings">
-      {(s) => <EmailForm key={s.updatedAt ?? 'default'} s={s} onSaved={settings.reload} />}
+      {(s) => (
+        <EmailForm
+          key={s.updatedAt ?? 'default'}
+          s={s}
+          saved={saved}
+          setSaved={setSaved}
+          onSaved={settings.reload}
+        />
+      )}
     </Show>
   )
 }
 
-function EmailForm({ s, onSaved }: { s: EmailSettings; onSaved: () => void }) {
+function EmailForm({
+  s,
+  saved,
+  setSaved,
+  onSaved,
+}: {
+  s: EmailSettings
+  saved: boolean
+  setSaved: (saved: boolean) => void
+  onSaved: () => void
+}) {
   const canEdit = useCanEdit()
   const [from, setFrom] = useState(s.from)
   const [mode, setMode] = useState(s.consent.mode)
   const [caps, setCaps] = useState<Cap[]>(
     s.caps.map((c) => ({ category: c.category, max: String(c.max), within: c.within })),
   )
-  const [saved, setSaved] = useState(false)
   const save = useAction()
   const setCap = (i: number, patch: Partial<Cap>) =>
     setCaps((old) => old.map((c, n) => (n === i ? { ...c, ...patch } : c)))
@@ -120,8 +139,12 @@ function EmailForm({ s, onSaved }: { s: EmailSettings; onSaved: () => void }) {
           </select>
         </label>
         <fieldset>
-          <legend>Frequency caps (emails per person)</legend>
-          {caps.length === 0 && <p class="muted small">No caps.</p>}
+          <legend>Frequency caps</legend>
+          <p class="muted small">
+            {caps.length === 0
+              ? 'No caps: no limit on how many emails a person gets.'
+              : 'At most this many emails of a category per person within the window.'}
+          </p>
           {caps.map((c, i) => (
             <div class="row cap" key={i}>
               <label>
@@ -316,7 +339,7 @@ function Keys() {
           data.items.length === 0 ? (
             <Empty>No keys.</Empty>
           ) : (
-            <div class="table-wrap">
+            <div class="table-wrap" tabIndex={0} role="region" aria-label="Keys">
               <table data-testid="keys">
                 <thead>
                   <tr>

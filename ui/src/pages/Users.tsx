@@ -90,7 +90,11 @@ function UserAdmin() {
           </label>
           <label>
             Role
-            <select value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
+            <select
+              aria-label="Role"
+              value={role}
+              onChange={(e) => setRole(e.currentTarget.value as Role)}
+            >
               {ROLES.map((r) => (
                 <option key={r.id} value={r.id}>
                   {r.title}
@@ -124,7 +128,7 @@ function UserAdmin() {
           data.items.length === 0 ? (
             <Empty>No users yet: only admin keys can reach this workspace.</Empty>
           ) : (
-            <div class="table-wrap">
+            <div class="table-wrap" tabIndex={0} role="region" aria-label="Users">
               <table data-testid="users">
                 <thead>
                   <tr>

@@ -31,6 +31,9 @@ const STATUSES: readonly DeliveryStatus[] = [
   'cancelled',
 ]
 
+/** Every attempt made, replays included (`attempts` counts those of the current schedule). */
+const tried = (d: Delivery) => Math.max(d.attempts, d.history.length)
+
 const filters = (w: WebhookData) =>
   `${w.segments === null ? 'all segments' : w.segments.join(', ')} · ${w.types === null ? 'all types' : w.types.join(', ')}`
 
@@ -80,7 +83,7 @@ export function Webhooks(_: PageProps) {
           data.items.length === 0 ? (
             <Empty>No webhook endpoints yet. An endpoint receives segment entries and exits.</Empty>
           ) : (
-            <div class="table-wrap">
+            <div class="table-wrap" tabIndex={0} role="region" aria-label="Endpoints">
               <table data-testid="webhooks">
                 <thead>
                   <tr>
@@ -429,40 +432,47 @@ export function Webhook({ params }: PageProps) {
                       {segment.key ? ` · ${segment.key}` : ''}
                     </span>
                     <span class="muted small">
-                      <code>{d.id}</code> · {d.attempts} {d.attempts === 1 ? 'attempt' : 'attempts'}
+                      <code>{d.id}</code> · {tried(d)} {tried(d) === 1 ? 'attempt' : 'attempts'}
                       {d.nextAttemptAt ? ` · next ${when(d.nextAttemptAt)}` : ''}
                     </span>
                   </div>
                   {d.history.length > 0 && (
                     <details>
                       <summary>Attempts{d.lastError ? ` — last: ${d.lastError}` : ''}</summary>
-                      <table class="attempts">
-                        <thead>
-                          <tr>
-                            <th scope="col" class="num">
-                              #
-                            </th>
-                            <th scope="col">At</th>
-                            <th scope="col">Answer</th>
-                            <th scope="col" class="num">
-                              Took
-                            </th>
-                          </tr>
-                        </thead>
-                        <tbody>
-                          {d.history.map((h) => (
-                            <tr key={h.attempt} data-attempt={h.attempt}>
-                              <td class="num">{h.attempt}</td>
-                              <td>{when(h.at)}</td>
-                              <td class="wrap">
-                                {h.status !== null ? `HTTP ${h.status}` : ''}
-                                {h.error ? `${h.status !== null ? ' · ' : ''}${h.error}` : ''}
-                              </td>
-                              <td class="num">{fmt(h.durationMs)} ms</td>
+                      <div
+                        class="table-wrap attempts-wrap"
+                        tabIndex={0}
+                        role="region"
+                        aria-label={`Attempts of ${d.id}`}
+                      >
+                        <table class="attempts">
+                          <thead>
+                            <tr>
+                              <th scope="col" class="num">
+                                #
+                              </th>
+                              <th scope="col">At</th>
+                              <th scope="col">Answer</th>
+                              <th scope="col" class="num">
+                                Took
+                              </th>
                             </tr>
-                          ))}
-                        </tbody>
-                      </table>
+                          </thead>
+                          <tbody>
+                            {d.history.map((h) => (
+                              <tr key={h.attempt} data-attempt={h.attempt}>
+                                <td class="num">{h.attempt}</td>
+                                <td>{when(h.at)}</td>
+                                <td class="wrap">
+                                  {h.status !== null ? `HTTP ${h.status}` : ''}
+                                  {h.error ? `${h.status !== null ? ' · ' : ''}${h.error}` : ''}
+                                </td>
+                                <td class="num">{fmt(h.durationMs)} ms</td>
+                              </tr>
+                            ))}
+                          </tbody>
+                        </table>
+                      </div>
                     </details>
                   )}
                 </li>
