@@ -24,7 +24,7 @@ type Tab = 'email' | 'schema' | 'keys'
 const TABS: readonly { id: Tab; title: string }[] = [
   { id: 'email', title: 'Email' },
   { id: 'schema', title: 'Data schema' },
-  { id: 'keys', title: 'Write keys' },
+  { id: 'keys', title: 'API keys' },
 ]
 
 export function Settings({ query }: PageProps) {

@@ -343,145 +343,147 @@ export function Webhook({ params }: PageProps) {
         )}
       </Show>
 
-      <section class="card" aria-labelledby="deliveries-title">
-        <div class="head">
-          <h2 id="deliveries-title">Deliveries</h2>
-          <div class="toolbar">
-            <label>
-              Status
-              <select
-                value={status}
-                onChange={(e) => {
-                  setStatus(e.currentTarget.value as DeliveryStatus | '')
-                  setSelected([])
-                }}
-              >
-                <option value="">all</option>
-                {STATUSES.map((s) => (
-                  <option key={s} value={s}>
-                    {s}
-                  </option>
-                ))}
-              </select>
-            </label>
-            <button type="button" onClick={deliveries.reload}>
-              Refresh
-            </button>
-            {canEdit && (
-              <>
-                <button
-                  type="button"
-                  disabled={selected.length === 0}
-                  onClick={() => setDialog({ replay: selected })}
+      {hook.data !== undefined && (
+        <section class="card" aria-labelledby="deliveries-title">
+          <div class="head">
+            <h2 id="deliveries-title">Deliveries</h2>
+            <div class="toolbar">
+              <label>
+                Status
+                <select
+                  value={status}
+                  onChange={(e) => {
+                    setStatus(e.currentTarget.value as DeliveryStatus | '')
+                    setSelected([])
+                  }}
                 >
-                  Replay selected ({selected.length})
-                </button>
-                <button type="button" onClick={() => setDialog({ replay: 'failed' })}>
-                  Replay all failed
-                </button>
-              </>
-            )}
+                  <option value="">all</option>
+                  {STATUSES.map((s) => (
+                    <option key={s} value={s}>
+                      {s}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <button type="button" onClick={deliveries.reload}>
+                Refresh
+              </button>
+              {canEdit && (
+                <>
+                  <button
+                    type="button"
+                    disabled={selected.length === 0}
+                    onClick={() => setDialog({ replay: selected })}
+                  >
+                    Replay selected ({selected.length})
+                  </button>
+                  <button type="button" onClick={() => setDialog({ replay: 'failed' })}>
+                    Replay all failed
+                  </button>
+                </>
+              )}
+            </div>
           </div>
-        </div>
-        {notice && (
-          <p class="notice" role="status" data-testid="replay-notice">
-            {notice}
-          </p>
-        )}
-        {deliveries.state === 'error' && deliveries.items.length === 0 && deliveries.error ? (
-          <ErrorBox error={deliveries.error} retry={deliveries.reload} />
-        ) : deliveries.items.length === 0 ? (
-          deliveries.state === 'loading' ? (
-            <p class="state loading" role="status">
-              Loading deliveries…
+          {notice && (
+            <p class="notice" role="status" data-testid="replay-notice">
+              {notice}
             </p>
+          )}
+          {deliveries.state === 'error' && deliveries.items.length === 0 && deliveries.error ? (
+            <ErrorBox error={deliveries.error} retry={deliveries.reload} />
+          ) : deliveries.items.length === 0 ? (
+            deliveries.state === 'loading' ? (
+              <p class="state loading" role="status">
+                Loading deliveries…
+              </p>
+            ) : (
+              <Empty>
+                {status === '' ? 'Nothing sent to this endpoint yet.' : `No ${status} deliveries.`}
+              </Empty>
+            )
           ) : (
-            <Empty>
-              {status === '' ? 'Nothing sent to this endpoint yet.' : `No ${status} deliveries.`}
-            </Empty>
-          )
-        ) : (
-          <ul class="deliveries" data-testid="deliveries">
-            {deliveries.items.map((d) => {
-              const profile = (d.payload.data?.profile ?? {}) as {
-                userId?: string | null
-                id?: string
-              }
-              const segment = (d.payload.data?.segment ?? {}) as { key?: string }
-              return (
-                <li key={d.id} data-status={d.status} data-id={d.id}>
-                  <div class="delivery-head">
-                    {canEdit && replayable(d) && (
-                      <input
-                        type="checkbox"
-                        aria-label={`Select ${d.id}`}
-                        checked={selected.includes(d.id)}
-                        onChange={(e) =>
-                          setSelected((old) =>
-                            e.currentTarget.checked
-                              ? [...old, d.id]
-                              : old.filter((x) => x !== d.id),
-                          )
-                        }
-                      />
-                    )}
-                    <StatusBadge status={d.status} />
-                    <strong>{d.payload.type}</strong>
-                    <span>
-                      {profile.userId ?? profile.id ?? ''}
-                      {segment.key ? ` · ${segment.key}` : ''}
-                    </span>
-                    <span class="muted small">
-                      <code>{d.id}</code> · {tried(d)} {tried(d) === 1 ? 'attempt' : 'attempts'}
-                      {d.nextAttemptAt ? ` · next ${when(d.nextAttemptAt)}` : ''}
-                    </span>
-                  </div>
-                  {d.history.length > 0 && (
-                    <details>
-                      <summary>Attempts{d.lastError ? ` — last: ${d.lastError}` : ''}</summary>
-                      <div
-                        class="table-wrap attempts-wrap"
-                        tabIndex={0}
-                        role="region"
-                        aria-label={`Attempts of ${d.id}`}
-                      >
-                        <table class="attempts">
-                          <thead>
-                            <tr>
-                              <th scope="col" class="num">
-                                #
-                              </th>
-                              <th scope="col">At</th>
-                              <th scope="col">Answer</th>
-                              <th scope="col" class="num">
-                                Took
-                              </th>
-                            </tr>
-                          </thead>
-                          <tbody>
-                            {d.history.map((h) => (
-                              <tr key={h.attempt} data-attempt={h.attempt}>
-                                <td class="num">{h.attempt}</td>
-                                <td>{when(h.at)}</td>
-                                <td class="wrap">
-                                  {h.status !== null ? `HTTP ${h.status}` : ''}
-                                  {h.error ? `${h.status !== null ? ' · ' : ''}${h.error}` : ''}
-                                </td>
-                                <td class="num">{fmt(h.durationMs)} ms</td>
+            <ul class="deliveries" data-testid="deliveries">
+              {deliveries.items.map((d) => {
+                const profile = (d.payload.data?.profile ?? {}) as {
+                  userId?: string | null
+                  id?: string
+                }
+                const segment = (d.payload.data?.segment ?? {}) as { key?: string }
+                return (
+                  <li key={d.id} data-status={d.status} data-id={d.id}>
+                    <div class="delivery-head">
+                      {canEdit && replayable(d) && (
+                        <input
+                          type="checkbox"
+                          aria-label={`Select ${d.id}`}
+                          checked={selected.includes(d.id)}
+                          onChange={(e) =>
+                            setSelected((old) =>
+                              e.currentTarget.checked
+                                ? [...old, d.id]
+                                : old.filter((x) => x !== d.id),
+                            )
+                          }
+                        />
+                      )}
+                      <StatusBadge status={d.status} />
+                      <strong>{d.payload.type}</strong>
+                      <span>
+                        {profile.userId ?? profile.id ?? ''}
+                        {segment.key ? ` · ${segment.key}` : ''}
+                      </span>
+                      <span class="muted small">
+                        <code>{d.id}</code> · {tried(d)} {tried(d) === 1 ? 'attempt' : 'attempts'}
+                        {d.nextAttemptAt ? ` · next ${when(d.nextAttemptAt)}` : ''}
+                      </span>
+                    </div>
+                    {d.history.length > 0 && (
+                      <details>
+                        <summary>Attempts{d.lastError ? ` — last: ${d.lastError}` : ''}</summary>
+                        <div
+                          class="table-wrap attempts-wrap"
+                          tabIndex={0}
+                          role="region"
+                          aria-label={`Attempts of ${d.id}`}
+                        >
+                          <table class="attempts">
+                            <thead>
+                              <tr>
+                                <th scope="col" class="num">
+                                  #
+                                </th>
+                                <th scope="col">At</th>
+                                <th scope="col">Answer</th>
+                                <th scope="col" class="num">
+                                  Took
+                                </th>
                               </tr>
-                            ))}
-                          </tbody>
-                        </table>
-                      </div>
-                    </details>
-                  )}
-                </li>
-              )
-            })}
-          </ul>
-        )}
-        <PageMore paged={deliveries} what="deliveries" />
-      </section>
+                            </thead>
+                            <tbody>
+                              {d.history.map((h) => (
+                                <tr key={h.attempt} data-attempt={h.attempt}>
+                                  <td class="num">{h.attempt}</td>
+                                  <td>{when(h.at)}</td>
+                                  <td class="wrap">
+                                    {h.status !== null ? `HTTP ${h.status}` : ''}
+                                    {h.error ? `${h.status !== null ? ' · ' : ''}${h.error}` : ''}
+                                  </td>
+                                  <td class="num">{fmt(h.durationMs)} ms</td>
+                                </tr>
+                              ))}
+                            </tbody>
+                          </table>
+                        </div>
+                      </details>
+                    )}
+                  </li>
+                )
+              })}
+            </ul>
+          )}
+          <PageMore paged={deliveries} what="deliveries" />
+        </section>
+      )}
 
       {dialog === 'delete' && (
         <Confirm
