@@ -295,6 +295,16 @@ describe.each(testStoreKinds())('the operations pages on %s', (kind) => {
         const dialog = page.getByRole('dialog')
         await dialog.getByRole('button', { name: 'Cancel' }).click()
         expect((await s.t.admin('GET', '/api/automations/tag-pro')).statusCode).toBe(200)
+        // From the keyboard: Escape cancels too, and the focus goes back to the button.
+        await page.getByRole('button', { name: 'Delete' }).focus()
+        await page.keyboard.press('Enter')
+        await dialog.waitFor()
+        await page.keyboard.press('Escape')
+        await dialog.waitFor({ state: 'hidden' })
+        await expect
+          .poll(() => page.evaluate<string>('document.activeElement.textContent'))
+          .toBe('Delete')
+        expect((await s.t.admin('GET', '/api/automations/tag-pro')).statusCode).toBe(200)
         await page.getByRole('button', { name: 'Delete' }).click()
         await dialog.getByRole('button', { name: 'Delete automation' }).click()
         await page.waitForURL(/\/automations$/)

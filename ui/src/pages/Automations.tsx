@@ -7,20 +7,10 @@ import { useState } from 'preact/hooks'
 import { api, qs, seg } from '../api.js'
 import type { Page } from '../api.js'
 import type { Automation as AutomationData, AutomationRun } from '../api-ops.js'
-import {
-  Confirm,
-  Empty,
-  ErrorBox,
-  Link,
-  Show,
-  useAsync,
-  useCanEdit,
-  useTitle,
-  when,
-} from '../components.js'
+import { Empty, ErrorBox, Link, Show, useAsync, useCanEdit, useTitle, when } from '../components.js'
 import { navigate } from '../navigation.js'
 import type { PageProps } from '../router.js'
-import { JsonEditor, PageMore, pretty, StatusBadge, useAction, usePaged } from './kit.js'
+import { Ask, JsonEditor, PageMore, pretty, StatusBadge, useAction, usePaged } from './kit.js'
 
 const EXAMPLE = {
   name: 'Nudge trials on day 3',
@@ -223,8 +213,7 @@ export function Automation({ params }: PageProps) {
             </section>
             <Runs automation={key} />
             {confirming && (
-              <Confirm
-                open
+              <Ask
                 title={`Delete ${data.name || data.key}?`}
                 confirmLabel="Delete automation"
                 busy={del.busy}
@@ -235,7 +224,7 @@ export function Automation({ params }: PageProps) {
                   Scheduled runs are skipped and nothing new starts. Its runs stay in the history of
                   the people they acted on.
                 </p>
-              </Confirm>
+              </Ask>
             )}
           </>
         )}

@@ -6,18 +6,9 @@ import { useState } from 'preact/hooks'
 import { api, seg } from '../api.js'
 import type { Role } from '../api.js'
 import type { User } from '../api-ops.js'
-import {
-  Confirm,
-  Empty,
-  ErrorBox,
-  Show,
-  useAsync,
-  useSession,
-  useTitle,
-  when,
-} from '../components.js'
+import { Empty, ErrorBox, Show, useAsync, useSession, useTitle, when } from '../components.js'
 import type { PageProps } from '../router.js'
-import { ShownOnce, useAction, useIsAdmin } from './kit.js'
+import { Ask, ShownOnce, useAction, useIsAdmin } from './kit.js'
 
 const ROLES: readonly { id: Role; title: string }[] = [
   { id: 'viewer', title: 'viewer: sees everything, changes nothing' },
@@ -189,8 +180,7 @@ function UserAdmin() {
         }
       </Show>
       {removing !== null && (
-        <Confirm
-          open
+        <Ask
           title={`Remove ${removing}?`}
           confirmLabel="Remove user"
           busy={change.busy}
@@ -198,7 +188,7 @@ function UserAdmin() {
           onCancel={() => setRemoving(null)}
         >
           <p>Their role in this workspace is taken away and their sessions here end at once.</p>
-        </Confirm>
+        </Ask>
       )}
     </>
   )

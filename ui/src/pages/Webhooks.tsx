@@ -7,7 +7,6 @@ import { api, qs, seg } from '../api.js'
 import type { Page } from '../api.js'
 import type { Delivery, DeliveryStatus, Webhook as WebhookData } from '../api-ops.js'
 import {
-  Confirm,
   Empty,
   ErrorBox,
   fmt,
@@ -20,7 +19,7 @@ import {
 } from '../components.js'
 import { navigate } from '../navigation.js'
 import type { PageProps } from '../router.js'
-import { PageMore, ShownOnce, StatusBadge, useAction, usePaged } from './kit.js'
+import { Ask, PageMore, ShownOnce, StatusBadge, useAction, usePaged } from './kit.js'
 
 const TYPES = ['segment.entered', 'segment.exited'] as const
 const STATUSES: readonly DeliveryStatus[] = [
@@ -486,8 +485,7 @@ export function Webhook({ params }: PageProps) {
       )}
 
       {dialog === 'delete' && (
-        <Confirm
-          open
+        <Ask
           title={`Delete the endpoint ${id}?`}
           confirmLabel="Delete endpoint"
           busy={act.busy}
@@ -495,11 +493,10 @@ export function Webhook({ params }: PageProps) {
           onCancel={() => setDialog(null)}
         >
           <p>Nothing more is sent to it, and deliveries waiting for a retry are cancelled.</p>
-        </Confirm>
+        </Ask>
       )}
       {dialog === 'rotate' && (
-        <Confirm
-          open
+        <Ask
           title="Rotate the signing secret?"
           confirmLabel="Rotate secret"
           busy={act.busy}
@@ -510,11 +507,10 @@ export function Webhook({ params }: PageProps) {
             A new secret is made and shown once. For 24 hours requests carry both signatures; then
             only the new one.
           </p>
-        </Confirm>
+        </Ask>
       )}
       {dialog !== null && typeof dialog === 'object' && (
-        <Confirm
-          open
+        <Ask
           title={
             dialog.replay === 'failed'
               ? 'Replay every failed delivery?'
@@ -529,7 +525,7 @@ export function Webhook({ params }: PageProps) {
             They are sent again with their original ids (receivers deduplicate on them), their retry
             schedule started over; pending ones are tried now.
           </p>
-        </Confirm>
+        </Ask>
       )}
     </>
   )

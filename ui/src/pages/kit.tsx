@@ -3,8 +3,8 @@
  * users): a change that reports its own error, pages of a cursor-paged list, a JSON editor
  * whose server errors show under it, a secret shown once, a typed confirmation.
  */
-import type { ComponentChildren } from 'preact'
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
+import type { ComponentChildren, ComponentProps } from 'preact'
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks'
 import { ApiError } from '../api.js'
 import { Confirm, ErrorBox, useSession } from '../components.js'
 
@@ -220,6 +220,23 @@ export function ShownOnce({
 }
 
 /**
+ * A confirmation, shown while it is rendered; focus goes back to where it was (the button that
+ * asked) when it goes away. A layout effect, so it looks before the dialog takes the focus.
+ */
+export function Ask(props: Omit<ComponentProps<typeof Confirm>, 'open'>) {
+  useLayoutEffect(() => {
+    const before = document.activeElement
+    // After the dialog has left: while a modal dialog is open the page behind it is inert, and
+    // Escape unmounts this (a microtask) before the browser closes the dialog.
+    return () =>
+      void setTimeout(() => {
+        if (before instanceof HTMLElement && before.isConnected) before.focus()
+      })
+  }, [])
+  return <Confirm open {...props} />
+}
+
+/**
  * A confirmation the person must type `expected` into before the button works (an erasure:
  * the person's id).
  */
@@ -242,8 +259,7 @@ export function TypedConfirm({
 }) {
   const [typed, setTyped] = useState('')
   return (
-    <Confirm
-      open
+    <Ask
       title={title}
       confirmLabel={confirmLabel}
       onConfirm={() => typed === expected && onConfirm()}
@@ -261,7 +277,7 @@ export function TypedConfirm({
           onInput={(e) => setTyped(e.currentTarget.value)}
         />
       </label>
-    </Confirm>
+    </Ask>
   )
 }
 
