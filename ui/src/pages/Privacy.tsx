@@ -4,7 +4,7 @@
  */
 import { useEffect, useState } from 'preact/hooks'
 import { api, qs } from '../api.js'
-import type { AuditEntry, PrivacyRequest } from '../api-ops.js'
+import type { ApiKey, AuditEntry, PrivacyRequest } from '../api-ops.js'
 import { Empty, ErrorBox, fmt, Show, useAsync, useTitle, when } from '../components.js'
 import type { PageProps } from '../router.js'
 import { PageMore, TypedConfirm, useAction, useIsAdmin, usePaged } from './kit.js'
@@ -57,7 +57,7 @@ export function Privacy(_: PageProps) {
                         <td>{r.status}</td>
                         <td>{when(r.receivedAt)}</td>
                         <td>{when(r.dueAt)}</td>
-                        <td>{result(r)}</td>
+                        <td class="wrap">{result(r)}</td>
                       </tr>
                     ))}
                   </tbody>
@@ -223,6 +223,13 @@ function Audit() {
     (before) => api.get(`/api/audit${qs({ limit: 50, before })}`),
     [],
   )
+  // Admins may list keys: a key's id is shown with its name ("SEGFLOW_ADMIN_KEY").
+  const isAdmin = useIsAdmin()
+  const keys = useAsync(
+    () => (isAdmin ? api.get<{ items: ApiKey[] }>('/api/keys') : Promise.resolve({ items: [] })),
+    [isAdmin],
+  )
+  const keyName = new Map((keys.data?.items ?? []).map((k) => [k.id, k.name]))
   return (
     <section class="card" aria-labelledby="audit-title">
       <div class="head">
@@ -262,7 +269,10 @@ function Audit() {
               {audit.items.map((e) => (
                 <tr key={e.id}>
                   <td>{when(e.at)}</td>
-                  <td data-testid="actor">{actor(e.actor)}</td>
+                  <td data-testid="actor">
+                    {actor(e.actor)}
+                    {keyName.has(e.actor) && <div class="muted small">{keyName.get(e.actor)}</div>}
+                  </td>
                   <td>
                     <code>{e.action}</code>
                   </td>

@@ -124,6 +124,10 @@ function Models() {
                     ))}
                   </tbody>
                 </table>
+                <details>
+                  <summary>Definition (JSON)</summary>
+                  <pre class="code">{JSON.stringify(current.definition, null, 2)}</pre>
+                </details>
               </div>
             </>
           )
