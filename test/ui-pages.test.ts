@@ -309,6 +309,11 @@ describe.each(testStoreKinds())('the operations pages on %s', (kind) => {
         await dialog.getByRole('button', { name: 'Delete automation' }).click()
         await page.waitForURL(/\/automations$/)
         await page.getByText(/No automations yet/).waitFor()
+        // Its address now: the API's 404, said on the page.
+        await page.goto(`${s.url}/automations/tag-pro`)
+        const gone = page.getByRole('alert')
+        await gone.getByText('Not found').waitFor()
+        expect(await gone.textContent()).toContain('no automation "tag-pro" in this workspace')
         expect((await s.t.admin('GET', '/api/automations/tag-pro')).statusCode).toBe(404)
         expect(problems).toEqual([])
       } finally {
