@@ -50,7 +50,7 @@ describe.each(testStoreKinds())('webhooks on %s', (kind) => {
       attempts: number
       nextAttemptAt: string | null
       lastError: string | null
-      history: Array<{ status: number | null; error: string | null }>
+      history: Array<{ attempt: number; status: number | null; error: string | null }>
     }>
 
   it('delivers each transition once, signed as Standard Webhooks, with a stable id', async () => {
@@ -138,6 +138,19 @@ describe.each(testStoreKinds())('webhooks on %s', (kind) => {
     expect(rx.received).toHaveLength(9)
     expect(rx.received[8]!.id).toBe(rx.received[0]!.id)
     expect((await deliveries())[0]).toMatchObject({ status: 'succeeded' })
+    // The replay's attempt is kept after the first schedule's eight (not dropped as a repeat
+    // of attempt 1, its count having started over).
+    expect((await deliveries())[0]!.history.map((h) => [h.attempt, h.status])).toEqual([
+      [1, 500],
+      [2, 429],
+      [3, 302],
+      [4, 503],
+      [5, 503],
+      [6, 503],
+      [7, 503],
+      [8, 503],
+      [9, 200],
+    ])
   })
 
   it('replays a pending delivery now: it keeps its place in the schedule, and order holds', async () => {

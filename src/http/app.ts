@@ -35,6 +35,7 @@ import { dashboardRoutes } from './dashboard-routes.js'
 import type { DashboardRouteDeps } from './dashboard-routes.js'
 import { privacyRoutes } from './privacy-routes.js'
 import { schemaRoutes } from './schema-routes.js'
+import { keyRoutes } from './key-routes.js'
 import type { SchemaService } from '../privacy/schema-service.js'
 import type { PrivacyService } from '../privacy/requests.js'
 import type { AuditLog } from '../privacy/index.js'
@@ -139,6 +140,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await privacyRoutes(api, deps.privacy)
       await schemaRoutes(api, deps.schemas)
       await dashboardRoutes(api, deps)
+      await keyRoutes(api, deps.keys)
     },
     { prefix: '/api' },
   )

@@ -92,6 +92,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'lifecycle', description: 'Lifecycle stages' },
         { name: 'privacy', description: 'Rights requests, data minimisation, the audit log' },
         { name: 'users', description: 'Users, roles and sessions' },
+        { name: 'keys', description: 'Write and admin keys (admins only)' },
         { name: 'email links', description: 'The links in emails (signed tokens, no key)' },
         {
           name: 'dashboard',

@@ -29,6 +29,12 @@ export const UI_SECTIONS = [
   'login',
   'set-password',
   'logout',
+  'automations',
+  'webhooks',
+  'scores',
+  'privacy',
+  'settings',
+  'users',
 ] as const
 
 /** Whether a route (as registered) is one of the dashboard's pages or files, not the API. */

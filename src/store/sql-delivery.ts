@@ -308,10 +308,24 @@ export class SqlDeliveryTx implements DeliveryTx {
   }
 
   async insertAttempt(a: AttemptRecord): Promise<void> {
+    // A replay starts the delivery's count of attempts over (its retry schedule), but its
+    // history goes on: an attempt is numbered after every one recorded before it, so those of a
+    // replay are kept rather than colliding with the first schedule's (and being dropped).
     await this.c.run(
       `INSERT INTO delivery_attempts (workspace_id, delivery_id, attempt, at, status, error, duration_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, delivery_id, attempt) DO NOTHING`,
-      [a.workspaceId, a.deliveryId, a.attempt, a.at, a.status, a.error, a.durationMs],
+       VALUES (?, ?, (SELECT COALESCE(MAX(p.attempt), 0) + 1 FROM delivery_attempts p
+                       WHERE p.workspace_id = ? AND p.delivery_id = ?), ?, ?, ?, ?)
+       ON CONFLICT (workspace_id, delivery_id, attempt) DO NOTHING`,
+      [
+        a.workspaceId,
+        a.deliveryId,
+        a.workspaceId,
+        a.deliveryId,
+        a.at,
+        a.status,
+        a.error,
+        a.durationMs,
+      ],
     )
   }
 

@@ -36,14 +36,17 @@ export interface Served {
   close(): Promise<void>
 }
 
-/** The app of a fresh test runtime, listening on a free port of 127.0.0.1. */
+/**
+ * The app of a fresh test runtime, listening on a free port of 127.0.0.1; `options` as for
+ * newTestApp (env, delivery).
+ */
 export async function serve(
   kind: StoreKind,
   clock: Clock,
-  options: { env?: Record<string, string> } = {},
+  options: Omit<NonNullable<Parameters<typeof newTestApp>[1]>, 'clock'> = {},
 ): Promise<Served> {
   ensureUiBuilt()
-  const t = await newTestApp(kind, { clock, ...(options.env ? { env: options.env } : {}) })
+  const t = await newTestApp(kind, { ...options, clock })
   const address = await t.app.listen({ port: 0, host: '127.0.0.1' })
   return {
     t,

@@ -53,7 +53,7 @@ export function App() {
           segflow
         </Link>
         <nav aria-label="Main">
-          {PAGES.filter((p) => p.nav).map((p) => (
+          {PAGES.filter((p) => p.nav && (!p.admin || session.role === 'admin')).map((p) => (
             <Link
               key={p.path}
               href={p.path}

@@ -16,6 +16,12 @@ import { NewSegment } from './pages/NewSegment.js'
 import { Template } from './pages/templates/Template.js'
 import { Templates } from './pages/templates/Templates.js'
 import { SetPassword } from './pages/SetPassword.js'
+import { Automation, Automations } from './pages/Automations.js'
+import { Privacy } from './pages/Privacy.js'
+import { Scores } from './pages/Scores.js'
+import { Settings } from './pages/Settings.js'
+import { Users } from './pages/Users.js'
+import { Webhook, Webhooks } from './pages/Webhooks.js'
 
 export interface PageProps {
   readonly params: Readonly<Record<string, string>>
@@ -30,6 +36,8 @@ export interface PageDef {
   readonly nav?: boolean
   /** Reachable without logging in. */
   readonly public?: boolean
+  /** In the nav only for admins (the API refuses others anyway). */
+  readonly admin?: boolean
 }
 
 export const PAGES: readonly PageDef[] = [
@@ -41,6 +49,14 @@ export const PAGES: readonly PageDef[] = [
   { path: '/people/:id', title: 'Person', page: Person },
   { path: '/templates', title: 'Templates', page: Templates, nav: true },
   { path: '/templates/:key', title: 'Template', page: Template },
+  { path: '/automations', title: 'Automations', page: Automations, nav: true },
+  { path: '/automations/:key', title: 'Automation', page: Automation },
+  { path: '/webhooks', title: 'Webhooks', page: Webhooks, nav: true },
+  { path: '/webhooks/:id', title: 'Webhook', page: Webhook },
+  { path: '/scores', title: 'Scores & lifecycle', page: Scores, nav: true },
+  { path: '/privacy', title: 'Privacy', page: Privacy, nav: true },
+  { path: '/settings', title: 'Settings', page: Settings, nav: true },
+  { path: '/users', title: 'Users', page: Users, nav: true, admin: true },
   { path: '/login', title: 'Log in', page: Login, public: true },
   { path: '/set-password', title: 'Set your password', page: SetPassword, public: true },
   { path: '/logout', title: 'Log out', page: Logout, public: true },
