@@ -5,7 +5,7 @@
 
 import { AUDIT_QUERY } from './audit-routes.js'
 import { REQUESTS_QUERY } from './privacy-routes.js'
-import { EVENTS_QUERY } from './profile-routes.js'
+import { EVENTS_QUERY, SEARCH_QUERY } from './profile-routes.js'
 import { openApiQuery } from './query-schema.js'
 import { HISTORY_QUERY, MEMBERS_QUERY } from './segment-routes.js'
 import { DELIVERIES_QUERY } from './webhook-routes.js'
@@ -217,6 +217,21 @@ export function openApiDocument(): Json {
         },
       }),
       responses: { '200': json(ref('Profile')), ...errors, ...erased },
+    },
+  }
+  paths['/api/profiles'] = {
+    get: {
+      summary: 'People search: profiles whose userId, anonymousId, alias or email starts with q',
+      tags: ['profiles'],
+      security: admin,
+      parameters: openApiQuery(SEARCH_QUERY),
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: { items: { type: 'array', items: { type: 'object' } } },
+        }),
+        ...errors,
+      },
     },
   }
   paths['/api/profiles/{id}/events'] = {

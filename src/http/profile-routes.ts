@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ProfileService } from '../engine/profiles.js'
 import { LIMITS } from '../ingest/message.js'
+import { issuesError } from '../shared/errors.js'
 import { pageLimit, querySchema, text } from './query-schema.js'
 
 interface IdParams {
@@ -13,8 +14,39 @@ export const EVENTS_QUERY = querySchema({
   cursor: text('the `nextCursor` of the previous page'),
 })
 
-/** `/api/profiles`: read a profile by any of its ids, update its traits, page its events. */
+/** `GET /api/profiles`: people search. */
+export const SEARCH_QUERY = querySchema({
+  q: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 200,
+    description: 'the start of a userId, anonymousId, alias or email, or a profile id',
+  },
+  limit: pageLimit(100, 20, 'people'),
+})
+
+/** `/api/profiles`: search people, read a profile by any of its ids, update its traits, page its events. */
 export async function profileRoutes(app: FastifyInstance, profiles: ProfileService): Promise<void> {
+  app.get<{ Querystring: { q?: string; limit: number } }>(
+    '/profiles',
+    { schema: { querystring: SEARCH_QUERY } },
+    async (req) => {
+      const q = req.query.q?.trim()
+      if (!q)
+        throw issuesError(
+          'invalid_request',
+          'say whom to look for: ?q=<userId, anonymousId or email>',
+          [
+            {
+              path: 'q',
+              message: 'is required: the start of a userId, anonymousId, alias or email',
+            },
+          ],
+        )
+      return { items: await profiles.search(req.workspaceId, q, req.query.limit) }
+    },
+  )
+
   app.get<{ Params: IdParams }>('/profiles/:id', async (req) =>
     profiles.get(req.workspaceId, req.params.id),
   )
