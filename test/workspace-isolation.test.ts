@@ -151,6 +151,8 @@ describe.each(testStoreKinds())('workspace isolation on %s', (kind) => {
     const before = await snapshot()
     const otherAdmin = `Bearer ${OTHER_ADMIN}`
     for (const r of routes) {
+      // A stream never ends by itself: its isolation is tested in dashboard-api.test.ts.
+      if (r.url === '/api/stream') continue
       const url = concrete(r.url)
       const res = await as(otherAdmin, r.method, url, r.method === 'GET' ? undefined : {})
       const what = `${r.method} ${url} → ${res.statusCode} ${res.body.slice(0, 200)}`

@@ -35,6 +35,8 @@ import { Metrics } from '../shared/metrics.js'
 import { PostgresStore } from '../store/postgres/postgres-store.js'
 import { SqliteStore } from '../store/sqlite/sqlite-store.js'
 import type { Store } from '../store/store.js'
+import { LiveFeed } from '../delivery/live-feed.js'
+import { OverviewService } from '../engine/overview.js'
 import { ConfigError } from './config.js'
 import type { Config } from './config.js'
 
@@ -74,6 +76,10 @@ export interface Runtime {
   readonly schemas: SchemaService
   /** People who log in: users, roles, sessions. */
   readonly users: UserService
+  /** The dashboard's workspace numbers and segment trends. */
+  readonly overview: OverviewService
+  /** Transitions as they are committed, for people watching (server-sent events). */
+  readonly liveFeed: LiveFeed
   /** Starts background work: timers and interrupted backfills. */
   start(): Promise<void>
   /**
@@ -138,11 +144,16 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     onError,
   })
   let runner: AutomationRunner | null = null
+  const liveFeed = new LiveFeed(store, clock, {
+    ...(options.timers ? { timers: options.timers } : {}),
+    onError,
+  })
   const engine = new Engine(store, clock, {
     onTimer: (at) => scheduler?.notify(at),
     onTransitions: () => {
       delivery.kick()
       runner?.kick()
+      liveFeed.kick()
     },
     ...(options.backfillPageSize ? { backfillPageSize: options.backfillPageSize } : {}),
     historyAfterMs: config.historyAfterMs,
@@ -235,6 +246,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   })
   runner = automationRunner
   const privacy = new PrivacyService(store, engine, clock, audit, () => delivery.kick())
+  const overview = new OverviewService(store, engine, clock)
   const running = scheduler
   return {
     config,
@@ -245,6 +257,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     schemas,
     keys,
     users,
+    overview,
+    liveFeed,
     queue,
     ingestor,
     profiles,
@@ -272,6 +286,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     },
     async close(closeOptions = {}) {
       const { deadline } = closeOptions
+      await liveFeed.close()
       const work = Promise.all([
         // Automations write through the queue: they stop first.
         automationRunner.stop().then(() => queue.close()),

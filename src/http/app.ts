@@ -30,13 +30,15 @@ import type { Mailer } from '../delivery/email.js'
 import { systemRoutes } from './system-routes.js'
 import { uiRoutes } from './ui-routes.js'
 import { auditRoutes } from './audit-routes.js'
+import { dashboardRoutes } from './dashboard-routes.js'
+import type { DashboardRouteDeps } from './dashboard-routes.js'
 import { privacyRoutes } from './privacy-routes.js'
 import { schemaRoutes } from './schema-routes.js'
 import type { SchemaService } from '../privacy/schema-service.js'
 import type { PrivacyService } from '../privacy/requests.js'
 import type { AuditLog } from '../privacy/index.js'
 
-export interface AppDeps extends TemplateRouteDeps {
+export interface AppDeps extends TemplateRouteDeps, DashboardRouteDeps {
   readonly store: Store
   readonly keys: KeyService
   readonly users: UserService
@@ -134,6 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await scoreRoutes(api, deps.scores, deps.lifecycle)
       await privacyRoutes(api, deps.privacy)
       await schemaRoutes(api, deps.schemas)
+      await dashboardRoutes(api, deps)
     },
     { prefix: '/api' },
   )

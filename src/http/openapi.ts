@@ -3,6 +3,7 @@
  * that it names exactly the routes the app registers, so it cannot drift from them.
  */
 
+import { TRENDS_QUERY } from './dashboard-routes.js'
 import { AUDIT_QUERY } from './audit-routes.js'
 import { REQUESTS_QUERY } from './privacy-routes.js'
 import { EVENTS_QUERY, SEARCH_QUERY } from './profile-routes.js'
@@ -1201,6 +1202,72 @@ export function openApiDocument(): Json {
       summary: 'Liveness: the process runs (does not depend on the database)',
       tags: ['system'],
       responses: { '200': json({ type: 'object', properties: { status: { type: 'string' } } }) },
+    },
+  }
+  paths['/api/overview'] = {
+    get: {
+      summary:
+        'The workspace in numbers: profiles, reachable profiles, segments, and messages stored in the current minute and the 59 before it',
+      tags: ['dashboard'],
+      security: admin,
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: {
+            profiles: { type: 'integer' },
+            reachable: { type: 'integer' },
+            segments: { type: 'integer' },
+            eventsLastHour: { type: 'integer' },
+            at: { type: 'string', format: 'date-time' },
+          },
+        }),
+        ...errors,
+      },
+    },
+  }
+  paths['/api/segment-trends'] = {
+    get: {
+      summary:
+        "Every segment's size at the current hour's start on each of the last `days` days, and now (sparklines)",
+      tags: ['dashboard'],
+      security: admin,
+      parameters: openApiQuery(TRENDS_QUERY),
+      responses: {
+        '200': json({
+          type: 'object',
+          properties: {
+            from: { type: 'string', format: 'date-time' },
+            to: { type: 'string', format: 'date-time' },
+            items: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  key: { type: 'string' },
+                  sizes: { type: 'array', items: { type: 'integer' } },
+                  change: { type: 'integer' },
+                },
+              },
+            },
+          },
+        }),
+        ...errors,
+      },
+    },
+  }
+  paths['/api/stream'] = {
+    get: {
+      summary:
+        'Transitions as they are committed, as server-sent events: `ready` once listening, then `transition` (data: segment, profileId, userId, anonymousId, kind entered|exited, at, reason, historical) and `skipped` after a burst too large to show',
+      tags: ['dashboard'],
+      security: admin,
+      responses: {
+        '200': {
+          description: 'An event stream',
+          content: { 'text/event-stream': { schema: { type: 'string' } } },
+        },
+        ...errors,
+      },
     },
   }
   paths['/metrics'] = {

@@ -603,6 +603,25 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX password_tokens_user ON password_tokens (user_id)`,
     ],
   },
+  {
+    version: 18,
+    name: 'events received per minute, written with the events',
+    statements: (t) => [
+      // Messages stored per workspace and UTC minute of arrival ("events in the last hour" on
+      // the dashboard) without an index on the event log's arrival time. Rows per writing
+      // process, as in segment_sizes. Counts, no person: erasure leaves them.
+      `CREATE TABLE event_counts (
+        workspace_id TEXT NOT NULL,
+        minute ${t.int} NOT NULL,
+        writer TEXT NOT NULL,
+        n ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, minute, writer)
+      )`,
+      `INSERT INTO event_counts (workspace_id, minute, writer, n)
+       SELECT workspace_id, received_at - (received_at % 60000), '', COUNT(*)
+       FROM events GROUP BY workspace_id, received_at - (received_at % 60000)`,
+    ],
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {

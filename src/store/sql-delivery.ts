@@ -96,6 +96,37 @@ const RELEASE = `UPDATE deliveries SET next_attempt_at = ?
     AND id = (SELECT e.id FROM deliveries e WHERE e.workspace_id = ? AND e.destination = ?
       AND e.profile_id = ? AND e.status = 'pending' ORDER BY e.transition_seq LIMIT 1)`
 
+/** The outbox horizon on connection `c` (in a transaction or not). */
+async function readHorizon(c: SqlConnection, h: DialectHooks): Promise<OutboxPosition> {
+  const row = (await c.all(h.outbox.horizon))[0]
+  return { tx: Number(row?.tx ?? 0), seq: Number(row?.seq ?? 0) }
+}
+
+/** Transitions in (after, upTo], in position order; with `segments`, only those keys. */
+async function readBetween(
+  c: SqlConnection,
+  h: DialectHooks,
+  after: OutboxPosition,
+  upTo: OutboxPosition,
+  limit: number,
+  segments: readonly string[] | null,
+): Promise<StoredTransition[]> {
+  const o = h.outbox
+  const params = o.rangeParams(after, upTo)
+  const rows =
+    segments === null
+      ? await c.all(`SELECT * FROM transitions WHERE ${o.range} ORDER BY ${o.order} LIMIT ?`, [
+          ...params,
+          limit,
+        ])
+      : await c.all(
+          `SELECT * FROM transitions WHERE ${o.range} AND segment_key ${h.inArray('?')}
+           ORDER BY ${o.order} LIMIT ?`,
+          [...params, h.arrayParam(segments), limit],
+        )
+  return rows.map(toTransition)
+}
+
 /** How many times, 5 ms apart, settleOutbox looks again (about 2 s in all). */
 const SETTLE_ROUNDS = 400
 
@@ -120,31 +151,17 @@ export class SqlDeliveryTx implements DeliveryTx {
     )
   }
 
-  async outboxHorizon(): Promise<OutboxPosition> {
-    const row = (await this.c.all(this.h.outbox.horizon))[0]
-    return { tx: Number(row?.tx ?? 0), seq: Number(row?.seq ?? 0) }
+  outboxHorizon(): Promise<OutboxPosition> {
+    return readHorizon(this.c, this.h)
   }
 
-  async outboxBetween(
+  outboxBetween(
     after: OutboxPosition,
     upTo: OutboxPosition,
     limit: number,
     segments: readonly string[] | null,
   ): Promise<StoredTransition[]> {
-    const o = this.h.outbox
-    const params = o.rangeParams(after, upTo)
-    const rows =
-      segments === null
-        ? await this.c.all(
-            `SELECT * FROM transitions WHERE ${o.range} ORDER BY ${o.order} LIMIT ?`,
-            [...params, limit],
-          )
-        : await this.c.all(
-            `SELECT * FROM transitions WHERE ${o.range} AND segment_key ${this.h.inArray('?')}
-             ORDER BY ${o.order} LIMIT ?`,
-            [...params, this.h.arrayParam(segments), limit],
-          )
-    return rows.map(toTransition)
+    return readBetween(this.c, this.h, after, upTo, limit, segments)
   }
 
   async outboxMark(): Promise<OutboxMark> {
@@ -462,6 +479,18 @@ export class SqlDeliveryReads implements DeliveryReads {
     }
     due.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.transitionSeq - b.transitionSeq)
     return { due: due.slice(0, limit), waiting: waiting.slice(0, limit) }
+  }
+
+  outboxHorizon(): Promise<OutboxPosition> {
+    return readHorizon(this.reader(), this.h())
+  }
+
+  outboxBetween(
+    after: OutboxPosition,
+    upTo: OutboxPosition,
+    limit: number,
+  ): Promise<StoredTransition[]> {
+    return readBetween(this.reader(), this.h(), after, upTo, limit, null)
   }
 
   async settleOutbox(): Promise<boolean> {

@@ -178,6 +178,10 @@ export abstract class SqlStore implements Store {
     return Number(rows[0]?.v ?? 0)
   }
 
+  afterWrites(): Promise<void> {
+    return this.mutex.run(async () => undefined)
+  }
+
   write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
     return this.exclusive((conn) =>
       fn(new SqlWriteTx(conn, this.hooks, () => this.sealer, this.writerId)),
@@ -419,6 +423,25 @@ export abstract class SqlStore implements Store {
     return Number(rows[0]?.n ?? 0)
   }
 
+  async countReachableProfiles(workspaceId: string, mode: ConsentMode): Promise<number> {
+    const rows = await this.reader().all(
+      `SELECT COUNT(*) AS n FROM
+         (SELECT workspace_id, id AS profile_id FROM profiles
+          WHERE workspace_id = ? AND merged_into IS NULL) m
+       WHERE ${reachableSql(mode)}`,
+      [workspaceId],
+    )
+    return Number(rows[0]?.n ?? 0)
+  }
+
+  async countEventsSince(workspaceId: string, since: number): Promise<number> {
+    const rows = await this.reader().all(
+      `SELECT COALESCE(SUM(n), 0) AS n FROM event_counts WHERE workspace_id = ? AND minute >= ?`,
+      [workspaceId, since],
+    )
+    return Number(rows[0]?.n ?? 0)
+  }
+
   // ---- segments ---------------------------------------------------------------------------
 
   async getSegment(workspaceId: string, key: string): Promise<SegmentRecord | null> {
@@ -589,6 +612,28 @@ export abstract class SqlStore implements Store {
         exited: Number(x.exited),
       })),
     }
+  }
+
+  async segmentSizesAt(
+    workspaceId: string,
+    instants: readonly number[],
+  ): Promise<Map<string, number[]>> {
+    if (instants.length === 0) return new Map()
+    // One column per instant: the net of the buckets before it (a finite bound; "now" is
+    // every bucket).
+    const columns = instants.map((at, i) =>
+      Number.isFinite(at)
+        ? `SUM(CASE WHEN bucket < ${Math.trunc(at)} THEN entered - exited ELSE 0 END) AS s${i}`
+        : `SUM(entered - exited) AS s${i}`,
+    )
+    const rows = await this.reader().all(
+      `SELECT segment_key, ${columns.join(', ')} FROM segment_sizes
+       WHERE workspace_id = ? GROUP BY segment_key`,
+      [workspaceId],
+    )
+    return new Map(
+      rows.map((r) => [String(r.segment_key), instants.map((_, i) => Number(r[`s${i}`] ?? 0))]),
+    )
   }
 
   async listTransitions(

@@ -39,6 +39,8 @@ import type {
 
 /** The size rollup's step (segment_sizes.bucket). */
 export const HOUR_MS = 3_600_000
+/** The arrival rollup's step (event_counts.minute). */
+const MINUTE_MS = 60_000
 
 /** The write-transaction operations, on the connection holding the transaction. */
 export class SqlWriteTx implements WriteTx {
@@ -187,8 +189,8 @@ export class SqlWriteTx implements WriteTx {
     }
   }
 
-  insertEvents(rows: readonly EventRecord[]): Promise<number> {
-    return this.c.insertMany(
+  async insertEvents(rows: readonly EventRecord[]): Promise<number> {
+    const stored = await this.c.insertMany(
       `INSERT INTO events (${EVENT_COLUMNS})`,
       rows.map((e) => [
         e.workspaceId,
@@ -206,6 +208,33 @@ export class SqlWriteTx implements WriteTx {
       ]),
       `ON CONFLICT (workspace_id, message_id) DO NOTHING`,
     )
+    // The per-minute arrival rollup, in the same transaction. The writer has already left out
+    // the messageIds it knows, so every row offered here is stored, except in a race: another
+    // process storing the same messageId a moment earlier (the conflict clause skips it). Then
+    // the rows skipped are taken from the last minute counted, so the total stays exact.
+    const minutes = new Map<string, [string, number, string, number]>()
+    for (const e of rows) {
+      const minute = e.receivedAt - (e.receivedAt % MINUTE_MS)
+      const k = `${e.workspaceId}\u0000${minute}`
+      const m = minutes.get(k) ?? [e.workspaceId, minute, this.writer, 0]
+      m[3]++
+      minutes.set(k, m)
+    }
+    let skipped = rows.length - stored
+    for (const m of [...minutes.values()].reverse()) {
+      const take = Math.min(skipped, m[3])
+      m[3] -= take
+      skipped -= take
+    }
+    const counted = [...minutes.values()].filter((m) => m[3] > 0)
+    if (counted.length > 0) {
+      await this.c.insertMany(
+        `INSERT INTO event_counts (workspace_id, minute, writer, n)`,
+        counted,
+        `ON CONFLICT (workspace_id, minute, writer) DO UPDATE SET n = event_counts.n + excluded.n`,
+      )
+    }
+    return stored
   }
 
   // ---- the segment engine ---------------------------------------------------------------

@@ -391,6 +391,14 @@ export interface DeliveryReads {
    * transition committed before. False when it still does after the wait.
    */
   settleOutbox(): Promise<boolean>
+  /** The outbox horizon (see DeliveryTx.outboxHorizon), read outside a transaction. */
+  outboxHorizon(): Promise<OutboxPosition>
+  /** Transitions after `after`, at or before `upTo`, in position order, in every workspace. */
+  outboxBetween(
+    after: OutboxPosition,
+    upTo: OutboxPosition,
+    limit: number,
+  ): Promise<StoredTransition[]>
 }
 
 /** A due delivery that waits behind an earlier pending one of the same person and destination. */
@@ -852,6 +860,12 @@ export interface Store {
 
   /** Runs `fn` in one serialized write transaction: committed durably when it resolves. */
   write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T>
+  /**
+   * Resolves once the write transactions this process began before the call have ended
+   * (committed or rolled back), without starting one: a reader that is told of a write from
+   * inside its transaction reads after it commits.
+   */
+  afterWrites(): Promise<void>
 
   /**
    * After an erasure: gets what was deleted out of the store's own files as far as the backend
@@ -906,6 +920,13 @@ export interface Store {
    */
   query(sql: string, params: readonly unknown[]): Promise<Record<string, unknown>[]>
   countProfiles(workspaceId: string): Promise<number>
+  /**
+   * Profiles marketing email can reach under consent mode `mode` (the definition of a
+   * segment's reachable size, over every profile).
+   */
+  countReachableProfiles(workspaceId: string, mode: ConsentMode): Promise<number>
+  /** Messages stored since `since` (a minute boundary), from the per-minute arrival rollup. */
+  countEventsSince(workspaceId: string, since: number): Promise<number>
 
   getSegment(workspaceId: string, key: string): Promise<SegmentRecord | null>
   listSegmentVersions(workspaceId: string, key: string): Promise<SegmentVersionRecord[]>
@@ -960,6 +981,12 @@ export interface Store {
     from: number,
     to: number,
   ): Promise<{ before: number; buckets: { bucket: number; entered: number; exited: number }[] }>
+  /**
+   * Every segment's size at each of `instants` (hour boundaries, or +Infinity for now), from
+   * the hourly rollup, in one pass: key → sizes in the order of `instants`. Segments with no
+   * transitions are left out.
+   */
+  segmentSizesAt(workspaceId: string, instants: readonly number[]): Promise<Map<string, number[]>>
   /** Transitions in recording order, after `afterSeq` (`newestFirst`: the latest first). */
   listTransitions(
     workspaceId: string,
