@@ -16,6 +16,7 @@ import {
   useAsync,
   useCanEdit,
   useInterval,
+  useTransitions,
   when,
 } from '../components.js'
 import { navigate } from '../navigation.js'
@@ -34,7 +35,11 @@ type TabId = (typeof TABS)[number]['id']
 export function Segment({ params, query }: PageProps) {
   const key = params.key ?? ''
   const segment = useAsync(() => api.get<SegmentData>(`/api/segments/${seg(key)}`), [key])
-  useInterval(segment.reload, segment.data?.status === 'computing' ? 2_000 : 5_000)
+  useInterval(segment.reload, segment.data?.status === 'computing' ? 2_000 : 10_000)
+  // A member entering or leaving moves the numbers (and so the chart) at once.
+  useTransitions((t) => {
+    if (t.segment === key) segment.reload()
+  })
   const initial = query.get('tab')
   const [tab, setTab] = useState<TabId>(
     TABS.some((t) => t.id === initial) ? (initial as TabId) : 'growth',
