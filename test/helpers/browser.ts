@@ -130,7 +130,7 @@ export async function axeViolations(page: Page): Promise<string[]> {
 }
 
 /** Writes docs/screenshots/<name>.png when SEGFLOW_SCREENSHOTS=1 (normal runs write nothing). */
-export async function screenshot(page: Page, name: string): Promise<void> {
+export async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
   if (process.env.SEGFLOW_SCREENSHOTS !== '1') return
-  await page.screenshot({ path: join(REPO, 'docs', 'screenshots', `${name}.png`), fullPage: true })
+  await page.screenshot({ path: join(REPO, 'docs', 'screenshots', `${name}.png`), fullPage })
 }

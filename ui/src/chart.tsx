@@ -4,6 +4,11 @@ import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
 import type { SizePoint } from './api.js'
 
+/** Whole numbers only on the count axes: members are not fractional. */
+const INCRS = [1, 2, 5]
+  .flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7].map((p) => m * p))
+  .sort((a, b) => a - b)
+
 const colors = { size: '#0b5cad', entered: '#1a7f37', exited: '#cf222e' }
 
 export function SizeChart({
@@ -26,10 +31,14 @@ export function SizeChart({
       height: 280,
       legend: { live: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, count: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+      scales: {
+        x: { time: true },
+        y: { range: (_u, _min, max) => [0, Math.max(1, max)] },
+        count: { range: (_u, _min, max) => [0, Math.max(1, max)] },
+      },
       axes: [
         { stroke: '#57606a' },
-        { label: 'members', stroke: '#57606a', size: 60 },
+        { label: 'members', stroke: '#57606a', size: 60, incrs: INCRS },
         {
           scale: 'count',
           side: 1,
@@ -37,6 +46,7 @@ export function SizeChart({
           stroke: '#57606a',
           grid: { show: false },
           size: 60,
+          incrs: INCRS,
         },
       ],
       series: [
@@ -82,5 +92,13 @@ export function SizeChart({
     ])
   }, [points, step])
 
-  return <div class="chart" ref={box} data-testid="size-chart" />
+  // The drawn sizes, also as an attribute: what the browser tests read back.
+  return (
+    <div
+      class="chart"
+      ref={box}
+      data-testid="size-chart"
+      data-sizes={points.map((p) => p.size).join(',')}
+    />
+  )
 }

@@ -211,11 +211,13 @@ export function Sparkline({ values, label }: { values: readonly number[]; label:
   const h = 22
   const min = Math.min(...values)
   const max = Math.max(...values)
-  const span = max - min || 1
+  // A flat line is drawn across the middle, not along the floor.
+  const span = max - min || 2
+  const base = max === min ? min - 1 : min
   const pts = values
     .map(
       (v, i) =>
-        `${((i / (values.length - 1)) * (w - 2) + 1).toFixed(1)},${(h - 1 - ((v - min) / span) * (h - 2)).toFixed(1)}`,
+        `${((i / (values.length - 1)) * (w - 2) + 1).toFixed(1)},${(h - 1 - ((v - base) / span) * (h - 2)).toFixed(1)}`,
     )
     .join(' ')
   return (

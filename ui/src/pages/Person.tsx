@@ -77,7 +77,7 @@ function Reach({ p }: { p: Profile }) {
             <dt>Consent: {purpose}</dt>
             <dd>
               {c === null ? (
-                <span class="muted">not given or refused</span>
+                <span class="muted">not asked yet</span>
               ) : (
                 <>
                   {c.state}{' '}
