@@ -155,7 +155,8 @@ describe.each(testStoreKinds())('the dashboard on %s', (kind) => {
       await page.getByRole('button', { name: 'Delete segment' }).click()
       const dialog = page.getByRole('dialog')
       expect(await dialog.textContent()).toMatch(/Its 3 members exit it now/)
-      await dialog.getByRole('button', { name: 'Cancel' }).click()
+      await page.keyboard.press('Escape') // cancels, as the Cancel button does
+      await dialog.waitFor({ state: 'hidden' })
       expect((await s.t.admin('GET', '/api/segments/pro')).statusCode).toBe(200)
       await page.getByRole('button', { name: 'Delete segment' }).click()
       await dialog.getByRole('button', { name: 'Delete' }).click()
@@ -167,62 +168,78 @@ describe.each(testStoreKinds())('the dashboard on %s', (kind) => {
     }
   })
 
-  it('lists 1,000 segments quickly, searchable and sortable', async () => {
-    const email = await s.user('ann@example.com', 'viewer')
-    const made = Date.now()
-    for (let i = 0; i < 1000; i++) {
-      const res = await s.t.admin('PUT', `/api/segments/seg-${String(i).padStart(4, '0')}`, {
-        name: `Segment ${i}`,
-        rule: { trait: 'n', lt: i % 30 },
+  // What the list shows and how fast it draws does not depend on the store, and 1,000
+  // publishes take about 100 s on PostgreSQL here: on the first store under test only.
+  it.runIf(kind === testStoreKinds()[0])(
+    'lists 1,000 segments quickly, searchable and sortable',
+    async () => {
+      const email = await s.user('ann@example.com', 'viewer')
+      const made = Date.now()
+      for (let i = 0; i < 1000; i++) {
+        const res = await s.t.admin('PUT', `/api/segments/seg-${String(i).padStart(4, '0')}`, {
+          name: `Segment ${i}`,
+          rule: { trait: 'n', lt: i % 30 },
+        })
+        expect(res.statusCode).toBe(201)
+      }
+      for (let i = 0; i < 1000; i++)
+        await s.t.rt.segments.settled('default', `seg-${String(i).padStart(4, '0')}`)
+      console.log(`segments list: 1,000 segments published in ${Date.now() - made} ms`)
+      // The people after the segments: each is then evaluated once against all of them.
+      await track('/v1/batch', {
+        batch: Array.from({ length: 30 }, (_, i) => ({
+          type: 'identify',
+          userId: `u${i}`,
+          traits: { n: i },
+        })),
       })
-      expect(res.statusCode).toBe(201)
-    }
-    for (let i = 0; i < 1000; i++)
-      await s.t.rt.segments.settled('default', `seg-${String(i).padStart(4, '0')}`)
-    console.log(`segments list: 1,000 segments published in ${Date.now() - made} ms`)
-    // The people after the segments: each is then evaluated once against all of them.
-    await track('/v1/batch', {
-      batch: Array.from({ length: 30 }, (_, i) => ({
-        type: 'identify',
-        userId: `u${i}`,
-        traits: { n: i },
-      })),
-    })
-    const { context, page, problems } = await newPage(browser)
-    try {
-      await logIn(page, s.url, email)
-      const started = Date.now()
-      await page.goto(`${s.url}/segments`)
-      await page.locator('[data-testid="segments-table"] tbody tr').first().waitFor()
-      const shownIn = Date.now() - started
-      console.log(`segments list: 1,000 segments shown in ${shownIn} ms`)
-      expect(shownIn).toBeLessThan(5_000)
-      expect(await text(page, '[data-testid="segment-count"]')).toBe('1,000 segments')
-      const rows = page.locator('[data-testid="segments-table"] tbody tr')
-      expect(await rows.first().getAttribute('data-key')).toBe('seg-0000')
+      const { context, page, problems } = await newPage(browser)
+      try {
+        await logIn(page, s.url, email)
+        const started = Date.now()
+        await page.goto(`${s.url}/segments`)
+        await page.locator('[data-testid="segments-table"] tbody tr').first().waitFor()
+        const shownIn = Date.now() - started
+        console.log(`segments list: 1,000 segments shown in ${shownIn} ms`)
+        expect(shownIn).toBeLessThan(5_000)
+        expect(await text(page, '[data-testid="segment-count"]')).toBe('1,000 segments')
+        const rows = page.locator('[data-testid="segments-table"] tbody tr')
+        expect(await rows.first().getAttribute('data-key')).toBe('seg-0000')
 
-      // Search by key: one row; then by name.
-      await page.getByLabel('Search by name or key').fill('seg-0777')
-      await expect.poll(() => rows.count()).toBe(1)
-      expect(await rows.first().locator('[data-col="size"]').textContent()).toBe(String(777 % 30))
-      expect(await text(page, '[data-testid="segment-count"]')).toBe('1 of 1,000 segments')
-      await page.getByLabel('Search by name or key').fill('Segment 99')
-      await expect.poll(() => rows.count()).toBe(11) // 99 and 990–999
+        // Search by key: one row; then by name.
+        await page.getByLabel('Search by name or key').fill('seg-0777')
+        await expect.poll(() => rows.count()).toBe(1)
+        expect(await rows.first().locator('[data-col="size"]').textContent()).toBe(String(777 % 30))
+        expect(await text(page, '[data-testid="segment-count"]')).toBe('1 of 1,000 segments')
+        await page.getByLabel('Search by name or key').fill('Segment 99')
+        await expect.poll(() => rows.count()).toBe(11) // 99 and 990–999
 
-      // Sort by size: the largest first (29 members: n < 29), then the smallest first.
-      await page.getByLabel('Search by name or key').fill('')
-      await page.getByRole('button', { name: /^Size/ }).click()
-      expect(await rows.first().locator('[data-col="size"]').textContent()).toBe('29')
-      await screenshot(page, 'segments', false)
-      expect(await page.locator('th[aria-sort="descending"]').textContent()).toMatch(/Size/)
-      await page.getByRole('button', { name: /^Size/ }).click()
-      expect(await rows.first().locator('[data-col="size"]').textContent()).toBe('0')
-      expect(await axeViolations(page)).toEqual([])
-      expect(problems).toEqual([])
-    } finally {
-      await context.close()
-    }
-  }, 120_000)
+        // Sort by size: the largest first (29 members: n < 29), then the smallest first.
+        await page.getByLabel('Search by name or key').fill('')
+        // By keyboard: Tab from the search box reaches the column headers.
+        await page.getByLabel('Search by name or key').focus()
+        for (let i = 0; i < 3; i++) await page.keyboard.press('Tab')
+        expect(
+          await page.evaluate(
+            () =>
+              (globalThis as unknown as { document: { activeElement: { textContent: string } } })
+                .document.activeElement.textContent,
+          ),
+        ).toMatch(/^Size/)
+        await page.keyboard.press('Enter')
+        expect(await rows.first().locator('[data-col="size"]').textContent()).toBe('29')
+        await screenshot(page, 'segments', false)
+        expect(await page.locator('th[aria-sort="descending"]').textContent()).toMatch(/Size/)
+        await page.getByRole('button', { name: /^Size/ }).click()
+        expect(await rows.first().locator('[data-col="size"]').textContent()).toBe('0')
+        expect(await axeViolations(page)).toEqual([])
+        expect(problems).toEqual([])
+      } finally {
+        await context.close()
+      }
+    },
+    180_000,
+  )
 
   it('finds a person and explains why they are in a segment', async () => {
     const email = await s.user('ann@example.com', 'editor')

@@ -64,11 +64,13 @@ export function Segments(_: PageProps) {
         : sort.key === 'change'
           ? (r.change ?? 0)
           : r[sort.key]
+    // Ties stay in key order whichever way the column sorts.
     const sorted = [...found].sort((a, b) => {
       const x = value(a)
       const y = value(b)
-      const c = x < y ? -1 : x > y ? 1 : a.key < b.key ? -1 : 1
-      return sort.desc ? -c : c
+      const c = x < y ? -1 : x > y ? 1 : 0
+      if (c !== 0) return sort.desc ? -c : c
+      return a.key < b.key ? -1 : a.key > b.key ? 1 : 0
     })
     return sorted
   }, [rows, q, sort])
