@@ -149,6 +149,16 @@ describe.each(testStoreKinds())('the dashboard on %s', (kind) => {
       const reachable = (await s.t.admin('GET', '/api/segments/pro')).json().reachable
       expect((await csv('reachable only')).trim().split('\n')).toHaveLength(1 + reachable)
 
+      // Members searched by the server: the start of an email.
+      const memberRows = page.locator('[data-testid="members-table"] tbody tr')
+      expect(await memberRows.count()).toBe(3)
+      await page.getByLabel('Search members').fill('U2@')
+      await expect.poll(() => memberRows.count()).toBe(1)
+      expect(await memberRows.first().textContent()).toMatch(/u2u2@example\.com/)
+      await page.getByLabel('Search members').fill('nobody')
+      await page.getByText('No member’s userId or email starts with “nobody”.').waitFor()
+      await page.getByLabel('Search members').fill('')
+      await expect.poll(() => memberRows.count()).toBe(3)
       expect(await axeViolations(page)).toEqual([])
 
       // Delete asks first; cancel keeps it, confirm removes it.

@@ -54,6 +54,13 @@ export const MEMBERS_QUERY = querySchema({
     enum: ['json', 'csv'],
     description: 'csv: the whole list as CSV, streamed (also with Accept: text/csv)',
   },
+  q: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 200,
+    description:
+      'only members whose userId or email (case-insensitively) starts with this, or whose profile id it is (JSON)',
+  },
   reachable: {
     type: 'boolean',
     description:
@@ -70,6 +77,7 @@ export const HISTORY_QUERY = querySchema({
 interface MembersQuery {
   limit: number
   cursor?: string
+  q?: string
   format?: 'json' | 'csv'
   reachable?: boolean
 }
@@ -123,7 +131,13 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
           cursor: req.query.cursor ?? null,
           limit: req.query.limit,
           reachable,
+          search: req.query.q?.trim() || null,
         })
+      if (req.query.q !== undefined)
+        throw new SegflowError(
+          'invalid_request',
+          'q searches the JSON listing; the CSV is always the whole list (or its reachable part)',
+        )
       if (req.query.cursor !== undefined)
         throw new SegflowError(
           'invalid_request',

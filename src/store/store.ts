@@ -178,6 +178,11 @@ export interface MemberPageQuery {
   readonly limit: number
   /** Only members reachable under this consent mode; null: every member. */
   readonly reachableUnder: ConsentMode | null
+  /**
+   * Only members whose userId or `email` trait (case-insensitively) starts with this, or
+   * whose profile id it is; null or absent: every member.
+   */
+  readonly search?: string | null
 }
 
 /** A segment member as listings show it. */

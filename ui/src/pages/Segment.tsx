@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 import { api, ApiError, qs, seg } from '../api.js'
 import type { Member, Page, Segment as SegmentData, SegmentSizes } from '../api.js'
 import { SizeChart } from '../chart.js'
@@ -86,7 +86,7 @@ export function Segment({ params, query }: PageProps) {
             {tab === 'growth' && (
               <>
                 <Growth segmentKey={s.key} size={s.size} />
-                <Members segmentKey={s.key} />
+                <Members segmentKey={s.key} size={s.size} />
               </>
             )}
             {tab === 'rule' && <RuleView segment={s} />}
@@ -229,26 +229,36 @@ function Growth({ segmentKey, size }: { segmentKey: string; size: number }) {
 
 const PAGE_SIZE = 50
 
-/** The members, a keyset page at a time; the filter looks within the page shown. */
-function Members({ segmentKey }: { segmentKey: string }) {
+/** The members, a keyset page at a time, searched by the server (userId, email or id). */
+function Members({ segmentKey, size }: { segmentKey: string; size: number }) {
   // The cursors of the pages before this one: "Previous" pops one.
   const [cursors, setCursors] = useState<(string | null)[]>([null])
   const cursor = cursors[cursors.length - 1] ?? null
   const [reachable, setReachable] = useState(false)
-  const [filter, setFilter] = useState('')
+  const [text, setText] = useState('')
+  const [q, setQ] = useState('')
+  useEffect(() => {
+    const id = setTimeout(() => {
+      setQ(text.trim())
+      setCursors([null])
+    }, 250)
+    return () => clearTimeout(id)
+  }, [text])
   const page = useAsync(
     () =>
       api.get<Page<Member>>(
-        `/api/segments/${seg(segmentKey)}/members${qs({ limit: PAGE_SIZE, cursor, reachable: reachable || undefined })}`,
+        `/api/segments/${seg(segmentKey)}/members${qs({ limit: PAGE_SIZE, cursor, reachable: reachable || undefined, q: q || undefined })}`,
       ),
-    [segmentKey, cursor, reachable],
+    [segmentKey, cursor, reachable, q],
   )
-  const needle = filter.trim().toLowerCase()
-  const items = (page.data?.items ?? []).filter(
-    (m) =>
-      needle === '' ||
-      [m.id, m.userId, m.email].some((v) => v !== null && v.toLowerCase().includes(needle)),
-  )
+  const items = page.data?.items ?? []
+  // Someone entered or left: the page shown is read again (same cursor, same search).
+  const seen = useRef(size)
+  useEffect(() => {
+    if (seen.current === size) return
+    seen.current = size
+    page.reload()
+  }, [size])
   const csv = (onlyReachable: boolean) =>
     `/api/segments/${seg(segmentKey)}/members${qs({ format: 'csv', reachable: onlyReachable || undefined })}`
   return (
@@ -268,12 +278,12 @@ function Members({ segmentKey }: { segmentKey: string }) {
       </div>
       <div class="toolbar">
         <label>
-          Filter this page
+          Search members
           <input
             type="search"
-            value={filter}
-            placeholder="userId, email or id"
-            onInput={(e) => setFilter(e.currentTarget.value)}
+            value={text}
+            placeholder="start of a userId or email"
+            onInput={(e) => setText(e.currentTarget.value)}
           />
         </label>
         <label class="inline">
@@ -294,10 +304,14 @@ function Members({ segmentKey }: { segmentKey: string }) {
       {page.data === undefined && page.state === 'loading' && <Loading what="Loading members" />}
       {page.data && page.data.items.length === 0 && (
         <Empty>
-          {cursors.length > 1 ? 'No more members.' : 'This segment has no members right now.'}
+          {q !== ''
+            ? `No member’s userId or email starts with “${q}”.`
+            : cursors.length > 1
+              ? 'No more members.'
+              : 'This segment has no members right now.'}
         </Empty>
       )}
-      {page.data && page.data.items.length > 0 && (
+      {page.data && items.length > 0 && (
         <>
           <div class="table-wrap">
             <table data-testid="members-table">
@@ -325,7 +339,6 @@ function Members({ segmentKey }: { segmentKey: string }) {
               </tbody>
             </table>
           </div>
-          {items.length === 0 && <Empty>No member on this page matches “{filter}”.</Empty>}
         </>
       )}
       <div class="actions">
