@@ -82,7 +82,7 @@ describe.each(testStoreKinds())('the dashboard on %s', (kind) => {
       })
       const item = page.getByTestId('feed').locator('li').first()
       await item.waitFor()
-      expect(await item.textContent()).toMatch(/entered\s*u2\s*entered\s*pro/)
+      expect(await item.textContent()).toMatch(/^entered\s*pro · u2 · /)
       await expect.poll(() => stat(page, 'profiles'), { timeout: 15_000 }).toBe('2')
       expect(await page.evaluate(() => (globalThis as { notReloaded?: boolean }).notReloaded)).toBe(
         true,

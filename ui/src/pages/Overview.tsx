@@ -75,11 +75,11 @@ function LiveFeed({ onTransition }: { onTransition: () => void }) {
           {items.map((t) => (
             <li key={t.n} class={t.kind}>
               <span class={`kind ${t.kind}`}>{t.kind}</span>{' '}
+              <Link href={`/segments/${encodeURIComponent(t.segment)}`}>{t.segment}</Link>
+              {' · '}
               <Link href={`/people/${encodeURIComponent(t.profileId)}`}>
                 {t.userId ?? t.anonymousId ?? t.profileId}
-              </Link>{' '}
-              {t.kind === 'entered' ? 'entered' : 'left'}{' '}
-              <Link href={`/segments/${encodeURIComponent(t.segment)}`}>{t.segment}</Link>
+              </Link>
               <span class="muted small">
                 {' '}
                 · {when(t.at)} · {t.reason}
