@@ -238,6 +238,13 @@ describe.each(testStoreKinds())('the dashboard on %s', (kind) => {
         ).toMatch(/^Size/)
         await page.keyboard.press('Enter')
         expect(await rows.first().locator('[data-col="size"]').textContent()).toBe('29')
+        // The 7-day change and its sparkline come from /api/segment-trends.
+        const trends = (await s.t.admin('GET', '/api/segment-trends?days=7')).json()
+        const top = trends.items.find((i: { key: string }) => i.key === 'seg-0029')
+        expect(top.change).toBe(29)
+        const row29 = page.locator('tr[data-key="seg-0029"]')
+        expect(await row29.locator('[data-col="change"]').textContent()).toBe('+29')
+        expect(await row29.locator('svg.spark polyline').count()).toBe(1)
         await screenshot(page, 'segments', false)
         expect(await page.locator('th[aria-sort="descending"]').textContent()).toMatch(/Size/)
         await page.getByRole('button', { name: /^Size/ }).click()
