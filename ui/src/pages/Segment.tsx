@@ -282,7 +282,7 @@ function Members({ segmentKey, size }: { segmentKey: string; size: number }) {
           <input
             type="search"
             value={text}
-            placeholder="start of a userId or email"
+            placeholder="userId or email"
             onInput={(e) => setText(e.currentTarget.value)}
           />
         </label>
