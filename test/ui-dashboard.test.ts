@@ -29,6 +29,15 @@ afterAll(async () => {
 
 const text = (page: Page, selector: string) =>
   page.locator(selector).first().textContent({ timeout: 10_000 })
+/** How far the page is wider than the window (in the page; ≤ 0 when it fits). */
+const widerThanWindow = () => {
+  const d = (
+    globalThis as unknown as {
+      document: { documentElement: { scrollWidth: number; clientWidth: number } }
+    }
+  ).document.documentElement
+  return d.scrollWidth - d.clientWidth
+}
 const stat = (page: Page, id: string) => text(page, `[data-stat="${id}"] .stat-value`)
 
 describe.each(testStoreKinds())('the dashboard on %s', (kind) => {
@@ -397,17 +406,21 @@ describe.each(testStoreKinds())('the dashboard on %s', (kind) => {
       await page.getByRole('button', { name: 'Log in' }).click()
       await page.getByTestId('user-email').waitFor()
       // Nothing is wider than the window.
-      const overflow = await page.evaluate(() => {
-        const d = (
-          globalThis as unknown as {
-            document: { documentElement: { scrollWidth: number; clientWidth: number } }
-          }
-        ).document
-        return d.documentElement.scrollWidth - d.documentElement.clientWidth
-      })
+      const overflow = await page.evaluate(widerThanWindow)
       expect(overflow).toBeLessThanOrEqual(0)
       expect(await axeViolations(page)).toEqual([])
       await screenshot(page, 'overview-phone')
+      // The segment page fits too: tables scroll inside their box, the chart takes the width.
+      await publish('pro', 'Pro plan', { trait: 'plan', eq: 'pro' })
+      await track('/v1/identify', {
+        userId: 'u1',
+        traits: { plan: 'pro', email: 'u1@example.com' },
+      })
+      await page.goto(`${s.url}/segments/pro`)
+      await page.getByTestId('members-table').waitFor()
+      expect(await page.evaluate(widerThanWindow)).toBeLessThanOrEqual(0)
+      expect(await axeViolations(page)).toEqual([])
+      await screenshot(page, 'segment-phone')
       // The link works once.
       const again = await fetch(`${s.url}/auth/set-password`, {
         method: 'POST',
