@@ -18,7 +18,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ENTRY, inputs, staleness, writeStamp } from '../scripts/build-if-stale.mjs'
+import {
+  ENTRY,
+  hasUi,
+  inputs,
+  staleness,
+  UI_ENTRY,
+  UI_STAMP,
+  uiInputs,
+  uiStaleness,
+  writeStamp,
+  writeUiStamp,
+} from '../scripts/build-if-stale.mjs'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 const dirs: string[] = []
@@ -98,6 +109,46 @@ describe('staleness of dist/', () => {
     const stamp = JSON.parse(readFileSync(join(root, 'dist/.build-stamp'), 'utf8'))
     writeFileSync(join(root, 'dist/.build-stamp'), JSON.stringify({ ...stamp, typescript: '1.0' }))
     expect(staleness(root).reason).toMatch(/^TypeScript 1\.0 → /)
+  })
+})
+
+describe('staleness of dist/ui (the dashboard)', () => {
+  const UI = {
+    'ui/vite.config.ts': 'export default {}\n',
+    'ui/index.html': '<div id="app"></div>\n',
+    'ui/src/main.tsx': 'export {}\n',
+  }
+  const builtUi = () => {
+    const root = tree({ ...SOURCES, ...UI, [UI_ENTRY]: '<html></html>\n' })
+    writeUiStamp(root, uiInputs(root))
+    return root
+  }
+
+  it('is stale until built, fresh after, and stale again when a file under ui/ changes', () => {
+    expect(hasUi(tree(SOURCES))).toBe(false)
+    const fresh = tree({ ...SOURCES, ...UI })
+    expect(hasUi(fresh)).toBe(true)
+    expect(uiStaleness(fresh)).toEqual({ stale: true, reason: `${UI_ENTRY} does not exist` })
+    const root = builtUi()
+    expect(uiStaleness(root)).toEqual({ stale: false, reason: 'dist/ui is up to date' })
+    // A server source does not touch the dashboard, nor the other way round.
+    write(root, 'src/shared/time.ts', 'export const second = 1001\n')
+    expect(uiStaleness(root).stale).toBe(false)
+    write(root, 'ui/src/main.tsx', 'export const x = 1\n')
+    expect(uiStaleness(root)).toEqual({ stale: true, reason: 'ui/src/main.tsx changed' })
+    const added = builtUi()
+    write(added, 'ui/src/pages/Overview.tsx', 'export {}\n')
+    expect(uiStaleness(added)).toEqual({ stale: true, reason: 'ui/src/pages/Overview.tsx is new' })
+  })
+
+  it('is stale when Vite, Preact or uPlot is another version than the one that built it', () => {
+    const root = builtUi()
+    const stamp = JSON.parse(readFileSync(join(root, UI_STAMP), 'utf8'))
+    writeFileSync(
+      join(root, UI_STAMP),
+      JSON.stringify({ ...stamp, packages: { ...stamp.packages, preact: '9.0.0' } }),
+    )
+    expect(uiStaleness(root).reason).toMatch(/^preact 9\.0\.0 → /)
   })
 })
 

@@ -149,6 +149,35 @@ describe.each(testStoreKinds())('segment members on %s', (kind) => {
     expect(reads.n).toBe(1)
   })
 
+  it('searches members by the start of their userId or email, or their profile id, and pages the matches', async () => {
+    const find = async (q: string, extra = '') => {
+      const res = await t.admin(
+        'GET',
+        `/api/segments/trial/members?q=${encodeURIComponent(q)}${extra}`,
+      )
+      expect(res.statusCode, res.body).toBe(200)
+      return res.json() as { items: Member[]; nextCursor: string | null }
+    }
+    expect((await find('an')).items.map((m) => m.userId)).toEqual(['ann'])
+    // Emails case-insensitively; zed is not a member, so not found.
+    expect((await find('BOB@X')).items.map((m) => m.userId)).toEqual(['bob'])
+    expect((await find('zed')).items).toEqual([])
+    const u1 = await find('u1')
+    expect(u1.items.map((m) => m.userId).sort()).toEqual(['u01', 'u10', 'u11', 'u12', 'u13']) // u01's email is u1@x.io
+    // Pages of matches, with the cursor; no one twice.
+    const { items, sizes } = await allPages('/api/segments/trial/members?q=u', 5)
+    expect(sizes).toEqual([5, 5, 4])
+    expect(new Set(items.map((m) => m.id)).size).toBe(14)
+    const ann = (await find('ann')).items[0]!
+    expect((await find(ann.id)).items.map((m) => m.userId)).toEqual(['ann'])
+    // With reachable: the matches marketing email can reach (ann consented; bob did not).
+    expect((await find('a', '&reachable=true')).items.map((m) => m.userId)).toEqual(['ann'])
+    expect((await find('b', '&reachable=true')).items).toEqual([])
+    const csvSearch = await t.admin('GET', '/api/segments/trial/members?format=csv&q=ann')
+    expect(csvSearch.statusCode).toBe(400)
+    expect(csvSearch.json().error.message).toMatch(/q searches the JSON listing/)
+  })
+
   it('keeps each member once across pages while members enter and leave between pages', async () => {
     const first = (await t.admin('GET', '/api/segments/trial/members?limit=5')).json()
     // One listed member leaves and someone new enters before the next page is read.
@@ -244,12 +273,12 @@ describe.each(testStoreKinds())('segment members on %s', (kind) => {
       return res.json().error.message as string
     }
     expect(await bad('reachabel=true')).toBe(
-      'unknown query parameter "reachabel"; did you mean reachable? (expected cursor, format, limit, reachable)',
+      'unknown query parameter "reachabel"; did you mean reachable? (expected cursor, format, limit, q, reachable)',
     )
     expect(await bad('format=csv&reachabel=true')).toMatch(/did you mean reachable\?/)
     expect(await bad('limt=5')).toMatch(/unknown query parameter "limt"; did you mean limit\?/)
     expect(await bad('page=2')).toBe(
-      'unknown query parameter "page" (expected cursor, format, limit, reachable)',
+      'unknown query parameter "page" (expected cursor, format, limit, q, reachable)',
     )
     expect(await bad('reachable=yes')).toBe('reachable "yes" must be true or false')
     expect(await bad('reachable=')).toBe('reachable "" must be true or false')

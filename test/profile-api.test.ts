@@ -50,6 +50,49 @@ describe.each(testStoreKinds())('profile API on %s', (kind) => {
     }
   })
 
+  it('searches people by the start of a userId, anonymousId or email, one entry per person', async () => {
+    await t.track('/v1/identify', { userId: 'u10', traits: { email: 'bob@example.com' } })
+    await t.track('/v1/identify', { userId: 'zed', anonymousId: 'anon-ann' })
+    const search = async (q: string) => {
+      const res = await t.admin('GET', `/api/profiles?q=${encodeURIComponent(q)}`)
+      expect(res.statusCode, res.body).toBe(200)
+      return res.json().items as { userId: string; matched: { type: string; value: string } }[]
+    }
+    // An exact userId first, then the others it starts.
+    expect((await search('u1')).map((p) => [p.userId, p.matched])).toEqual([
+      ['u1', { type: 'user', value: 'u1' }],
+      ['u10', { type: 'user', value: 'u10' }],
+    ])
+    // Emails case-insensitively; the person once, though several identities match.
+    expect((await search('ANN@')).map((p) => p.userId)).toEqual(['u1'])
+    expect(await search('an')).toEqual([
+      expect.objectContaining({
+        userId: 'u1',
+        email: 'Ann@Example.com',
+        anonymousIds: ['a1'],
+        matched: { type: 'email', value: 'ann@example.com' },
+      }),
+      expect.objectContaining({
+        userId: 'zed',
+        email: null,
+        anonymousIds: ['anon-ann'],
+        matched: { type: 'anonymous', value: 'anon-ann' },
+      }),
+    ])
+    const id = (await t.admin('GET', '/api/profiles/u1')).json().id
+    expect((await search(id)).map((p) => [p.userId, p.matched.type])).toEqual([['u1', 'id']])
+    expect(await search('nobody')).toEqual([])
+    // A percent sign is a character, not a wildcard.
+    expect(await search('%')).toEqual([])
+    const missing = await t.admin('GET', '/api/profiles')
+    expect(missing.statusCode).toBe(400)
+    expect(missing.json().error.issues).toEqual([
+      { field: 'q', reason: 'is required: the start of a userId, anonymousId, alias or email' },
+    ])
+    expect((await t.admin('GET', '/api/profiles?q=u&limt=2')).statusCode).toBe(400)
+    expect((await t.admin('GET', '/api/profiles?q=u&limit=1')).json().items).toHaveLength(1)
+  })
+
   it('answers 404 profile_not_found for an unknown id', async () => {
     const res = await t.admin('GET', '/api/profiles/nobody')
     expect(res.statusCode).toBe(404)

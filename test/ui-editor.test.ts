@@ -150,6 +150,7 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
       expect(created).toMatchObject({ name: 'Buyers', version: 1, rule: v1 })
 
       // A new version: 30 days instead of 7. The diff is the API's diff.
+      await page.getByRole('tab', { name: 'Rule' }).click()
       await page.locator('#rule').waitFor()
       expect(await page.locator('#rule').inputValue()).toContain('within: 7d')
       const v2 = {
@@ -264,7 +265,7 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
       const phone = await newPage(browser, PHONE)
       try {
         await logIn(phone.page, s.url, email)
-        await phone.page.goto(`${s.url}/segments/buyers`)
+        await phone.page.goto(`${s.url}/segments/buyers?tab=rule`)
         await phone.page.locator('#rule').waitFor()
         await typeRule(
           phone.page,
@@ -438,7 +439,7 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
     const { context, page, problems } = await newPage(browser)
     try {
       await logIn(page, s.url, email)
-      await page.goto(`${s.url}/segments/pro`)
+      await page.goto(`${s.url}/segments/pro?tab=rule`)
       await page.getByTestId('read-only').waitFor()
       expect(await page.locator('#rule').inputValue()).toBe('trait: plan\neq: pro\n')
       expect(await page.locator('#rule').getAttribute('readonly')).not.toBeNull()

@@ -45,6 +45,18 @@ export interface ProfileView {
   readonly lifecycle: LifecycleStage | null
 }
 
+/** A person found by people search (GET /api/profiles?q=). */
+export interface ProfileMatch {
+  readonly id: string
+  readonly userId: string | null
+  /** The `email` trait, or else an email identity. */
+  readonly email: string | null
+  readonly anonymousIds: string[]
+  readonly lastSeen: string | null
+  /** What matched: an identity (`user`, `anonymous`, `alias`, `email`) or the profile `id`. */
+  readonly matched: { readonly type: IdentityKind | 'id'; readonly value: string }
+}
+
 export interface ConsentView {
   readonly state: ConsentState
   readonly at: string
@@ -89,6 +101,52 @@ export class ProfileService {
     const view = id === null ? null : await this.view(workspaceId, id)
     if (!view) throw await unknownProfile(this.store, workspaceId, ref)
     return view
+  }
+
+  /**
+   * People whose userId, anonymousId, alias or email starts with `q`, or whose profile id is
+   * `q`: one entry per person, exact matches first, at most `limit`.
+   * @example await profiles.search('default', 'ann') // [{ id: 'prf_…', userId: 'ann', … }]
+   */
+  async search(workspaceId: string, q: string, limit: number): Promise<ProfileMatch[]> {
+    const [exact, found] = await Promise.all([
+      this.store.resolveProfileId(workspaceId, q),
+      this.store.searchIdentities(workspaceId, q, limit * 4),
+    ])
+    const order: { id: string; matched: ProfileMatch['matched'] }[] = []
+    const seen = new Set<string>()
+    const add = (id: string, matched: ProfileMatch['matched']) => {
+      if (seen.has(id)) return
+      seen.add(id)
+      order.push({ id, matched })
+    }
+    const exactIdentity = found.find((i) => i.value === q || i.value === q.toLowerCase())
+    if (exact !== null)
+      add(
+        exact,
+        exactIdentity && exactIdentity.profileId === exact
+          ? { type: exactIdentity.kind, value: exactIdentity.value }
+          : { type: 'id', value: q },
+      )
+    for (const i of found) add(i.profileId, { type: i.kind, value: i.value })
+    const out: ProfileMatch[] = []
+    for (const { id, matched } of order.slice(0, limit)) {
+      const [p, identities] = await Promise.all([
+        this.store.getProfile(workspaceId, id),
+        this.store.listIdentities(workspaceId, id),
+      ])
+      if (!p || p.mergedInto !== null) continue
+      const email = typeof p.traits.email === 'string' ? p.traits.email : null
+      out.push({
+        id: p.id,
+        userId: p.userId,
+        email: email ?? identities.find((i) => i.kind === 'email')?.value ?? null,
+        anonymousIds: identities.filter((i) => i.kind === 'anonymous').map((i) => i.value),
+        lastSeen: p.lastSeen === null ? null : iso(p.lastSeen),
+        matched,
+      })
+    }
+    return out
   }
 
   async events(workspaceId: string, ref: string, limit: number, cursor: string | null) {

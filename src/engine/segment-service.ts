@@ -457,18 +457,20 @@ export class SegmentService {
    * A page of members in profile-id order after `cursor` (the `nextCursor` of the page before,
    * a profile id): one keyset query, so every member is listed once across pages and a page
    * costs the same wherever it starts. `reachable`: only those marketing email can reach (as
-   * counted in the segment's `reachable` size).
+   * counted in the segment's `reachable` size). `search`: only members whose userId or email
+   * starts with it (or whose profile id it is).
    */
   async members(
     workspaceId: string,
     key: string,
-    q: { cursor: string | null; limit: number; reachable: boolean },
+    q: { cursor: string | null; limit: number; reachable: boolean; search?: string | null },
   ): Promise<{ items: MemberView[]; nextCursor: string | null }> {
     await this.record(workspaceId, key)
     const rows = await this.store.memberPage(workspaceId, key, {
       after: q.cursor,
       limit: q.limit + 1,
       reachableUnder: q.reachable ? await this.consentMode(workspaceId) : null,
+      search: q.search ?? null,
     })
     const page = rows.slice(0, q.limit)
     return {

@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import type { ProfileService } from '../engine/profiles.js'
 import { LIMITS } from '../ingest/message.js'
+import { issuesError } from '../shared/errors.js'
 import { Type } from '@sinclair/typebox'
 import { Nullable, OneOf, ref } from './api-schemas.js'
 import {
@@ -20,6 +21,30 @@ import { pageLimit, querySchema, text } from './query-schema.js'
 export const EVENTS_QUERY = querySchema({
   limit: pageLimit(1000, 50, 'events'),
   cursor: text('the `nextCursor` of the previous page'),
+})
+
+/** `GET /api/profiles`: people search. */
+export const SEARCH_QUERY = querySchema({
+  q: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'the start of a userId, anonymousId, alias or email, or a profile id',
+    }),
+  ),
+  limit: pageLimit(100, 20, 'people'),
+})
+
+const MATCH = Type.Object({
+  id: Type.String(),
+  userId: Nullable(Type.String()),
+  email: Nullable(Type.String({ description: 'the email trait, or else an email identity' })),
+  anonymousIds: Type.Array(Type.String()),
+  lastSeen: Nullable(Type.String({ format: 'date-time' })),
+  matched: Type.Object({
+    type: OneOf(['user', 'anonymous', 'alias', 'email', 'id']),
+    value: Type.String(),
+  }),
 })
 
 const doc = documented('profiles')
@@ -43,6 +68,29 @@ const CONSENT_VALUE = Type.Union([Type.Boolean(), OneOf(['granted', 'denied'])])
 /** `/api/profiles`: read a profile by any of its ids, update its traits, page its events. */
 export async function profileRoutes(app: FastifyInstance, profiles: ProfileService): Promise<void> {
   const api = app.withTypeProvider<TypeBoxTypeProvider>()
+  api.get(
+    '/profiles',
+    doc('People search: profiles whose userId, anonymousId, alias or email starts with q', {
+      querystring: SEARCH_QUERY,
+      response: { 200: answer(Type.Object({ items: Type.Array(MATCH) })), ...adminErrors() },
+    }),
+    async (req) => {
+      const q = req.query.q?.trim()
+      if (!q)
+        throw issuesError(
+          'invalid_request',
+          'say whom to look for: ?q=<userId, anonymousId or email>',
+          [
+            {
+              path: 'q',
+              message: 'is required: the start of a userId, anonymousId, alias or email',
+            },
+          ],
+        )
+      return { items: await profiles.search(req.workspaceId, q, req.query.limit) }
+    },
+  )
+
   api.get(
     '/profiles/:id',
     doc('A profile', {

@@ -74,6 +74,14 @@ export const MEMBERS_QUERY = querySchema({
         "true: only members marketing email can reach (an address, subscribed, consent as the consent mode requires), the same as the segment's reachable size",
     }),
   ),
+  q: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description:
+        'only members whose userId or email (case-insensitively) starts with this, or whose profile id it is (JSON)',
+    }),
+  ),
 })
 
 /** `GET /api/segments/:key/history`: the parameters it takes (and no others). */
@@ -336,7 +344,13 @@ export async function segmentRoutes(app: FastifyInstance, segments: SegmentServi
           cursor: req.query.cursor ?? null,
           limit: req.query.limit,
           reachable,
+          search: req.query.q?.trim() || null,
         })
+      if (req.query.q !== undefined)
+        throw new SegflowError(
+          'invalid_request',
+          'q searches the JSON listing; the CSV is always the whole list (or its reachable part)',
+        )
       if (req.query.cursor !== undefined)
         throw new SegflowError(
           'invalid_request',

@@ -42,13 +42,26 @@ export function memberPageSql(
 ): { sql: string; params: unknown[] } {
   const after = q.after ?? ''
   const reach = q.reachableUnder ? `AND ${reachableSql(q.reachableUnder, 'm', '?')}` : ''
+  const email = h.jsonText('p.traits', 'email')
+  // substr, not LIKE: no escaping, the same on both stores; the keyset walk stays the order.
+  const search = q.search
+    ? `AND (substr(p.user_id, 1, ?) = ? OR substr(lower(${email}), 1, ?) = ? OR m.profile_id = ?)`
+    : ''
+  const n = q.search?.length ?? 0
   return {
-    sql: `SELECT m.profile_id, m.entered_at, p.user_id, ${h.jsonText('p.traits', 'email')} AS email
+    sql: `SELECT m.profile_id, m.entered_at, p.user_id, ${email} AS email
     FROM memberships m
     LEFT JOIN profiles p ON p.workspace_id = m.workspace_id AND p.id = m.profile_id
-    WHERE m.workspace_id = ? AND m.segment_key = ? AND m.profile_id > ? ${reach}
+    WHERE m.workspace_id = ? AND m.segment_key = ? AND m.profile_id > ? ${reach} ${search}
     ORDER BY m.profile_id LIMIT ?`,
-    params: [workspaceId, segmentKey, after, ...(reach ? [after, after, after] : []), q.limit],
+    params: [
+      workspaceId,
+      segmentKey,
+      after,
+      ...(reach ? [after, after, after] : []),
+      ...(q.search ? [n, q.search, n, q.search.toLowerCase(), q.search] : []),
+      q.limit,
+    ],
   }
 }
 

@@ -340,6 +340,21 @@ export abstract class SqlStore implements Store {
     return rows[0] ? toProfile(rows[0], this.hooks) : null
   }
 
+  async searchIdentities(
+    workspaceId: string,
+    prefix: string,
+    limit: number,
+  ): Promise<IdentityRecord[]> {
+    // substr, not LIKE: no escaping of % and _, and the same on both stores. A scan of the
+    // workspace's identities at worst; LIMIT ends it early when there are many matches.
+    const n = prefix.length
+    const rows = await this.reader().all(
+      `SELECT * FROM identities WHERE workspace_id = ? AND (substr(value, 1, ?) = ? OR (kind = 'email' AND substr(value, 1, ?) = ?)) ORDER BY value, kind LIMIT ?`,
+      [workspaceId, n, prefix, n, prefix.toLowerCase(), limit],
+    )
+    return rows.map(toIdentity)
+  }
+
   async listIdentities(workspaceId: string, profileId: string): Promise<IdentityRecord[]> {
     const rows = await this.reader().all(
       `SELECT * FROM identities WHERE workspace_id = ? AND profile_id = ? ORDER BY created_at, kind, value`,

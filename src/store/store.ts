@@ -178,6 +178,11 @@ export interface MemberPageQuery {
   readonly limit: number
   /** Only members reachable under this consent mode; null: every member. */
   readonly reachableUnder: ConsentMode | null
+  /**
+   * Only members whose userId or `email` trait (case-insensitively) starts with this, or
+   * whose profile id it is; null or absent: every member.
+   */
+  readonly search?: string | null
 }
 
 /** A segment member as listings show it. */
@@ -902,6 +907,11 @@ export interface Store {
   /** A profile by internal id (following merges), userId, anonymousId, alias or email. */
   resolveProfileId(workspaceId: string, ref: string): Promise<string | null>
   getProfile(workspaceId: string, profileId: string): Promise<ProfileRecord | null>
+  /**
+   * Identities whose value starts with `prefix` (an email's also with the prefix in lower
+   * case), ordered by value, at most `limit`: people search.
+   */
+  searchIdentities(workspaceId: string, prefix: string, limit: number): Promise<IdentityRecord[]>
   listIdentities(workspaceId: string, profileId: string): Promise<IdentityRecord[]>
   listMerges(workspaceId: string, profileId: string): Promise<MergeRecord[]>
   /** Events newest first (timestamp, then arrival order). */

@@ -2,7 +2,7 @@
  * The dashboard in a real browser: a segflow app listening on 127.0.0.1 (a fresh store, known
  * keys) and Debian's Chromium driven by playwright-core, with axe-core at hand.
  */
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -19,13 +19,35 @@ export const REPO = fileURLToPath(new URL('../..', import.meta.url))
 export const CHROMIUM = process.env.SEGFLOW_CHROMIUM ?? '/usr/bin/chromium'
 export const PASSWORD = 'correct horse battery'
 
-/** Builds dist/ui when ui/ changed since the last build (as `npm start` would). */
+/**
+ * Builds dist/ui when ui/ changed since the last build (as `npm start` would). Test files run
+ * in parallel processes: a lock directory keeps two from building (and emptying dist/ui) at
+ * once; the one that waited finds the build fresh.
+ */
 export function ensureUiBuilt(): void {
-  const current = uiInputs(REPO)
-  if (!uiStaleness(REPO, current).stale) return
-  const status = buildUi(REPO)
-  if (status !== 0) throw new Error(`vite build failed with status ${status}`)
-  writeUiStamp(REPO, current)
+  const lock = join(REPO, 'dist', '.ui-build-lock')
+  const deadline = Date.now() + 120_000
+  for (;;) {
+    if (!uiStaleness(REPO).stale) return
+    try {
+      mkdirSync(join(REPO, 'dist'), { recursive: true })
+      mkdirSync(lock)
+      break
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+      if (Date.now() > deadline) throw new Error(`${lock} held for 2 minutes; remove it if stale`)
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200)
+    }
+  }
+  try {
+    const current = uiInputs(REPO)
+    if (!uiStaleness(REPO, current).stale) return
+    const status = buildUi(REPO)
+    if (status !== 0) throw new Error(`vite build failed with status ${status}`)
+    writeUiStamp(REPO, current)
+  } finally {
+    rmSync(lock, { recursive: true, force: true })
+  }
 }
 
 export interface Served {
@@ -137,7 +159,7 @@ export async function axeViolations(page: Page): Promise<string[]> {
 }
 
 /** Writes docs/screenshots/<name>.png when SEGFLOW_SCREENSHOTS=1 (normal runs write nothing). */
-export async function screenshot(page: Page, name: string): Promise<void> {
+export async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
   if (process.env.SEGFLOW_SCREENSHOTS !== '1') return
-  await page.screenshot({ path: join(REPO, 'docs', 'screenshots', `${name}.png`), fullPage: true })
+  await page.screenshot({ path: join(REPO, 'docs', 'screenshots', `${name}.png`), fullPage })
 }

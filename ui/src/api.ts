@@ -249,6 +249,7 @@ export interface ProfileMatch {
   readonly email: string | null
   readonly anonymousIds: readonly string[]
   readonly lastSeen: string | null
+  readonly matched: { readonly type: string; readonly value: string }
 }
 
 export interface ExplanationNode {

@@ -3,7 +3,7 @@ import type { ComponentChildren, JSX } from 'preact'
 import { createContext } from 'preact'
 import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks'
 import { ApiError } from './api.js'
-import type { Session } from './api.js'
+import type { Session, Transition } from './api.js'
 import { navigate } from './navigation.js'
 
 /** The logged-in session, provided by the app shell. */
@@ -52,6 +52,33 @@ export function useAsync<T>(
   }, [...deps, tick])
   const reload = useCallback(() => setTick((n) => n + 1), [])
   return { ...value, reload }
+}
+
+export type StreamStatus = 'connecting' | 'live' | 'unavailable'
+
+/**
+ * Segment transitions as they happen (server-sent events from /api/stream, cookie auth); the
+ * browser reconnects by itself after a drop.
+ */
+export function useTransitions(onTransition: (t: Transition) => void): StreamStatus {
+  const saved = useRef(onTransition)
+  saved.current = onTransition
+  const [status, setStatus] = useState<StreamStatus>('connecting')
+  useEffect(() => {
+    const source = new EventSource('/api/stream')
+    source.addEventListener('ready', () => setStatus('live'))
+    source.onerror = () =>
+      setStatus(source.readyState === EventSource.CLOSED ? 'unavailable' : 'connecting')
+    source.addEventListener('transition', (e) => {
+      try {
+        saved.current(JSON.parse((e as MessageEvent<string>).data) as Transition)
+      } catch {
+        // A malformed event is skipped; the next one still shows.
+      }
+    })
+    return () => source.close()
+  }, [])
+  return status
 }
 
 /** Re-runs `fn` every `ms` while the page is visible. */
@@ -184,11 +211,13 @@ export function Sparkline({ values, label }: { values: readonly number[]; label:
   const h = 22
   const min = Math.min(...values)
   const max = Math.max(...values)
-  const span = max - min || 1
+  // A flat line is drawn across the middle, not along the floor.
+  const span = max - min || 2
+  const base = max === min ? min - 1 : min
   const pts = values
     .map(
       (v, i) =>
-        `${((i / (values.length - 1)) * (w - 2) + 1).toFixed(1)},${(h - 1 - ((v - min) / span) * (h - 2)).toFixed(1)}`,
+        `${((i / (values.length - 1)) * (w - 2) + 1).toFixed(1)},${(h - 1 - ((v - base) / span) * (h - 2)).toFixed(1)}`,
     )
     .join(' ')
   return (

@@ -1,6 +1,6 @@
-import { useEffect, useState } from 'preact/hooks'
-import { api, ApiError } from '../api.js'
-import type { Overview as OverviewData, Page, Segment, Transition } from '../api.js'
+import { useRef, useState } from 'preact/hooks'
+import { api } from '../api.js'
+import type { Overview as OverviewData, Transition } from '../api.js'
 import {
   Empty,
   ErrorBox,
@@ -10,28 +10,25 @@ import {
   Stat,
   useAsync,
   useInterval,
+  useTransitions,
   when,
 } from '../components.js'
 import type { PageProps } from '../router.js'
 
-/** The overview's numbers: GET /api/overview, or what /api/segments tells where it is missing. */
-async function loadOverview(): Promise<Partial<OverviewData> & { segments: number }> {
-  try {
-    return await api.get<OverviewData>('/api/overview')
-  } catch (e) {
-    if (!(e instanceof ApiError) || e.status !== 404) throw e
-    const list = await api.get<Page<Segment>>('/api/segments')
-    return { segments: list.items.length }
-  }
-}
-
 const FEED = 50
 
 export function Overview(_: PageProps) {
-  const data = useAsync(loadOverview, [])
+  const data = useAsync(() => api.get<OverviewData>('/api/overview'), [])
   useInterval(data.reload, 10_000)
   const o = data.data
   const num = (n: number | undefined) => (n === undefined ? '—' : fmt(n))
+  // Transitions move the numbers; a burst of them reloads once, not once each.
+  const last = useRef(0)
+  const onTransition = () => {
+    if (Date.now() - last.current < 2_000) return
+    last.current = Date.now()
+    data.reload()
+  }
   return (
     <>
       <h1>Overview</h1>
@@ -46,31 +43,19 @@ export function Overview(_: PageProps) {
         </section>
       )}
       {o?.at && <p class="muted small">As of {when(o.at)}; refreshed every 10 seconds.</p>}
-      <LiveFeed />
+      <LiveFeed onTransition={onTransition} />
     </>
   )
 }
 
 /** Segment entries and exits as they happen (server-sent events from /api/stream). */
-function LiveFeed() {
+function LiveFeed({ onTransition }: { onTransition: () => void }) {
   const [items, setItems] = useState<(Transition & { n: number })[]>([])
-  const [status, setStatus] = useState<'connecting' | 'live' | 'unavailable'>('connecting')
-  useEffect(() => {
-    let n = 0
-    const source = new EventSource('/api/stream')
-    source.onopen = () => setStatus('live')
-    source.onerror = () =>
-      setStatus(source.readyState === EventSource.CLOSED ? 'unavailable' : 'connecting')
-    source.addEventListener('transition', (e) => {
-      try {
-        const t = JSON.parse((e as MessageEvent<string>).data) as Transition
-        setItems((old) => [{ ...t, n: n++ }, ...old].slice(0, FEED))
-      } catch {
-        // A malformed event is skipped; the next one still shows.
-      }
-    })
-    return () => source.close()
-  }, [])
+  const counter = useRef(0)
+  const status = useTransitions((t) => {
+    setItems((old) => [{ ...t, n: counter.current++ }, ...old].slice(0, FEED))
+    onTransition()
+  })
   return (
     <section class="card" aria-labelledby="feed-title">
       <h2 id="feed-title">
@@ -90,11 +75,11 @@ function LiveFeed() {
           {items.map((t) => (
             <li key={t.n} class={t.kind}>
               <span class={`kind ${t.kind}`}>{t.kind}</span>{' '}
+              <Link href={`/segments/${encodeURIComponent(t.segment)}`}>{t.segment}</Link>
+              {' · '}
               <Link href={`/people/${encodeURIComponent(t.profileId)}`}>
                 {t.userId ?? t.anonymousId ?? t.profileId}
-              </Link>{' '}
-              {t.kind === 'entered' ? 'entered' : 'left'}{' '}
-              <Link href={`/segments/${encodeURIComponent(t.segment)}`}>{t.segment}</Link>
+              </Link>
               <span class="muted small">
                 {' '}
                 · {when(t.at)} · {t.reason}
