@@ -137,6 +137,7 @@ describe.each(testStoreKinds())('the rule editor and templates on %s', (kind) =>
       await page.getByRole('dialog').getByText('exists already').waitFor()
       expect(await page.getByRole('button', { name: 'Create segment' }).isDisabled()).toBe(true)
       await page.getByRole('button', { name: 'Cancel' }).click()
+      await page.getByRole('dialog').waitFor({ state: 'hidden' })
       expect((await s.t.admin('GET', '/api/segments/taken')).json().version).toBe(1)
       await page.getByLabel('Key').fill('buyers')
 
