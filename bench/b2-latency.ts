@@ -20,7 +20,7 @@ import { dropSchema, pgReachable, storeEnv } from './pg.js'
 import type { BenchStore } from './pg.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const WRITE = 'bench-write-key-0002'
+export const WRITE = 'bench-write-key-0002'
 export const ADMIN = 'bench-admin-key-0002'
 
 export interface B2Figures {

@@ -38,6 +38,7 @@ const { runB5B6 } = await import('./b5-preview.js')
 const { runB7 } = await import('./b7-persist.js')
 const { runB8 } = await import('./b8-render.js')
 const { runB10 } = await import('./b10-export.js')
+const { runB12 } = await import('./b12-dashboard.js')
 const { runIngestBench } = await import('./ingest.js')
 
 const quick = process.argv.includes('--quick')
@@ -192,6 +193,17 @@ if (want('b10')) {
       quick
         ? { members: 20_000, rounds: 2, oldPrefix: 200 }
         : { members: 1_000_000, rounds: 3, oldPrefix: 200 },
+    ),
+  )
+}
+
+if (want('b12')) {
+  record(
+    'b12-dashboard',
+    await runB12(
+      quick
+        ? { profiles: 2_000, segments: 20, rounds: 2 }
+        : { profiles: 100_000, segments: 200, rounds: 5 },
     ),
   )
 }
