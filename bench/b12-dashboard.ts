@@ -177,7 +177,13 @@ async function timeToInteractive(url: string, count: number, rounds: number): Pr
       const t0 = performance.now()
       await page.goto(new URL('/segments', url).href)
       await page.waitForFunction(
-        (n) => document.querySelectorAll('[data-testid="segments-table"] tbody tr').length >= n,
+        // Runs in the page (a DOM); bench/ is compiled without DOM types.
+        (n) =>
+          (
+            globalThis as unknown as {
+              document: { querySelectorAll(s: string): { length: number } }
+            }
+          ).document.querySelectorAll('[data-testid="segments-table"] tbody tr').length >= n,
         count,
         { timeout: 60_000 },
       )
