@@ -275,6 +275,9 @@ describe.each(testStoreKinds())('the dashboard on %s', (kind) => {
         { event: 'Viewed Pricing', within: '7d' },
       ],
     })
+    expect(
+      (await s.t.admin('PUT', '/api/scores/engagement', { preset: 'engagement' })).statusCode,
+    ).toBeLessThan(300)
     await track('/v1/identify', {
       userId: 'ann-42',
       anonymousId: 'anon-7',
@@ -309,6 +312,17 @@ describe.each(testStoreKinds())('the dashboard on %s', (kind) => {
       const api = (await s.t.admin('GET', '/api/profiles/ann-42/explain/pro')).json()
       expect(api.member).toBe(true)
       expect(await explanation.locator('li code').first().textContent()).toBe(api.explanation.rule)
+      // The score, and where its points come from, as the API explains it.
+      const score = (await s.t.admin('GET', '/api/profiles/ann-42/scores/engagement')).json()
+      expect(score.criteria.length).toBeGreaterThan(0)
+      const breakdown = page.getByTestId('score-breakdown-engagement')
+      await breakdown.locator('summary').click()
+      await breakdown.getByTestId('score-criterion').first().waitFor()
+      expect(
+        await breakdown
+          .getByTestId('score-criterion')
+          .evaluateAll((rows) => rows.map((r) => r.querySelector('code')?.textContent)),
+      ).toEqual(score.criteria.map((c: { criterion: string }) => c.criterion))
       expect(await axeViolations(page)).toEqual([])
       await screenshot(page, 'person')
       expect(problems).toEqual([])

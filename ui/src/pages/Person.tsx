@@ -133,7 +133,10 @@ function Scores({ p }: { p: Profile }) {
         {scores.map(([model, score]) => (
           <Fragment key={model}>
             <dt>Score: {model}</dt>
-            <dd>{fmt(Math.round(score * 100) / 100)}</dd>
+            <dd>
+              {fmt(Math.round(score * 100) / 100)}
+              <Breakdown profileId={p.id} model={model} />
+            </dd>
           </Fragment>
         ))}
         {scores.length === 0 && (
@@ -144,6 +147,60 @@ function Scores({ p }: { p: Profile }) {
         )}
       </dl>
     </section>
+  )
+}
+
+interface ScoreExplanation {
+  score: number
+  criteria: { criterion: string; kind: 'rule' | 'event'; points: number }[]
+}
+
+/** Where a score's points come from, criterion by criterion (loaded when opened). */
+function Breakdown({ profileId, model }: { profileId: string; model: string }) {
+  const [open, setOpen] = useState(false)
+  const explained = useAsync(
+    () =>
+      open
+        ? api.get<ScoreExplanation>(`/api/profiles/${seg(profileId)}/scores/${seg(model)}`)
+        : Promise.resolve(null),
+    [open, profileId, model],
+  )
+  return (
+    <details
+      class="breakdown"
+      data-testid={`score-breakdown-${model}`}
+      onToggle={(e) => setOpen((e.currentTarget as HTMLDetailsElement).open)}
+    >
+      <summary>Breakdown</summary>
+      <Show value={explained} what="Loading the breakdown">
+        {(b) =>
+          b === null ? null : b.criteria.length === 0 ? (
+            <Empty>No criterion gives points.</Empty>
+          ) : (
+            <table class="small">
+              <thead>
+                <tr>
+                  <th scope="col">Criterion</th>
+                  <th scope="col" class="num">
+                    Points
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {b.criteria.map((c) => (
+                  <tr key={c.criterion} data-testid="score-criterion">
+                    <td>
+                      <code>{c.criterion}</code> <span class="muted">({c.kind})</span>
+                    </td>
+                    <td class="num">{fmt(Math.round(c.points * 100) / 100)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </Show>
+    </details>
   )
 }
 
