@@ -160,6 +160,11 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   })
   metrics.trackEngine(() => engine.stats)
   await engine.load()
+  // The segment counters, computed now for a workspace that has none yet under its consent
+  // mode (a database from before them), so that listing segments reads them from the start.
+  for (const ws of await store.listWorkspaces()) {
+    await store.write((tx) => tx.refreshSegmentCounts(ws.id))
+  }
   scheduler = new Scheduler(store, engine, clock, options.timers, onError)
   const writer = new Writer(store, clock, engine)
   const queue = new GroupCommit(writer, clock, {

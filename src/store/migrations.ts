@@ -622,6 +622,28 @@ export const MIGRATIONS: readonly Migration[] = [
        FROM events GROUP BY workspace_id, received_at - (received_at % 60000)`,
     ],
   },
+  {
+    version: 19,
+    name: 'segment sizes and reachable sizes as counters',
+    statements: (t) => [
+      // Whether the membership's person was reachable when last settled (sql-segment-counts.ts).
+      `ALTER TABLE memberships ADD COLUMN reach ${t.int} NOT NULL DEFAULT 0`,
+      `CREATE TABLE segment_counts (
+        workspace_id TEXT NOT NULL,
+        segment_key TEXT NOT NULL,
+        writer TEXT NOT NULL,
+        members ${t.int} NOT NULL,
+        reachable ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, segment_key, writer)
+      )`,
+      // The consent mode the reach bits were computed under; none yet: the first write
+      // transaction of each workspace (or the start of `serve`) counts it.
+      `CREATE TABLE segment_reach (
+        workspace_id TEXT PRIMARY KEY,
+        mode TEXT NOT NULL
+      )`,
+    ],
+  },
 ]
 
 export function migrationStatements(kind: StoreKind, m: Migration): string[] {

@@ -123,7 +123,7 @@ async function consents(
   return rows.map(toConsent)
 }
 
-async function getEmailSettings(
+export async function getEmailSettings(
   c: SqlConnection,
   workspaceId: string,
 ): Promise<EmailSettingsRecord | null> {
@@ -142,7 +142,11 @@ async function getEmailSettings(
   }
 }
 export class SqlMessagingTx implements MessagingTx {
-  constructor(private readonly c: SqlConnection) {}
+  constructor(
+    private readonly c: SqlConnection,
+    /** Told of people whose reachability may change (email status) and of a new consent mode. */
+    private readonly touch: (workspaceId: string, profileIds: string[]) => void = () => undefined,
+  ) {}
 
   async listTemplates(workspaceId: string): Promise<TemplateRecord[]> {
     return (
@@ -173,6 +177,8 @@ export class SqlMessagingTx implements MessagingTx {
   }
 
   async upsertEmailSettings(s: EmailSettingsRecord): Promise<void> {
+    // A new consent mode: the workspace's reachable counts are recounted when it commits.
+    this.touch(s.workspaceId, [])
     await this.c.run(
       `INSERT INTO email_settings (workspace_id, from_address, caps, consent, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (workspace_id) DO UPDATE SET from_address = excluded.from_address, caps = excluded.caps,
@@ -202,6 +208,7 @@ export class SqlMessagingTx implements MessagingTx {
     reason: string | null,
     at: number,
   ): Promise<void> {
+    this.touch(workspaceId, [profileId])
     await this.c.run(
       `INSERT INTO email_status (workspace_id, profile_id, status, reason, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (workspace_id, profile_id) DO UPDATE SET status = excluded.status, reason = excluded.reason,

@@ -1,3 +1,4 @@
+import type { SegmentCounts } from './sql-segment-counts.js'
 import type { DialectHooks, Row, SqlConnection } from './sql-connection.js'
 import type { PrivacyReads, PrivacyRequestRecord, PrivacyTx } from './store.js'
 
@@ -111,6 +112,7 @@ export class SqlPrivacyTx implements PrivacyTx {
   constructor(
     private readonly c: SqlConnection,
     private readonly h: DialectHooks,
+    private readonly counts: SegmentCounts | null = null,
   ) {}
 
   async insertRequest(r: PrivacyRequestRecord): Promise<void> {
@@ -179,6 +181,18 @@ export class SqlPrivacyTx implements PrivacyTx {
          AND NOT (id ${this.h.inArray('?')})`,
       [workspaceId, ids, keep],
     )
+    // The engine has taken the person out of every segment already (with transitions that the
+    // counters followed); any membership still here leaves the counters with its row.
+    const left = (
+      await this.c.all(
+        `SELECT segment_key, profile_id FROM memberships WHERE workspace_id = ? AND profile_id ${this.h.inArray('?')}`,
+        [workspaceId, ids],
+      )
+    ).map((r) => ({ segmentKey: String(r.segment_key), profileId: String(r.profile_id) }))
+    if (this.counts && left.length > 0) {
+      await this.counts.beforeDelete(workspaceId, left)
+      await this.counts.addMembers(left.map((m) => ({ workspaceId, ...m, delta: -1 })))
+    }
     for (const { table, columns } of BY_PROFILE) {
       const where = columns.map((col) => `${col} ${this.h.inArray('?')}`).join(' OR ')
       counts[table] = await this.c.run(

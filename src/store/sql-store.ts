@@ -21,6 +21,7 @@ import {
 } from './rows.js'
 import type { DialectHooks, Row, SqlConnection } from './sql-connection.js'
 import { SqlDeliveryReads } from './sql-delivery.js'
+import { readSegmentCounts } from './sql-segment-counts.js'
 import { memberPageSql, reachableSql, toMemberRow } from './sql-members.js'
 import { SqlMessagingReads } from './sql-messaging.js'
 import { SqlPrivacyReads } from './sql-privacy.js'
@@ -183,20 +184,30 @@ export abstract class SqlStore implements Store {
   }
 
   write<T>(fn: (tx: WriteTx) => Promise<T>): Promise<T> {
-    return this.exclusive((conn) =>
-      fn(new SqlWriteTx(conn, this.hooks, () => this.sealer, this.writerId)),
-    )
+    return this.exclusive(async (conn) => {
+      const tx = new SqlWriteTx(conn, this.hooks, () => this.sealer, this.writerId)
+      const result = await fn(tx)
+      await tx.settle()
+      return result
+    })
   }
 
   // ---- workspaces and keys -------------------------------------------------------------
 
   async ensureWorkspace(ws: Workspace): Promise<boolean> {
-    const n = await this.exclusive((c) =>
-      c.run(
+    const n = await this.exclusive(async (c) => {
+      const made = await c.run(
         `INSERT INTO workspaces (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
         [ws.id, ws.name, ws.createdAt],
-      ),
-    )
+      )
+      // A new workspace's segment counters are all zero under the default consent mode.
+      if (made > 0)
+        await c.run(
+          `INSERT INTO segment_reach (workspace_id, mode) VALUES (?, 'opt_in') ON CONFLICT (workspace_id) DO NOTHING`,
+          [ws.id],
+        )
+      return made
+    })
     return n > 0
   }
 
@@ -472,6 +483,9 @@ export abstract class SqlStore implements Store {
     workspaceId: string,
     mode: ConsentMode,
   ): Promise<Map<string, { size: number; reachable: number }>> {
+    const counted = await readSegmentCounts(this.reader(), workspaceId, mode)
+    if (counted) return counted
+    // Not counted under this mode yet (the counters are recounted by the next write).
     const rows = await this.reader().all(
       `SELECT m.segment_key, COUNT(*) AS n,
          SUM(CASE WHEN ${reachableSql(mode)} THEN 1 ELSE 0 END) AS reachable

@@ -4,6 +4,7 @@ import type { DialectHooks, SqlConnection } from './sql-connection.js'
 import { SqlDeliveryTx } from './sql-delivery.js'
 import { SqlMessagingTx } from './sql-messaging.js'
 import { SqlPrivacyTx } from './sql-privacy.js'
+import { SegmentCounts } from './sql-segment-counts.js'
 import { SqlScoringTx } from './sql-scoring.js'
 import { SqlUsersTx } from './sql-users.js'
 import {
@@ -57,11 +58,24 @@ export class SqlWriteTx implements WriteTx {
     /** This store object's own id in the size rollup (see insertTransitions). */
     private readonly writer = '',
   ) {
+    this.counts = new SegmentCounts(c, h, writer)
     this.delivery = new SqlDeliveryTx(c, h, sealer)
-    this.messaging = new SqlMessagingTx(c)
+    this.messaging = new SqlMessagingTx(c, (ws, ids) => this.counts.touch(ws, ids))
     this.scoring = new SqlScoringTx(c)
-    this.privacy = new SqlPrivacyTx(c, h)
+    this.privacy = new SqlPrivacyTx(c, h, this.counts)
     this.users = new SqlUsersTx(c)
+  }
+
+  /** The segment size counters this transaction keeps up to date (sql-segment-counts.ts). */
+  private readonly counts: SegmentCounts
+
+  /** Settles what the transaction changed of the segment counters; the store calls it before COMMIT. */
+  settle(): Promise<void> {
+    return this.counts.settle()
+  }
+
+  async refreshSegmentCounts(workspaceId: string): Promise<void> {
+    this.counts.touch(workspaceId, [])
   }
 
   async existingMessageIds(
@@ -106,6 +120,21 @@ export class SqlWriteTx implements WriteTx {
   }
 
   async upsertIdentities(rows: readonly IdentityRecord[]): Promise<void> {
+    // An email address makes its person reachable, and one moved to someone else may leave its
+    // earlier holder without one: both are settled (reachability).
+    const emails = rows.filter((r) => r.kind === 'email')
+    for (const ws of new Set(emails.map((r) => r.workspaceId))) {
+      const values = emails.filter((r) => r.workspaceId === ws).map((r) => r.value)
+      const holders = await this.c.all(
+        `SELECT profile_id FROM identities WHERE workspace_id = ? AND kind = 'email'
+           AND value ${this.h.inArray('?')}`,
+        [ws, this.h.arrayParam(values)],
+      )
+      this.counts.touch(ws, [
+        ...holders.map((r) => String(r.profile_id)),
+        ...emails.filter((r) => r.workspaceId === ws).map((r) => r.profileId),
+      ])
+    }
     await this.c.insertMany(
       `INSERT INTO identities (workspace_id, value, kind, profile_id, created_at)`,
       rows.map((r) => [r.workspaceId, r.value, r.kind, r.profileId, r.createdAt]),
@@ -114,6 +143,7 @@ export class SqlWriteTx implements WriteTx {
   }
 
   async moveProfileData(workspaceId: string, fromId: string, intoId: string): Promise<void> {
+    this.counts.touch(workspaceId, [fromId, intoId])
     await this.c.run(
       `UPDATE identities SET profile_id = ? WHERE workspace_id = ? AND profile_id = ?`,
       [intoId, workspaceId, fromId],
@@ -302,7 +332,7 @@ export class SqlWriteTx implements WriteTx {
 
   async deleteSegment(workspaceId: string, key: string): Promise<void> {
     // A segment made again with this key starts a history of its own.
-    for (const table of ['memberships', 'timers', 'segment_sizes']) {
+    for (const table of ['memberships', 'timers', 'segment_sizes', 'segment_counts']) {
       await this.c.run(`DELETE FROM ${table} WHERE workspace_id = ? AND segment_key = ?`, [
         workspaceId,
         key,
@@ -324,6 +354,8 @@ export class SqlWriteTx implements WriteTx {
   }
 
   async upsertMemberships(rows: readonly MembershipRecord[]): Promise<void> {
+    // A new membership's reach bit starts at 0: settling sets it.
+    for (const m of rows) this.counts.touch(m.workspaceId, [m.profileId])
     await this.c.insertMany(
       `INSERT INTO memberships (workspace_id, segment_key, profile_id, version, entered_at)`,
       rows.map((m) => [m.workspaceId, m.segmentKey, m.profileId, m.version, m.enteredAt]),
@@ -335,6 +367,7 @@ export class SqlWriteTx implements WriteTx {
     workspaceId: string,
     rows: readonly { segmentKey: string; profileId: string }[],
   ): Promise<void> {
+    await this.counts.beforeDelete(workspaceId, rows)
     await this.c.matchMany(
       `DELETE FROM memberships WHERE workspace_id = ?`,
       [workspaceId],
@@ -386,6 +419,7 @@ export class SqlWriteTx implements WriteTx {
   }
 
   async upsertConsents(rows: readonly ConsentRecord[]): Promise<void> {
+    for (const r of rows) this.counts.touch(r.workspaceId, [r.profileId])
     await this.c.insertMany(
       `INSERT INTO consents (workspace_id, profile_id, purpose, state, at, source, evidence, message_id)`,
       rows.map((r) => [
@@ -500,6 +534,13 @@ export class SqlWriteTx implements WriteTx {
       else b[5]++
       buckets.set(k, b)
     }
+    await this.counts.addMembers(
+      rows.map((t) => ({
+        workspaceId: t.workspaceId,
+        segmentKey: t.segmentKey,
+        delta: t.type === 'segment.entered' ? 1 : -1,
+      })),
+    )
     if (buckets.size === 0) return
     await this.c.insertMany(
       `INSERT INTO segment_sizes (workspace_id, segment_key, bucket, writer, entered, exited)`,

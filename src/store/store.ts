@@ -819,6 +819,11 @@ export interface WriteTx {
   /** Timers due at or before `upTo`, earliest first, in every workspace. */
   dueTimers(upTo: number, limit: number): Promise<TimerRecord[]>
   insertTransitions(rows: readonly TransitionRecord[]): Promise<void>
+  /**
+   * Makes sure the workspace's segment counters hold under its consent mode when this
+   * transaction commits (recounting them if they do not).
+   */
+  refreshSegmentCounts(workspaceId: string): Promise<void>
   /** Live (not merged-away) profile ids after `after`, in id order. */
   profileIdsAfter(workspaceId: string, after: string | null, limit: number): Promise<string[]>
   /** The profiles' track, page and screen events, oldest first (to rebuild trackers). */
