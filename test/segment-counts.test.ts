@@ -4,7 +4,8 @@
  * or change whether they can be emailed — identifies with and without an address, an address
  * moved to someone else, consent granted and refused, unsubscribes and resubscribes, merges,
  * erasures, time exits, a rule change, a deleted segment, a new consent mode — each segment's
- * size and reachable size equal a direct count, on both stores.
+ * size and reachable size, and the workspace's reachable audience, equal a direct count, on both
+ * stores.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { ConsentMode } from '../src/privacy/index.js'
@@ -59,6 +60,17 @@ describe.each(testStoreKinds())('segment counters on %s', (kind) => {
       rows.map((r) => [String(r.k), { size: Number(r.n), reachable: Number(r.r) }]),
     )
   }
+  /** The workspace's reachable audience counted from the profiles, by the same definition. */
+  const audience = async (mode: ConsentMode) =>
+    Number(
+      (
+        await t.rt.store.query(
+          `SELECT COUNT(*) AS n FROM profiles m WHERE m.workspace_id = ? AND m.merged_into IS NULL
+             AND ${reachableSql(mode, 'm', '', 'id')}`,
+          ['default'],
+        )
+      )[0]!.n,
+    )
   const listed = async () => {
     const items = (await ok('GET', '/api/segments')).items as {
       key: string
@@ -152,10 +164,38 @@ describe.each(testStoreKinds())('segment counters on %s', (kind) => {
       for (const key of ['pro', 'active', 'anyone']) await t.rt.segments.settled('default', key)
       const want = await counted(mode)
       expect(await listed(), `step ${step}`).toEqual(want)
+      expect((await ok('GET', '/api/overview')).reachable, `step ${step}`).toBe(
+        await audience(mode),
+      )
       steps++
       if (Object.values(want).some((c) => c.reachable > 0)) nonZeroReachable++
     }
     expect(steps).toBe(120)
+    // A reachable person erased: the counters lose them with their rows.
+    await ok('PUT', '/api/email/settings', {
+      from: 'News <news@example.com>',
+      consent: { mode: 'opt_out' },
+    })
+    mode = 'opt_out'
+    await track('/v1/identify', {
+      userId: 'zed',
+      traits: { plan: 'pro', email: 'zed@example.com' },
+    })
+    for (const key of ['pro', 'active', 'anyone']) await t.rt.segments.settled('default', key)
+    const before = await audience(mode)
+    expect((await ok('GET', '/api/overview')).reachable).toBe(before)
+    expect(
+      (
+        await t.admin('POST', '/api/privacy/requests', {
+          type: 'erasure',
+          profile: 'zed',
+          regulation: 'gdpr',
+        })
+      ).statusCode,
+    ).toBe(201)
+    expect(await audience(mode)).toBe(before - 1)
+    expect((await ok('GET', '/api/overview')).reachable).toBe(before - 1)
+    expect(await listed()).toEqual(await counted(mode))
     // The run reached people: the counters were tested on something.
     expect(nonZeroReachable).toBeGreaterThan(20)
   })

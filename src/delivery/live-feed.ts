@@ -39,6 +39,9 @@ export interface LiveFeedOptions {
 
 type Listener = (e: LiveFeedEvent) => void
 
+/** How soon a read held back by an earlier open transaction is tried again. */
+const HELD_RETRY_MS = 250
+
 /**
  * The transition outbox as a live feed, for people watching (the dashboard): one reader for
  * every subscriber of every workspace, running only while someone listens. It reads like the
@@ -55,6 +58,8 @@ export class LiveFeed {
   /** Where the next read starts; null while nobody listens. */
   private cursor: OutboxPosition | null = null
   private starting: Promise<void> | null = null
+  /** The last read found committed transitions beyond the horizon (read again soon). */
+  private held = false
   private readonly pollMs: number
   private readonly maxPerRead: number
 
@@ -69,7 +74,8 @@ export class LiveFeed {
       clock,
       options.timers ?? realTimers,
       () => this.read(),
-      async () => (this.size() > 0 ? this.clock.now() + this.pollMs : null),
+      async () =>
+        this.size() > 0 ? this.clock.now() + (this.held ? HELD_RETRY_MS : this.pollMs) : null,
       options.onError,
     )
   }
@@ -124,8 +130,11 @@ export class LiveFeed {
   private async read(): Promise<void> {
     if (this.size() === 0) return
     if (this.cursor === null) return
-    // A kick comes from inside the transaction that wrote the transitions: read after it.
+    // A kick comes from inside the transaction that wrote the transitions: read after it, and
+    // (PostgreSQL) once the horizon has passed them — a transaction that began earlier, in any
+    // database of the cluster, holds it back; waited for briefly, then the next poll reads on.
     await this.store.afterWrites()
+    this.held = !(await this.store.delivery.settleOutbox())
     const horizon = await this.store.delivery.outboxHorizon()
     const rows = await this.store.delivery.outboxBetween(this.cursor, horizon, this.maxPerRead)
     // Everything up to the horizon is read, or (a burst) skipped.

@@ -624,7 +624,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 19,
-    name: 'segment sizes and reachable sizes as counters',
+    name: 'segment sizes, reachable sizes and the reachable audience as counters',
     statements: (t) => [
       // Whether the membership's person was reachable when last settled (sql-segment-counts.ts).
       `ALTER TABLE memberships ADD COLUMN reach ${t.int} NOT NULL DEFAULT 0`,
@@ -635,6 +635,14 @@ export const MIGRATIONS: readonly Migration[] = [
         members ${t.int} NOT NULL,
         reachable ${t.int} NOT NULL,
         PRIMARY KEY (workspace_id, segment_key, writer)
+      )`,
+      // The same for a person (the workspace's reachable audience), and its counter.
+      `ALTER TABLE profiles ADD COLUMN reach ${t.int} NOT NULL DEFAULT 0`,
+      `CREATE TABLE profile_reach (
+        workspace_id TEXT NOT NULL,
+        writer TEXT NOT NULL,
+        reachable ${t.int} NOT NULL,
+        PRIMARY KEY (workspace_id, writer)
       )`,
       // The consent mode the reach bits were computed under; none yet: the first write
       // transaction of each workspace (or the start of `serve`) counts it.

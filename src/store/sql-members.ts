@@ -7,24 +7,25 @@ import type { MemberPageQuery, MemberRow } from './store.js'
  * (an email identity), an email status of subscribed (no row means subscribed), and
  * email_marketing consent as `mode` requires (opt_in: granted; opt_out: not denied). The one
  * definition behind a segment's `reachable` size and the members listing's `reachable=true`.
+ * `id`: the column of `m` holding the profile id (`id` for the profiles table itself).
  * `after`: a lower bound on the profile id (SQL), repeated in each subquery. It changes no
  * answer (the row's own id is above it); it lets PostgreSQL start the merge joins it picks for
  * a keyset page at the page instead of at the first profile, so a page costs the same
  * wherever it starts.
  */
-export function reachableSql(mode: ConsentMode, m = 'm', after = ''): string {
+export function reachableSql(mode: ConsentMode, m = 'm', after = '', id = 'profile_id'): string {
   const consent =
     mode === 'opt_in'
       ? `EXISTS (SELECT 1 FROM consents c WHERE c.workspace_id = ${m}.workspace_id
-           AND c.profile_id = ${m}.profile_id${after && ` AND c.profile_id > ${after}`}
+           AND c.profile_id = ${m}.${id}${after && ` AND c.profile_id > ${after}`}
            AND c.purpose = 'email_marketing' AND c.state = 'granted')`
       : `NOT EXISTS (SELECT 1 FROM consents c WHERE c.workspace_id = ${m}.workspace_id
-           AND c.profile_id = ${m}.profile_id${after && ` AND c.profile_id > ${after}`}
+           AND c.profile_id = ${m}.${id}${after && ` AND c.profile_id > ${after}`}
            AND c.purpose = 'email_marketing' AND c.state = 'denied')`
   return `(EXISTS (SELECT 1 FROM identities i WHERE i.workspace_id = ${m}.workspace_id
-             AND i.profile_id = ${m}.profile_id${after && ` AND i.profile_id > ${after}`} AND i.kind = 'email')
+             AND i.profile_id = ${m}.${id}${after && ` AND i.profile_id > ${after}`} AND i.kind = 'email')
            AND NOT EXISTS (SELECT 1 FROM email_status s WHERE s.workspace_id = ${m}.workspace_id
-             AND s.profile_id = ${m}.profile_id${after && ` AND s.profile_id > ${after}`}
+             AND s.profile_id = ${m}.${id}${after && ` AND s.profile_id > ${after}`}
              AND s.status <> 'subscribed')
            AND ${consent})`
 }

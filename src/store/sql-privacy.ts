@@ -193,6 +193,7 @@ export class SqlPrivacyTx implements PrivacyTx {
       await this.counts.beforeDelete(workspaceId, left)
       await this.counts.addMembers(left.map((m) => ({ workspaceId, ...m, delta: -1 })))
     }
+    await this.counts?.beforeDeletePeople(workspaceId, profileIds)
     for (const { table, columns } of BY_PROFILE) {
       const where = columns.map((col) => `${col} ${this.h.inArray('?')}`).join(' OR ')
       counts[table] = await this.c.run(

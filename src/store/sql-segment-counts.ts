@@ -15,7 +15,8 @@ import { getEmailSettings } from './sql-messaging.js'
  * identities, email status, consent or memberships changed) are brought up to date and the
  * counters moved by what flipped. Nothing else changes whether someone is reachable, except
  * the workspace's consent mode: `segment_reach` records the mode the bits were computed under,
- * and a transaction that finds another one recounts the workspace.
+ * and a transaction that finds another one recounts the workspace. The workspace's reachable
+ * audience is kept the same way: a `reach` bit per profile, summed in `profile_reach`.
  */
 export class SegmentCounts {
   /** Workspace → people whose reachability may have changed in this transaction. */
@@ -92,6 +93,18 @@ export class SegmentCounts {
         sums.set(key, (sums.get(key) ?? 0) + (Number(r.reach) === 1 ? 1 : -1))
       }
       await this.add([...sums].map(([key, n]) => [ws, key, this.writer, 0, n]))
+      // The people themselves (a merged-away profile has no address left: its bit goes to 0).
+      const own = `CASE WHEN ${reachableSql(mode, 'profiles', '', 'id')} THEN 1 ELSE 0 END`
+      const people = await this.c.all(
+        `UPDATE profiles SET reach = ${own}
+         WHERE workspace_id = ? AND id ${this.h.inArray('?')} AND reach <> ${own}
+         RETURNING reach`,
+        [ws, this.h.arrayParam([...ids])],
+      )
+      await this.addPeople(
+        ws,
+        people.reduce((n, r) => n + (Number(r.reach) === 1 ? 1 : -1), 0),
+      )
     }
     this.touched.clear()
   }
@@ -110,10 +123,42 @@ export class SegmentCounts {
        WHERE workspace_id = ? GROUP BY workspace_id, segment_key`,
       [workspaceId],
     )
+    const own = `CASE WHEN ${reachableSql(mode, 'profiles', '', 'id')} THEN 1 ELSE 0 END`
+    await this.c.run(
+      `UPDATE profiles SET reach = ${own} WHERE workspace_id = ? AND reach <> ${own}`,
+      [workspaceId],
+    )
+    await this.c.run(`DELETE FROM profile_reach WHERE workspace_id = ?`, [workspaceId])
+    await this.c.run(
+      `INSERT INTO profile_reach (workspace_id, writer, reachable)
+       SELECT ?, '', COALESCE(SUM(reach), 0) FROM profiles WHERE workspace_id = ?`,
+      [workspaceId, workspaceId],
+    )
     await this.c.run(
       `INSERT INTO segment_reach (workspace_id, mode) VALUES (?, ?)
        ON CONFLICT (workspace_id) DO UPDATE SET mode = excluded.mode`,
       [workspaceId, mode],
+    )
+  }
+
+  /** People about to be deleted (an erasure): the reachable ones leave the audience count. */
+  async beforeDeletePeople(workspaceId: string, profileIds: readonly string[]): Promise<void> {
+    if (profileIds.length === 0) return
+    const rows = await this.c.all(
+      `SELECT COALESCE(SUM(reach), 0) AS n FROM profiles WHERE workspace_id = ?
+         AND (id ${this.h.inArray('?')} OR merged_into ${this.h.inArray('?')})`,
+      [workspaceId, this.h.arrayParam(profileIds), this.h.arrayParam(profileIds)],
+    )
+    await this.addPeople(workspaceId, -Number(rows[0]?.n ?? 0))
+  }
+
+  private async addPeople(workspaceId: string, delta: number): Promise<void> {
+    if (delta === 0) return
+    await this.c.run(
+      `INSERT INTO profile_reach (workspace_id, writer, reachable) VALUES (?, ?, ?)
+       ON CONFLICT (workspace_id, writer) DO UPDATE SET
+         reachable = profile_reach.reachable + excluded.reachable`,
+      [workspaceId, this.writer, delta],
     )
   }
 
@@ -158,4 +203,21 @@ export async function readSegmentCounts(
       .filter((r) => Number(r.n) !== 0)
       .map((r) => [String(r.segment_key), { size: Number(r.n), reachable: Number(r.r) }]),
   )
+}
+
+/** The workspace's reachable audience from its counter, when counted under `mode`; else null. */
+export async function readReachableProfiles(
+  c: SqlConnection,
+  workspaceId: string,
+  mode: ConsentMode,
+): Promise<number | null> {
+  const counted = await c.all(`SELECT mode FROM segment_reach WHERE workspace_id = ?`, [
+    workspaceId,
+  ])
+  if (counted[0]?.mode !== mode) return null
+  const rows = await c.all(
+    `SELECT COALESCE(SUM(reachable), 0) AS n FROM profile_reach WHERE workspace_id = ?`,
+    [workspaceId],
+  )
+  return Number(rows[0]?.n ?? 0)
 }

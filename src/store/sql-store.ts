@@ -21,7 +21,7 @@ import {
 } from './rows.js'
 import type { DialectHooks, Row, SqlConnection } from './sql-connection.js'
 import { SqlDeliveryReads } from './sql-delivery.js'
-import { readSegmentCounts } from './sql-segment-counts.js'
+import { readReachableProfiles, readSegmentCounts } from './sql-segment-counts.js'
 import { memberPageSql, reachableSql, toMemberRow } from './sql-members.js'
 import { SqlMessagingReads } from './sql-messaging.js'
 import { SqlPrivacyReads } from './sql-privacy.js'
@@ -435,6 +435,8 @@ export abstract class SqlStore implements Store {
   }
 
   async countReachableProfiles(workspaceId: string, mode: ConsentMode): Promise<number> {
+    const counted = await readReachableProfiles(this.reader(), workspaceId, mode)
+    if (counted !== null) return counted
     const rows = await this.reader().all(
       `SELECT COUNT(*) AS n FROM
          (SELECT workspace_id, id AS profile_id FROM profiles
