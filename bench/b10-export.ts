@@ -18,6 +18,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { PostgresStore } from '../src/store/postgres/postgres-store.js'
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js'
+import { reachableSql } from '../src/store/sql-members.js'
 import type { Store } from '../src/store/store.js'
 import { ADMIN, start } from './b2-latency.js'
 import { dropSchema, PG_URL, pgReachable, storeEnv } from './pg.js'
@@ -72,6 +73,14 @@ export function fillSql(kind: BenchStore, n: number): string[] {
     `INSERT INTO email_status (workspace_id, profile_id, status, reason, updated_at)
      SELECT '${WS}', ${id}, CASE WHEN i % 20 = 3 THEN 'unsubscribed' ELSE 'bounced' END, NULL, ${T}
      ${from} WHERE i % 20 = 3 OR i % 50 = 7`,
+    // Rows written underneath the store: its segment counters are brought up to date the way
+    // a recount does (sql-segment-counts.ts), under the default consent mode.
+    `UPDATE memberships SET reach = CASE WHEN ${reachableSql('opt_in', 'memberships')} THEN 1 ELSE 0 END
+     WHERE workspace_id = '${WS}'`,
+    `DELETE FROM segment_counts WHERE workspace_id = '${WS}'`,
+    `INSERT INTO segment_counts (workspace_id, segment_key, writer, members, reachable)
+     SELECT workspace_id, segment_key, '', COUNT(*), SUM(reach) FROM memberships
+     WHERE workspace_id = '${WS}' GROUP BY workspace_id, segment_key`,
   ]
 }
 
