@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
-import { chromium } from 'playwright-core'
+import { launchChromium } from '../test/helpers/chromium.js'
 import { buildUi, hasUi, uiInputs, uiStaleness, writeUiStamp } from '../scripts/build-if-stale.mjs'
 import { ADMIN, start, WRITE } from './b2-latency.js'
 import { DAY, messages, segmentJson, segments } from './gen.js'
@@ -23,7 +23,6 @@ import { dropSchema, pgReachable, storeEnv } from './pg.js'
 import type { BenchStore } from './pg.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const CHROMIUM = process.env.SEGFLOW_CHROMIUM ?? '/usr/bin/chromium'
 const PASSWORD = 'b12 bench password'
 
 export interface B12Figures {
@@ -153,18 +152,7 @@ async function session(url: string): Promise<string> {
 /** Navigation to /segments until the table shows `count` rows, in new contexts: ms each. */
 async function timeToInteractive(url: string, count: number, rounds: number): Promise<number[]> {
   const cookie = await session(url)
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  })
+  const browser = await launchChromium()
   const ms: number[] = []
   try {
     const { hostname } = new URL(url)

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright-core'
+import { launchChromium } from './chromium.js'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { expect } from 'vitest'
 import { buildUi, uiInputs, uiStaleness, writeUiStamp } from '../../scripts/build-if-stale.mjs'
@@ -16,7 +16,7 @@ import { newTestApp } from './runtime.js'
 import type { TestApp } from './runtime.js'
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url))
-export const CHROMIUM = process.env.SEGFLOW_CHROMIUM ?? '/usr/bin/chromium'
+export { CHROMIUM } from './chromium.js'
 export const PASSWORD = 'correct horse battery'
 
 /**
@@ -90,20 +90,7 @@ export async function serve(
   }
 }
 
-export async function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  })
-}
+export const launch = launchChromium
 
 export const DESKTOP = { width: 1280, height: 800 }
 export const PHONE = { width: 390, height: 844 }
